@@ -1,0 +1,44 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * Every fixed limit of shadowpt, in one place. The daemon advertises
+ * the protocol-relevant ones in Welcome.limits; doc/protocol.md lists
+ * them for users.
+ */
+#ifndef SHADOWPT_LIMITS_H
+#define SHADOWPT_LIMITS_H
+
+#define SPT_PROTOCOL_VERSION 1u
+
+#define SPT_PAGE_SIZE 4096ull
+#define SPT_PAGE_SHIFT 12
+
+/* Frame payload limits, checked on the length prefix before allocating. */
+#define SPT_FRAME_HEADER_SIZE 4u
+#define SPT_MAX_CLIENT_FRAME (64u * 1024u)
+#define SPT_MAX_SERVER_FRAME (1024u * 1024u)
+/* Snapshots are split so that one chunk stays well under the frame limit. */
+#define SPT_SNAPSHOT_CHUNK_BYTES (512u * 1024u)
+
+/* Userspace addresses on x86_64 (47-bit); ranges beyond are refused. */
+#define SPT_USER_ADDR_MAX 0x00007ffffffff000ull
+
+/* Per-peer limits, enforced by the daemon. */
+#define SPT_MAX_CONNECTIONS_PER_UID 256u
+#define SPT_MAX_WATCHES_PER_UID 256u
+#define SPT_MAX_WATCHES_PER_CONNECTION 16u
+
+/* Slow viewers: bytes queued to one connection before deltas are dropped. */
+#define SPT_OUTPUT_BUDGET (4u * 1024u * 1024u)
+/* A viewer whose socket stays full this long is disconnected. */
+#define SPT_STUCK_DEADLINE_MS 10000u
+
+/* Adaptive sampling bounds (procfs backend and kernel table polling). */
+#define SPT_SAMPLE_MIN_MS_DEFAULT 20u
+#define SPT_SAMPLE_MAX_MS_DEFAULT 500u
+#define SPT_SAMPLE_MIN_MS_FLOOR 5u
+#define SPT_SAMPLE_MAX_MS_CEIL 10000u
+
+/* Client-supplied strings. */
+#define SPT_MAX_CLIENT_NAME 64u
+
+#endif
