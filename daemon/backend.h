@@ -1,0 +1,113 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * The backend interface of shadowptd (DESIGN.md section 4): a backend
+ * turns one (target, range) into page-state samples. The daemon core owns
+ * everything around it (sessions, diffing, fan-out, authorization); a
+ * backend only reads the target.
+ *
+ * Contract, for every op:
+ * - Single-threaded: all calls come from the daemon's event loop thread.
+ *   Nothing may block for long (no sleeping, no waiting on the target).
+ * - Errors are negative errnos. The daemon logs them with context; a
+ *   backend should log only what the daemon cannot know (e.g. which file
+ *   failed to parse), at debug level, through its own stderr if at all.
+ * - Authorization has already been checked by the daemon before open and
+ *   before every peek; a backend never decides who may see what.
+ * - Addresses: start/end are page aligned, start < end <= SPT_USER_ADDR_MAX.
+ *   A whole-address-space watch is [0, SPT_USER_ADDR_MAX).
+ */
+#ifndef SHADOWPTD_BACKEND_H
+#define SHADOWPTD_BACKEND_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "state.h"
+
+struct spt_backend_ops {
+	const char *name; /* "procfs", "kernel" */
+	int id; /* Shadowpt__Backend: SHADOWPT__BACKEND__BACKEND_PROCFS, ... */
+
+	/*
+	 * Starts observing [start, end) of pid. pidfd is the daemon's pidfd
+	 * for pid (opened before the pid was verified, so it names the right
+	 * process); the backend may use it (e.g. pidfd_getfd, or
+	 * pidfd_send_signal(pidfd, 0) to check liveness) but must not close
+	 * it. On failure returns -errno and writes a short human reason to
+	 * why (sent to the viewer as-is, so no secrets): -ESRCH target gone,
+	 * -EPERM/-EACCES not readable by the daemon, -ENOSPC resource busy
+	 * (kernel table taken), -EINVAL range unsupported, other -errno.
+	 */
+	int (*open)(pid_t pid, int pidfd, uint64_t start, uint64_t end, void **handle,
+		    char *why, size_t whylen);
+
+	/*
+	 * Fills out (initialised and empty on entry; spt_state_append_*
+	 * in ascending order) with the full current state of the range:
+	 * every VMA overlapping [start, end) clipped to it, and every page
+	 * with page-level state (mapped or swapped). pfn is the raw pfn, or 0
+	 * when the backend cannot read pfns (no CAP_SYS_ADMIN); the daemon
+	 * maps it to what each viewer may see. Returns 0, -ESRCH when the
+	 * target is gone (exited, or its mm is gone: zombie), or another
+	 * -errno for a failed sample (the daemon keeps the previous state and
+	 * retries at the next tick). On error out may hold partial content;
+	 * the daemon discards it.
+	 */
+	int (*sample)(void *handle, struct spt_state *out);
+
+	/*
+	 * Copies the 4096 bytes of the page at vaddr (page aligned, inside the
+	 * range) into page. Returns 0, -ENXIO if the page is not resident
+	 * (ERROR_NOT_MAPPED), -ESRCH target gone, -EFAULT/-EIO unreadable,
+	 * or another -errno. Optional: NULL means peek is unsupported.
+	 */
+	int (*peek)(void *handle, uint64_t vaddr, uint8_t page[4096]);
+
+	/*
+	 * Optional (NULL, or returns -1): an fd that becomes readable when the
+	 * backend has news (e.g. the kernel table changed), so the daemon
+	 * samples early instead of waiting for its timer. The daemon only
+	 * polls it; it never reads or closes it.
+	 */
+	int (*wakeup_fd)(void *handle);
+
+	/*
+	 * Optional (NULL): true if the last successful sample observed that
+	 * the target called execve since the previous sample. The daemon marks
+	 * that Delta with exec=true.
+	 */
+	bool (*exec_seen)(void *handle);
+
+	/* Releases everything open took (kernel table, fds). Never fails. */
+	void (*close)(void *handle);
+};
+
+/* The procfs backend (daemon/procfs/): /proc/PID/maps + pagemap. */
+extern const struct spt_backend_ops spt_backend_procfs;
+
+/*
+ * Chooses the backend for one watch. requested is a Shadowpt__Backend
+ * (UNSPECIFIED/AUTO pick the best available). Returns 0 and sets *ops,
+ * with a human reason for the choice in why ("kernel syscalls not
+ * available", ...); or -ENODEV when the requested backend cannot be used,
+ * with the reason in why (the viewer gets ERROR_BACKEND_UNAVAILABLE).
+ */
+int spt_backend_select(int requested, uint64_t start, uint64_t end,
+		       const struct spt_backend_ops **ops, char *why, size_t whylen);
+
+/*
+ * Probes the system once at startup (kernel syscalls present?). Returns
+ * the Shadowpt__Backend the daemon uses for AUTO; kernel_why gets why the
+ * kernel backend is unavailable ("" when it is available).
+ */
+int spt_backend_probe(int preferred, char *kernel_why, size_t whylen);
+
+/* Backends usable on this system, for Welcome.backends. Returns count. */
+size_t spt_backend_available(int *ids, size_t max);
+
+/* Name of a Shadowpt__Backend value, for logs and messages. */
+const char *spt_backend_name(int id);
+
+#endif
