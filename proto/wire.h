@@ -12,7 +12,7 @@
 #include <stdint.h>
 
 #include "shadowpt.pb-c.h"
-#include "limits.h"
+#include "shadowpt-limits.h"
 
 typedef Shadowpt__Frame SptFrame;
 

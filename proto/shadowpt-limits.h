@@ -4,8 +4,8 @@
  * the protocol-relevant ones in Welcome.limits; doc/protocol.md lists
  * them for users.
  */
-#ifndef SHADOWPT_LIMITS_H
-#define SHADOWPT_LIMITS_H
+#ifndef SHADOWPT_SHADOWPT_LIMITS_H
+#define SHADOWPT_SHADOWPT_LIMITS_H
 
 #define SPT_PROTOCOL_VERSION 1u
 
