@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Installs what shadowpt needs from Debian 12's archive, only if missing.
+# Usage: scripts/deps.sh build|test
+#   build: compile the userspace tools and run them (the demo)
+#   test:  also what the test suites need (QEMU, kernel source and its
+#          build dependencies, busybox for the VM initramfs)
+set -euo pipefail
+
+profile=${1:-build}
+build_pkgs=(meson ninja-build pkg-config gcc libc6-dev
+	libevent-dev libprotobuf-c-dev protobuf-c-compiler libseccomp-dev
+	libsystemd-dev libcap-dev libncurses-dev systemd python3 util-linux)
+test_pkgs=(qemu-system-x86 busybox-static linux-source-6.12 bc bison flex
+	libelf-dev libssl-dev cpio kmod xz-utils make perl tmux)
+
+case "$profile" in
+build) pkgs=("${build_pkgs[@]}") ;;
+test) pkgs=("${build_pkgs[@]}" "${test_pkgs[@]}") ;;
+*) echo "usage: $0 build|test" >&2; exit 2 ;;
+esac
+
+missing=()
+for p in "${pkgs[@]}"; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' ||
+		missing+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+if [ "$(id -u)" -ne 0 ]; then
+	echo "shadowpt: missing packages: ${missing[*]}" >&2
+	echo "shadowpt: run as root, or: sudo apt-get install ${missing[*]}" >&2
+	exit 1
+fi
+echo "shadowpt: installing ${missing[*]}" >&2
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
