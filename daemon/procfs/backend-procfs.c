@@ -1,0 +1,259 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * The procfs backend: /proc/PID/maps for VMAs, /proc/PID/pagemap (and
+ * PAGEMAP_SCAN) for pages, /proc/PID/mem for peeks.
+ *
+ * pid reuse: /proc/PID is opened once, as a directory, and checked
+ * against the daemon's pidfd afterwards (if the pidfd's process is still
+ * there, the number was not reused, so the directory is that process's).
+ * Everything else is opened relative to that directory; once the process
+ * is gone those opens fail with ESRCH/ENOENT and no other process can be
+ * read through it.
+ *
+ * maps and pagemap bind to the target's mm when opened, so they are
+ * re-opened for every sample: an fd kept across an execve would read the
+ * dead mm (empty). The previous sample's pagemap fd serves as the exec
+ * detector: a live target whose old pagemap fd reads EOF got a new mm.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "backend-procfs.h"
+#include "../backend.h"
+#include "maps.h"
+#include "pagemap.h"
+#include "shadowpt.pb-c.h"
+
+#ifndef SYS_pidfd_open
+#define SYS_pidfd_open 434
+#endif
+
+struct procfs_backend {
+	pid_t pid;
+	int pidfd;
+	bool own_pidfd;
+	int dirfd; /* /proc/PID */
+	uint64_t start, end;
+	int pagemap_fd; /* opened by the last sample attempt; exec sentinel */
+	bool exec_pending, exec_seen;
+	struct spt_procfs_buf maps;
+	struct spt_pagemap pm;
+};
+
+/* True once the target has exited (zombie or reaped). */
+static bool target_gone(const struct procfs_backend *b)
+{
+	struct pollfd p = { .fd = b->pidfd, .events = POLLIN };
+
+	return poll(&p, 1, 0) != 0;
+}
+
+static int open_in_proc(const struct procfs_backend *b, const char *name)
+{
+	int fd = openat(b->dirfd, name, O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0)
+		return (errno == ENOENT || errno == ESRCH) ? -ESRCH : -errno;
+	return fd;
+}
+
+/* Whether a pagemap fd still reads a live mm. */
+static bool pagemap_live(int fd)
+{
+	uint64_t e;
+
+	return pread(fd, &e, sizeof(e), 0) == (ssize_t)sizeof(e);
+}
+
+static void procfs_close(void *handle)
+{
+	struct procfs_backend *b = handle;
+
+	if (!b)
+		return;
+	if (b->pagemap_fd >= 0)
+		close(b->pagemap_fd);
+	if (b->dirfd >= 0)
+		close(b->dirfd);
+	if (b->own_pidfd && b->pidfd >= 0)
+		close(b->pidfd);
+	spt_procfs_buf_free(&b->maps);
+	spt_pagemap_free(&b->pm);
+	free(b);
+}
+
+int spt_procfs_open(pid_t pid, int pidfd, uint64_t start, uint64_t end,
+		    enum spt_pagemap_mode mode, void **handle, char *why, size_t whylen)
+{
+	struct procfs_backend *b;
+	char path[32];
+	int ret;
+
+	*handle = NULL;
+	if (pid <= 0 || start >= end || (start | end) & (SPT_PAGE_SIZE - 1) ||
+	    end > SPT_USER_ADDR_MAX) {
+		snprintf(why, whylen, "invalid pid or range");
+		return -EINVAL;
+	}
+	b = calloc(1, sizeof(*b));
+	if (!b) {
+		snprintf(why, whylen, "out of memory");
+		return -ENOMEM;
+	}
+	b->pid = pid;
+	b->start = start;
+	b->end = end;
+	b->dirfd = b->pagemap_fd = -1;
+	b->pidfd = pidfd;
+	spt_pagemap_init(&b->pm, mode);
+	if (pidfd < 0) {
+		b->pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
+		if (b->pidfd < 0) {
+			ret = -errno;
+			snprintf(why, whylen, "pidfd_open(%d): %s", (int)pid, strerror(errno));
+			goto fail;
+		}
+		b->own_pidfd = true;
+	}
+
+	snprintf(path, sizeof(path), "/proc/%d", (int)pid);
+	b->dirfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (b->dirfd < 0) {
+		ret = errno == ENOENT ? -ESRCH : -errno;
+		snprintf(why, whylen, "cannot open %s: %s", path, strerror(-ret));
+		goto fail;
+	}
+	/* Opened after the pidfd: if that process still runs, it is this one. */
+	if (target_gone(b)) {
+		ret = -ESRCH;
+		snprintf(why, whylen, "process %d has exited", (int)pid);
+		goto fail;
+	}
+	ret = open_in_proc(b, "pagemap");
+	if (ret < 0) {
+		snprintf(why, whylen, "cannot open /proc/%d/pagemap: %s", (int)pid,
+			 strerror(-ret));
+		goto fail;
+	}
+	b->pagemap_fd = ret;
+	*handle = b;
+	return 0;
+fail:
+	procfs_close(b);
+	return ret;
+}
+
+static int procfs_open_ops(pid_t pid, int pidfd, uint64_t start, uint64_t end, void **handle,
+			   char *why, size_t whylen)
+{
+	return spt_procfs_open(pid, pidfd, start, end, SPT_PAGEMAP_AUTO, handle, why, whylen);
+}
+
+static int sample_once(struct procfs_backend *b, struct spt_state *out)
+{
+	int fd, ret;
+
+	fd = open_in_proc(b, "pagemap");
+	if (fd < 0)
+		return fd;
+	if (b->pagemap_fd >= 0) {
+		if (!pagemap_live(b->pagemap_fd) && pagemap_live(fd))
+			b->exec_pending = true;
+		close(b->pagemap_fd);
+	}
+	b->pagemap_fd = fd;
+
+	ret = spt_procfs_read_file(b->dirfd, "maps", &b->maps);
+	if (ret)
+		return ret;
+	ret = spt_maps_parse(b->maps.data, b->maps.len, b->start, b->end, out);
+	if (ret == -EINVAL)
+		return -EAGAIN; /* VMAs changed between two reads of the text */
+	if (ret)
+		return ret;
+	return spt_pagemap_fill(&b->pm, b->dirfd, fd, out);
+}
+
+static int procfs_sample(void *handle, struct spt_state *out)
+{
+	struct procfs_backend *b = handle;
+	int ret = -EAGAIN;
+
+	for (int i = 0; i < SPT_PROCFS_SAMPLE_ATTEMPTS && ret == -EAGAIN; i++) {
+		spt_state_clear(out);
+		ret = sample_once(b, out);
+	}
+	/* Checked last: a zombie's maps and pagemap read as empty. */
+	if (target_gone(b))
+		return -ESRCH;
+	if (ret)
+		return ret;
+	b->exec_seen = b->exec_pending;
+	b->exec_pending = false;
+	return 0;
+}
+
+static int procfs_peek(void *handle, uint64_t vaddr, uint8_t page[4096])
+{
+	struct procfs_backend *b = handle;
+	uint64_t pme;
+	ssize_t n;
+	int fd, ret;
+
+	if (vaddr & (SPT_PAGE_SIZE - 1) || vaddr < b->start || vaddr >= b->end)
+		return -EINVAL;
+	/*
+	 * Only resident pages: reading /proc/PID/mem elsewhere would fault
+	 * pages in (or swap them in) and change what we are showing.
+	 */
+	fd = open_in_proc(b, "pagemap");
+	if (fd < 0)
+		return fd;
+	ret = spt_pagemap_read_entry(fd, vaddr, &pme);
+	close(fd);
+	if (ret)
+		return target_gone(b) ? -ESRCH : ret == -EAGAIN ? -ENXIO : ret;
+	if (!(pme & (1ull << 63)))
+		return -ENXIO;
+
+	fd = open_in_proc(b, "mem");
+	if (fd < 0)
+		return fd;
+	do
+		n = pread(fd, page, 4096, (off_t)vaddr);
+	while (n < 0 && errno == EINTR);
+	ret = n == 4096 ? 0 : n < 0 ? -errno : -EIO;
+	close(fd);
+	if (ret && target_gone(b))
+		return -ESRCH;
+	if (ret == -EIO && n < 0)
+		ret = -EFAULT; /* access_remote_vm failed: unmapped meanwhile */
+	return ret;
+}
+
+static bool procfs_exec_seen(void *handle)
+{
+	return ((struct procfs_backend *)handle)->exec_seen;
+}
+
+const struct spt_pagemap_stats *spt_procfs_last_stats(void *handle)
+{
+	return &((struct procfs_backend *)handle)->pm.stats;
+}
+
+const struct spt_backend_ops spt_backend_procfs = {
+	.name = "procfs",
+	.id = SHADOWPT__BACKEND__BACKEND_PROCFS,
+	.open = procfs_open_ops,
+	.sample = procfs_sample,
+	.peek = procfs_peek,
+	.wakeup_fd = NULL,
+	.exec_seen = procfs_exec_seen,
+	.close = procfs_close,
+};

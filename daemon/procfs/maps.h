@@ -1,0 +1,86 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * Parser of /proc/PID/maps text. Works on a buffer (recorded text in unit
+ * tests, fuzz input, or a live read), validates every field, and turns
+ * the lines overlapping a range into clipped spt_vma entries.
+ *
+ * VMA kinds follow the kernel's vma_is_anonymous() for the ANONYMOUS flag
+ * (only SPT_VMA_ANON pages get it):
+ *   ANON        no file and no special ops: private anon (no name),
+ *               [heap], [stack], [stack:TID], [anon:name], and private
+ *               mappings of /dev/zero (mmap_zero() calls vma_set_anonymous()
+ *               but keeps vm_file, so the line shows "/dev/zero").
+ *   SHARED_ANON shmem with no file a user could open by name: shared
+ *               anonymous memory ("/dev/zero (deleted)", the name
+ *               MAP_SHARED|MAP_ANONYMOUS gets), "[anon_shmem:name]",
+ *               SysV segments ("/SYSV%08x (deleted)") and shared
+ *               "/anon_hugepage (deleted)" (MAP_SHARED|MAP_HUGETLB anon).
+ *   FILE        everything with a real file, including private file
+ *               mappings (COWed pages stay in a file VMA, which is not
+ *               anonymous in the kernel's sense), deleted files, memfd
+ *               ("/memfd:name (deleted)": a real file object with an fd,
+ *               size and seals, even though it lives on shmem), device
+ *               and anon_inode mappings, and private MAP_HUGETLB anon
+ *               ("/anon_hugepage (deleted)" private: hugetlbfs-backed,
+ *               has vm_ops, so not anonymous).
+ *   SPECIAL     bracketed names of special mappings without a file:
+ *               [vdso], [vvar], [vvar_vclock], [vsyscall], [uprobes],
+ *               [sigpage], [vectors], ... (they have vm_ops).
+ */
+#ifndef SHADOWPTD_PROCFS_MAPS_H
+#define SHADOWPTD_PROCFS_MAPS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "shadowpt-limits.h"
+#include "state.h"
+
+/* One parsed maps line. name points into the parsed buffer. */
+struct spt_maps_line {
+	uint64_t start, end; /* [start, end), page aligned, start < end */
+	uint64_t offset; /* file offset in bytes */
+	uint32_t dev_major, dev_minor;
+	uint64_t inode;
+	uint32_t prot; /* PROT_READ | PROT_WRITE | PROT_EXEC */
+	bool shared; /* 's' (VM_MAYSHARE) */
+	const char *name; /* not NUL terminated; may be empty */
+	size_t name_len;
+};
+
+/*
+ * Parses one line (without its '\n'). Returns 0 or -EINVAL when any field
+ * is malformed (bad hex, unaligned or empty range, bad permission
+ * characters, overflow, NUL byte in the name, trailing garbage).
+ */
+int spt_maps_parse_line(const char *line, size_t len, struct spt_maps_line *out);
+
+/* The kind of the VMA a line describes (see the table above). */
+enum spt_vma_kind spt_maps_classify(const struct spt_maps_line *l);
+
+/*
+ * Parses a whole maps text and appends every VMA overlapping
+ * [start, end) to st, clipped to the range, in file order. The last line
+ * may lack its '\n'. Returns 0, -EINVAL on a malformed line or on lines
+ * out of order / overlapping, -ENOMEM.
+ */
+int spt_maps_parse(const char *buf, size_t len, uint64_t start, uint64_t end,
+		   struct spt_state *st);
+
+/* A growable byte buffer, reused across samples. */
+struct spt_procfs_buf {
+	char *data;
+	size_t len, cap;
+};
+
+void spt_procfs_buf_free(struct spt_procfs_buf *b);
+
+/*
+ * Reads the whole file name (relative to dirfd) into b, growing it as
+ * needed (no line or size limit other than memory). Returns 0, -ESRCH when
+ * the process is gone (ENOENT/ESRCH), or another -errno.
+ */
+int spt_procfs_read_file(int dirfd, const char *name, struct spt_procfs_buf *b);
+
+#endif

@@ -1,0 +1,404 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/* Page entries from pagemap: PAGEMAP_SCAN fast path, smaps-guided fallback. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "pagemap-scan-compat.h"
+#include "pagemap.h"
+
+#define PAGES_PER_PMD 512u
+#define PMD_SIZE_BYTES (PAGES_PER_PMD * SPT_PAGE_SIZE)
+
+/* Fallback: what smaps says about one VMA. */
+struct spt_smaps_vma {
+	uint64_t start, end;
+	uint64_t rss_kb, swap_kb;
+	bool pfnmap; /* VM_PFNMAP or VM_MIXEDMAP: pages Rss does not count */
+};
+
+void spt_pagemap_init(struct spt_pagemap *pm, enum spt_pagemap_mode mode)
+{
+	*pm = (struct spt_pagemap){ .mode = mode, .kpageflags_fd = -1 };
+}
+
+void spt_pagemap_free(struct spt_pagemap *pm)
+{
+	if (pm->kpageflags_fd >= 0)
+		close(pm->kpageflags_fd);
+	free(pm->regions);
+	free(pm->pme);
+	free(pm->svmas);
+	spt_procfs_buf_free(&pm->smaps);
+	spt_pagemap_init(pm, pm->mode);
+}
+
+/* Reads exactly len bytes at off; a short read means the mm is gone. */
+static int pread_full(int fd, void *buf, size_t len, uint64_t off)
+{
+	size_t done = 0;
+
+	while (done < len) {
+		ssize_t n = pread(fd, (char *)buf + done, len - done, (off_t)(off + done));
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return errno == ESRCH ? -EAGAIN : -errno;
+		}
+		if (n == 0)
+			return -EAGAIN;
+		done += (size_t)n;
+	}
+	return 0;
+}
+
+int spt_pagemap_read_entry(int pagemap_fd, uint64_t vaddr, uint64_t *pme)
+{
+	return pread_full(pagemap_fd, pme, sizeof(*pme), (vaddr / SPT_PAGE_SIZE) * 8);
+}
+
+/*
+ * VMAs whose present PTEs PAGEMAP_SCAN (VM_PFNMAP) or smaps Rss may not
+ * see; they are small in practice, so read them entry by entry.
+ */
+static bool vma_read_directly(const struct spt_vma *v)
+{
+	if (v->kind == SPT_VMA_SPECIAL)
+		return true;
+	if (v->kind != SPT_VMA_FILE || v->end - v->start > SPT_PROCFS_ZERO_PAGE_PROBE_MAX)
+		return false;
+	if (!strncmp(v->name, "anon_inode:", 11))
+		return true;
+	return !strncmp(v->name, "/dev/", 5) && strncmp(v->name, "/dev/shm/", 9) &&
+	       strncmp(v->name, "/dev/hugepages/", 15) && strncmp(v->name, "/dev/zero", 9);
+}
+
+/* Fallback THP test for one 2 MiB block of pagemap entries. */
+static bool block_is_thp(struct spt_pagemap *pm, const uint64_t *pme)
+{
+	uint64_t pfn0 = pme[0] & SPT_PM_PFRAME_MASK, kpf;
+
+	if (!pm->kpageflags_tried) {
+		pm->kpageflags_tried = true;
+		pm->kpageflags_fd = open("/proc/kpageflags", O_RDONLY | O_CLOEXEC);
+	}
+	if (pm->kpageflags_fd < 0 || !pfn0 || pfn0 % PAGES_PER_PMD)
+		return false;
+	for (unsigned i = 0; i < PAGES_PER_PMD; i++)
+		if (!(pme[i] & SPT_PM_PRESENT) || (pme[i] & SPT_PM_PFRAME_MASK) != pfn0 + i)
+			return false;
+	if (pread(pm->kpageflags_fd, &kpf, sizeof(kpf), (off_t)(pfn0 * 8)) != sizeof(kpf))
+		return false;
+	return kpf & (1ull << SPT_KPF_THP);
+}
+
+/*
+ * Reads pagemap for [a, b) of v and appends an entry per page with
+ * page-level state. huge: the scan said PMD-mapped; detect_thp: fallback
+ * mode, find THP blocks through kpageflags.
+ */
+static int read_run(struct spt_pagemap *pm, int fd, const struct spt_vma *v, uint64_t a,
+		    uint64_t b, bool huge, bool detect_thp, struct spt_state *st)
+{
+	const uint32_t vflags = spt_vma_flags(v);
+
+	if (!pm->pme) {
+		pm->pme = malloc(SPT_PROCFS_PAGEMAP_CHUNK * sizeof(*pm->pme));
+		if (!pm->pme)
+			return -ENOMEM;
+	}
+	while (a < b) {
+		uint64_t n = (b - a) / SPT_PAGE_SIZE;
+		bool thp = huge;
+		int ret;
+
+		if (n > SPT_PROCFS_PAGEMAP_CHUNK)
+			n = SPT_PROCFS_PAGEMAP_CHUNK;
+		if (detect_thp) {
+			/* Chunks end on 2 MiB boundaries so a block is read whole. */
+			uint64_t to_pmd = ((a | (PMD_SIZE_BYTES - 1)) + 1 - a) / SPT_PAGE_SIZE;
+
+			if (to_pmd < n)
+				n = to_pmd;
+		}
+		ret = pread_full(fd, pm->pme, n * 8, (a / SPT_PAGE_SIZE) * 8);
+		if (ret)
+			return ret;
+		pm->stats.entries_read += n;
+		if (detect_thp && n == PAGES_PER_PMD && !(a & (PMD_SIZE_BYTES - 1)))
+			thp = block_is_thp(pm, pm->pme);
+
+		for (uint64_t i = 0; i < n; i++) {
+			uint64_t e = pm->pme[i];
+			struct spt_page pg = { .vaddr = a + i * SPT_PAGE_SIZE, .flags = vflags };
+
+			if (e & SPT_PM_GUARD_REGION)
+				continue;
+			if (e & SPT_PM_PRESENT) {
+				pg.flags |= SPT_F_MAPPED;
+				pg.pfn = e & SPT_PM_PFRAME_MASK;
+				if (thp)
+					pg.flags |= SPT_F_THP;
+				if (e & SPT_PM_MMAP_EXCLUSIVE)
+					pg.flags |= SPT_F_EXCLUSIVE;
+			} else if (e & SPT_PM_SWAP) {
+				pg.flags |= SPT_F_SWAPPED;
+			} else {
+				continue;
+			}
+			if (e & SPT_PM_SOFT_DIRTY)
+				pg.flags |= SPT_F_SOFT_DIRTY;
+			if (e & SPT_PM_FILE)
+				pg.flags |= SPT_F_FILE;
+			ret = spt_state_append_page(st, &pg);
+			if (ret)
+				return ret;
+		}
+		a += n * SPT_PAGE_SIZE;
+	}
+	return 0;
+}
+
+/*
+ * Collects the runs of present or swapped pages in [start, end) into
+ * pm->regions. Returns 0, -EOPNOTSUPP when the kernel lacks PAGEMAP_SCAN,
+ * -EAGAIN when the mm is gone, or -errno.
+ */
+static int scan_regions(struct spt_pagemap *pm, int fd, uint64_t start, uint64_t end)
+{
+	uint64_t cur = start;
+
+	pm->nregions = 0;
+	while (cur < end) {
+		struct pm_scan_arg arg;
+		long r;
+
+		if (pm->regions_cap - pm->nregions < SPT_PROCFS_SCAN_VEC) {
+			size_t ncap = pm->regions_cap ? pm->regions_cap * 2 : SPT_PROCFS_SCAN_VEC;
+			void *n = realloc(pm->regions, ncap * sizeof(*pm->regions));
+
+			if (!n)
+				return -ENOMEM;
+			pm->regions = n;
+			pm->regions_cap = ncap;
+		}
+		arg = (struct pm_scan_arg){
+			.size = sizeof(arg),
+			.start = cur,
+			.end = end,
+			.vec = (uintptr_t)(pm->regions + pm->nregions),
+			.vec_len = pm->regions_cap - pm->nregions,
+			.category_anyof_mask = PAGE_IS_PRESENT | PAGE_IS_SWAPPED,
+			.return_mask = PAGE_IS_PRESENT | PAGE_IS_SWAPPED | PAGE_IS_HUGE,
+		};
+		r = ioctl(fd, PAGEMAP_SCAN, &arg);
+		if (r < 0) {
+			if (errno == EINTR)
+				continue;
+			if ((errno == ENOTTY || errno == EINVAL) && !pm->stats.scan_calls)
+				return -EOPNOTSUPP;
+			return errno == ESRCH ? -EAGAIN : -errno;
+		}
+		pm->stats.scan_calls++;
+		pm->nregions += (size_t)r;
+		if (arg.walk_end >= end)
+			break;
+		if (arg.walk_end <= cur)
+			return -EIO; /* no progress: never loop forever */
+		cur = arg.walk_end;
+	}
+	pm->stats.regions = pm->nregions;
+	return 0;
+}
+
+static int fill_scan(struct spt_pagemap *pm, int fd, struct spt_state *st)
+{
+	uint64_t lo = UINT64_MAX, hi = 0;
+	size_t r = 0;
+	int ret;
+
+	for (size_t i = 0; i < st->nvmas; i++) {
+		if (vma_read_directly(&st->vmas[i]))
+			continue;
+		if (lo == UINT64_MAX)
+			lo = st->vmas[i].start;
+		hi = st->vmas[i].end;
+	}
+	pm->nregions = 0;
+	if (lo < hi) {
+		ret = scan_regions(pm, fd, lo, hi);
+		if (ret)
+			return ret;
+	}
+
+	for (size_t i = 0; i < st->nvmas; i++) {
+		const struct spt_vma *v = &st->vmas[i];
+
+		if (vma_read_directly(v)) {
+			ret = read_run(pm, fd, v, v->start, v->end, false, false, st);
+			if (ret)
+				return ret;
+			continue;
+		}
+		while (r < pm->nregions && pm->regions[r].end <= v->start)
+			r++;
+		/* A region may span VMAs: clip, and keep r for the next VMA. */
+		for (size_t k = r; k < pm->nregions && pm->regions[k].start < v->end; k++) {
+			const struct page_region *pr = &pm->regions[k];
+			uint64_t a = pr->start > v->start ? pr->start : v->start;
+			uint64_t b = pr->end < v->end ? pr->end : v->end;
+
+			if (a >= b)
+				continue;
+			ret = read_run(pm, fd, v, a, b, pr->categories & PAGE_IS_HUGE, false, st);
+			if (ret)
+				return ret;
+		}
+	}
+	return 0;
+}
+
+static int parse_kb(const char *p, const char *e, uint64_t *out)
+{
+	uint64_t v = 0;
+	bool any = false;
+
+	while (p < e && *p == ' ')
+		p++;
+	while (p < e && *p >= '0' && *p <= '9') {
+		if (v > UINT64_MAX / 10 - 9)
+			return -EINVAL;
+		v = v * 10 + (uint64_t)(*p++ - '0');
+		any = true;
+	}
+	if (!any)
+		return -EINVAL;
+	*out = v;
+	return 0;
+}
+
+/* True if the space-separated VmFlags list [p, e) holds token tok. */
+static bool has_token(const char *p, const char *e, const char *tok)
+{
+	size_t n = strlen(tok);
+
+	while (p < e) {
+		const char *s;
+
+		while (p < e && *p == ' ')
+			p++;
+		s = p;
+		while (p < e && *p != ' ')
+			p++;
+		if ((size_t)(p - s) == n && !memcmp(s, tok, n))
+			return true;
+	}
+	return false;
+}
+
+int spt_pagemap_parse_smaps(struct spt_pagemap *pm, const char *buf, size_t len)
+{
+	const char *p = buf, *e = buf + len;
+
+	pm->nsvmas = 0;
+	while (p < e) {
+		const char *nl = memchr(p, '\n', (size_t)(e - p));
+		const char *le = nl ? nl : e;
+		struct spt_smaps_vma *cur = pm->nsvmas ? &pm->svmas[pm->nsvmas - 1] : NULL;
+
+		if ((*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'f')) {
+			struct spt_maps_line l;
+
+			if (spt_maps_parse_line(p, (size_t)(le - p), &l))
+				return -EINVAL;
+			if (pm->nsvmas == pm->svmas_cap) {
+				size_t ncap = pm->svmas_cap ? pm->svmas_cap * 2 : 256;
+				void *n = realloc(pm->svmas, ncap * sizeof(*pm->svmas));
+
+				if (!n)
+					return -ENOMEM;
+				pm->svmas = n;
+				pm->svmas_cap = ncap;
+			}
+			pm->svmas[pm->nsvmas++] =
+				(struct spt_smaps_vma){ .start = l.start, .end = l.end };
+		} else if (cur && le - p > 4 && !memcmp(p, "Rss:", 4)) {
+			if (parse_kb(p + 4, le, &cur->rss_kb))
+				return -EINVAL;
+		} else if (cur && le - p > 5 && !memcmp(p, "Swap:", 5)) {
+			if (parse_kb(p + 5, le, &cur->swap_kb))
+				return -EINVAL;
+		} else if (cur && le - p > 8 && !memcmp(p, "VmFlags:", 8)) {
+			cur->pfnmap = has_token(p + 8, le, "pf") || has_token(p + 8, le, "mm");
+		}
+		p = nl ? nl + 1 : e;
+	}
+	return 0;
+}
+
+static int fill_fallback(struct spt_pagemap *pm, int procdirfd, int fd, struct spt_state *st)
+{
+	size_t s = 0;
+	int ret;
+
+	if (!st->nvmas)
+		return 0;
+	ret = spt_procfs_read_file(procdirfd, "smaps", &pm->smaps);
+	if (ret)
+		return ret;
+	ret = spt_pagemap_parse_smaps(pm, pm->smaps.data, pm->smaps.len);
+	if (ret)
+		return ret == -EINVAL ? -EAGAIN : ret;
+
+	for (size_t i = 0; i < st->nvmas; i++) {
+		const struct spt_vma *v = &st->vmas[i];
+		uint64_t size = v->end - v->start;
+		bool known, read;
+
+		while (s < pm->nsvmas && pm->svmas[s].end <= v->start)
+			s++;
+		known = s < pm->nsvmas && pm->svmas[s].start <= v->start;
+		if (vma_read_directly(v))
+			read = true;
+		else if (known && (pm->svmas[s].rss_kb || pm->svmas[s].swap_kb ||
+				   pm->svmas[s].pfnmap))
+			read = true;
+		else if (known && !(v->kind == SPT_VMA_ANON && (v->prot & PROT_READ)))
+			read = false;
+		else /* zero-page candidate, or smaps raced with maps */
+			read = size <= SPT_PROCFS_ZERO_PAGE_PROBE_MAX;
+		if (!read) {
+			pm->stats.vmas_skipped++;
+			continue;
+		}
+		ret = read_run(pm, fd, v, v->start, v->end, false, true, st);
+		if (ret)
+			return ret;
+	}
+	return 0;
+}
+
+int spt_pagemap_fill(struct spt_pagemap *pm, int procdirfd, int pagemap_fd,
+		     struct spt_state *st)
+{
+	int ret;
+
+	pm->stats = (struct spt_pagemap_stats){ 0 };
+	if (pm->mode == SPT_PAGEMAP_AUTO && !pm->scan_unsupported) {
+		size_t npages0 = st->npages;
+
+		pm->stats.used_scan = true;
+		ret = fill_scan(pm, pagemap_fd, st);
+		if (ret != -EOPNOTSUPP)
+			return ret;
+		pm->scan_unsupported = true;
+		pm->stats.used_scan = false;
+		st->npages = npages0;
+	}
+	return fill_fallback(pm, procdirfd, pagemap_fd, st);
+}
