@@ -1,0 +1,190 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-2.0-or-later
+"""Bad requests give one clear error line and the documented exit code
+(shadowctl(1): 2 usage, 4 permission, 5 no such process, 1 runtime);
+over the raw protocol they give a non-fatal Error and the connection stays
+usable. A target that dies mid-watch ends the watch cleanly."""
+
+import os
+import signal
+
+from harness import (Daemon, Target, check, error_of, frame_type, main, short,
+                     EXIT_OK, EXIT_USAGE, EXIT_NO_PROCESS, EXIT_RUNTIME, EXIT_CONNECT,
+                     PAGE, T_STEP)
+
+
+def unused_pid():
+    with open("/proc/sys/kernel/pid_max") as f:
+        pid_max = int(f.read())
+    for pid in range(pid_max - 1, 1, -1):
+        if not os.path.exists("/proc/%d" % pid):
+            return pid
+    raise AssertionError("no free pid")
+
+
+def one_clear_line(r):
+    lines = [ln for ln in r.err.splitlines() if ln.strip()]
+    check(1 <= len(lines) <= 2, "expected one clear error line: %r" % r)
+    check(r.out.strip() == "" or '"event":"error"' in r.out.replace(" ", ""),
+          "data on stdout after an error: %r" % r.out[:300])
+
+
+def test_nonexistent_pid():
+    d = Daemon()
+    pid = unused_pid()
+    for args in (["snapshot", pid], ["watch", pid, "--json"], ["peek", pid, "0x1000"]):
+        r = d.client(*args)
+        check(r.rc == EXIT_NO_PROCESS, "%r: expected exit %d" % (r, EXIT_NO_PROCESS))
+        one_clear_line(r)
+    c = d.connect()
+    c.hello()
+    c.watch(pid)
+    code, msg = error_of(c.recv())
+    check(code == "ERROR_NO_SUCH_PROCESS", "raw Watch of pid %d: %s %s" % (pid, code, msg))
+    c.send(ping={"nonce": 1})
+    check(frame_type(c.recv()) == "pong", "connection unusable after NO_SUCH_PROCESS")
+
+
+def test_bad_pids_usage():
+    d = Daemon()
+    for pid in ("0", "-1", "-5", "abc", "0x10", "99999999999", ""):
+        r = d.client("snapshot", pid)
+        check(r.rc == EXIT_USAGE, "snapshot %r: %r: expected exit %d" % (pid, r, EXIT_USAGE))
+        one_clear_line(r)
+    c = d.connect()
+    c.hello()
+    for pid in (0, -1, -2147483648):
+        c.watch(pid)
+        fr = c.recv()
+        code, msg = error_of(fr)
+        check(code in ("ERROR_NO_SUCH_PROCESS", "ERROR_INVALID_ARGUMENT"),
+              "raw Watch pid %d: %s %s" % (pid, code, msg))
+        check(not fr["error"].get("fatal"), "raw Watch pid %d: fatal error" % pid)
+    c.send(ping={"nonce": 2})
+    check(frame_type(c.recv()) == "pong", "connection unusable after bad pids")
+
+
+def test_bad_ranges():
+    d = Daemon()
+    t = Target()
+    a, _ = t.step("mmap-anon 4")
+    bad = ["0x1001:0x2000", "0x1000:0x2001", "0x2000:0x2000", "0x3000:0x2000",
+           "0x1000:0x800000001000", "0x800000000000:0x800000001000",
+           "0x1000", "0x1000:", ":0x2000", "x:y", "0x1000:0x2000:0x3000"]
+    for rng in bad:
+        for cmd in ("snapshot", "watch"):
+            r = d.client(cmd, t.pid, "--range", rng)
+            check(r.rc == EXIT_USAGE, "%s --range %s: %r: expected exit %d" %
+                  (cmd, rng, r, EXIT_USAGE))
+            one_clear_line(r)
+    # The daemon validates ranges itself (a hostile client skips shadowctl).
+    c = d.connect()
+    c.hello()
+    for s, e in ((0x1001, 0x2000), (0x2000, 0x2000), (0x3000, 0x2000),
+                 (0x1000, 0x800000001000), (0xFFFFFFFFFFFFF000, 0xFFFFFFFFFFFFF000 + 0)):
+        c.watch(t.pid, (s, e))
+        fr = c.recv()
+        code, msg = error_of(fr)
+        check(code == "ERROR_INVALID_RANGE", "raw range 0x%x:0x%x: %s %r" % (s, e, code, msg))
+        check(not fr["error"].get("fatal"), "range error should not be fatal")
+    c.send(ping={"nonce": 3})
+    check(frame_type(c.recv()) == "pong", "connection unusable after bad ranges")
+    # A good range still works on the same daemon.
+    r = d.client("snapshot", t.pid, "--range", "0x%x:0x%x" % (a, a + 4 * PAGE), "--json")
+    check(r.rc == EXIT_OK, "good range refused: %r" % r)
+
+
+def test_target_dies_mid_watch():
+    d = Daemon()
+    for how in ("exit", "kill"):
+        t = Target()
+        a, _ = t.step("mmap-anon 8")
+        t.step("touch-write 0x%x 8" % a)
+        w = d.watcher(t.pid)
+        w.wait_for(lambda w_: w_.table.snapshots >= 1 and w_.table.pages, T_STEP,
+                   "the first snapshot")
+        if how == "exit":
+            t.send("exit 3")
+        else:
+            os.kill(t.pid, signal.SIGKILL)
+        t.proc.wait(timeout=T_STEP)
+        rc = w.wait_exit()
+        check(rc == EXIT_OK, "%s: watch exit status %s (stderr %s)" % (how, rc, w.stderr))
+        kinds = [e.get("event") for e in w.events]
+        check(kinds[-1] == "exit", "%s: last event %s, expected exit" % (how, kinds[-3:]))
+        check(not w.table.pages and not w.table.vmas,
+              "%s: the table was not emptied by the final delta (%d vmas, %d pages)" %
+              (how, len(w.table.vmas), len(w.table.pages)))
+    d.check_alive()
+
+
+def test_peek_matches_memory():
+    d = Daemon()
+    t = Target()
+    a, _ = t.step("mmap-anon 2")
+    t.step("touch-write 0x%x 1" % a)
+    r = d.client("peek", t.pid, "0x%x" % a, "--json")
+    check(r.rc == EXIT_OK, "peek: %r" % r)
+    ev = [e for e in r.events() if e.get("event") == "peek"]
+    check(ev, "no peek event: %r" % r)
+    data = bytes.fromhex(ev[0]["data_hex"])
+    with open("/proc/%d/mem" % t.pid, "rb") as f:
+        f.seek(a)
+        mem = f.read(PAGE)
+    check(data == mem, "peek data differs from /proc/PID/mem")
+    # The second page is not resident: a clear error, non-zero exit.
+    r = d.client("peek", t.pid, "0x%x" % (a + PAGE))
+    check(r.rc == EXIT_RUNTIME, "peek of a non-resident page: %r" % r)
+    one_clear_line(r)
+    r = d.client("peek", t.pid, "0x%x" % (a + 5))
+    check(r.rc == EXIT_USAGE, "unaligned peek address: %r" % r)
+
+
+def test_watch_limit_per_connection():
+    d = Daemon()
+    t = Target()
+    a, _ = t.step("mmap-anon 32")
+    c = d.connect()
+    c.hello()
+    errors = []
+    for i in range(17):
+        c.watch(t.pid, (a + i * PAGE, a + (i + 1) * PAGE))
+        fr, _ = c.recv_until(lambda f: frame_type(f) in ("watch_started", "error"),
+                             what="watch answer %d" % i)
+        if frame_type(fr) == "error":
+            errors.append((i, error_of(fr)[0]))
+    check(errors == [(16, "ERROR_LIMIT_EXCEEDED")],
+          "17 watches on one connection: errors %s (limit 16)" % errors)
+
+
+def test_no_daemon():
+    d = Daemon()
+    sock = d.socket
+    d.stop()
+    from harness import run_client
+    r = run_client(sock, ["status"])
+    check(r.rc == EXIT_CONNECT, "status without a daemon: %r" % r)
+    one_clear_line(r)
+
+
+def test_status_json():
+    d = Daemon()
+    t = Target()
+    w = d.watcher(t.pid)
+    w.wait_for(lambda w_: w_.table.snapshots >= 1, T_STEP, "the first snapshot")
+    r = d.client("status", "--json")
+    check(r.rc == EXIT_OK, "status: %r" % r)
+    ev = r.events()
+    check(len(ev) == 1 and ev[0].get("event") == "status", "status events: %r" % r)
+    s = ev[0]
+    check(s.get("sessions") == 1 and s.get("viewers") >= 1, "status counts: %s" % short(s))
+    check(s.get("default_backend") == "procfs", "default backend: %s" % s.get("default_backend"))
+    sess = s.get("session_list", [])
+    check(sess and sess[0].get("pid") == t.pid, "session list: %s" % short(sess))
+    w.stop()
+
+
+if __name__ == "__main__":
+    main([test_nonexistent_pid, test_bad_pids_usage, test_bad_ranges, test_target_dies_mid_watch,
+          test_peek_matches_memory, test_watch_limit_per_connection, test_no_daemon,
+          test_status_json])

@@ -1,0 +1,61 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-2.0-or-later
+"""50 concurrent `shadowctl watch` viewers of one target share one session
+and all reconstruct the same table, equal to the /proc ground truth, after
+every step."""
+
+from harness import (Daemon, Target, check, diff_tables, main, read_truth, raw_status,
+                     PAGE, T_STEP)
+
+VIEWERS = 50
+
+
+def test_fifty_viewers_same_table():
+    d = Daemon()
+    t = Target()
+    a, _ = t.step("mmap-anon 64")
+    rng = (a, a + 64 * PAGE)
+    arg = "0x%x:0x%x" % rng
+    ws = [d.watcher(t.pid, "--range", arg) for _ in range(VIEWERS)]
+    for w in ws:
+        w.wait_for(lambda w_: w_.table.snapshots >= 1, 4 * T_STEP, "the first snapshot")
+    st = raw_status(d)
+    sess = [s for s in st.get("session", []) if s.get("pid") == t.pid]
+    check(len(sess) == 1, "expected one shared session, status shows %s" % sess)
+    check(sess[0].get("viewers") == VIEWERS, "session has %s viewers, expected %d" %
+          (sess[0].get("viewers"), VIEWERS))
+    script = ["touch-write 0x%x 16" % a,
+              "touch-read 0x%x 16" % (a + 16 * PAGE),
+              "madvise-dontneed 0x%x 8" % (a + 4 * PAGE),
+              "munmap-partial 0x%x 64" % a,
+              "touch-write 0x%x 8" % (a + 48 * PAGE)]
+    for cmd in script:
+        t.step(cmd)
+        t.stop()
+        try:
+            for i, w in enumerate(ws):
+                last = {}
+
+                def equal(w_):
+                    last["d"] = diff_tables(w_.table.vmas, w_.table.pages,
+                                            read_truth(t.pid, rng), "raw", rng)
+                    return not last["d"]
+                try:
+                    w.wait_for(equal, 2 * T_STEP, "viewer %d to match /proc" % i)
+                except AssertionError as e:
+                    raise AssertionError("step %r viewer %d: %s\n  %s" %
+                                         (cmd, i, e, "\n  ".join(last["d"][:20])))
+            first = (ws[0].table.vmas, ws[0].table.pages, ws[0].table.seq)
+            for i, w in enumerate(ws[1:], 1):
+                with w.cond:
+                    check((w.table.vmas, w.table.pages) == first[:2],
+                          "viewer %d table differs from viewer 0 after %r" % (i, cmd))
+        finally:
+            t.cont()
+    for w in ws:
+        w.stop()
+    d.check_alive()
+
+
+if __name__ == "__main__":
+    main([test_fifty_viewers_same_table])

@@ -1,0 +1,116 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-2.0-or-later
+"""Authorization: a viewer running as another uid (nobody, via setpriv) is
+refused a root-owned target; watching its own process it gets no raw PFNs
+(null, or opaque tokens that are equal iff the frame is the same)."""
+
+from harness import (Daemon, Target, RawConn, check, compare_until_stable, error_of,
+                     frame_type, main, short, Table, EXIT_OK, EXIT_PERMISSION, NOBODY_UID,
+                     PAGE, T_STEP)
+import os
+import subprocess
+import sys
+
+
+def nobody_python():
+    # The root user's python may live under /root (pyenv): use the system one.
+    return "/usr/bin/python3" if os.path.exists("/usr/bin/python3") else sys.executable
+
+
+def test_nobody_refused_root_target():
+    d = Daemon()
+    t = Target()
+    a, _ = t.step("mmap-anon 4")
+    t.step("touch-write 0x%x 4" % a)
+    for args in (["snapshot", t.pid], ["snapshot", t.pid, "--json"],
+                 ["watch", t.pid, "--json", "--count", "1"], ["peek", t.pid, "0x%x" % a]):
+        r = d.client(*args, user=NOBODY_UID)
+        check(r.rc == EXIT_PERMISSION, "nobody: %r: expected exit %d" % (r, EXIT_PERMISSION))
+        check("permission" in r.err.lower() or "not allowed" in r.err.lower()
+              or "denied" in r.err.lower(), "unclear error: %r" % r.err)
+        check(len(r.err.strip().splitlines()) <= 2, "error is not one clear line: %r" % r.err)
+        check("0x%x" % a not in r.out and '"pages"' not in r.out,
+              "refused viewer still got data: %r" % r.out[:300])
+    d.check_alive()
+
+
+def test_nobody_raw_protocol_refused():
+    """Same over the raw protocol, from a process running as nobody."""
+    d = Daemon()
+    t = Target()
+    # A child process as nobody speaks the protocol; it reports the error
+    # code it got on stdout.
+    code = r'''
+import os, sys
+sys.path.insert(0, %r)
+import harness, types
+harness.CFG = types.SimpleNamespace(proto=%r)
+c = harness.RawConn(%r)
+w = c.hello()
+print("uid", w["welcome"].get("peer", {}).get("uid"), w["welcome"].get("peer", {}).get("admin"))
+c.watch(%d)
+fr = c.recv()
+print(harness.frame_type(fr), fr.get("error", {}).get("code"), fr.get("error", {}).get("fatal"))
+c.send(ping={"nonce": 5})
+fr = c.recv()
+print(harness.frame_type(fr))
+''' % (os.path.dirname(os.path.abspath(__file__)), __import__("harness").CFG.proto, d.socket, t.pid)
+    p = subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
+                        nobody_python(), "-c", code], capture_output=True, timeout=T_STEP)
+    out = p.stdout.decode().split("\n")
+    check(p.returncode == 0, "raw client as nobody failed: %s %s" % (p.stdout, p.stderr))
+    check(out[0] == "uid 65534 False", "Welcome.peer: %r" % out[0])
+    check(out[1].startswith("error ERROR_PERMISSION_DENIED"), "Watch answer: %r" % out[1])
+    check(out[2] == "pong", "connection unusable after a refused watch: %r" % out[2])
+
+
+def test_nobody_own_target_no_raw_pfns():
+    d = Daemon()
+    t = Target(user=NOBODY_UID)
+    a, _ = t.step("mmap-anon 8")
+    t.step("touch-write 0x%x 8" % a)
+    _, _, _, child = t.step("fork-cow 0x%x 8" % a)  # frames shared with a child
+    t.stop()
+    try:
+        def view():
+            r = d.client("snapshot", t.pid, "--json", user=NOBODY_UID)
+            check(r.rc == EXIT_OK, "nobody cannot snapshot its own process: %r" % r)
+            snaps = [e for e in r.events() if e.get("event") == "snapshot"]
+            check(len(snaps) == 1, "no snapshot event: %r" % r)
+            vis = snaps[0].get("pfn_visibility")
+            check(vis in ("token", "hidden"), "unprivileged viewer got pfn_visibility %r" % vis)
+            view.vis = vis
+            tb = Table()
+            tb.apply_event(snaps[0])
+            return tb.vmas, tb.pages
+        view.vis = None
+        compare_until_stable(view, t.pid, pfn_mode="ignore")
+        # Now the pfn check per announced visibility.
+        compare_until_stable(view, t.pid, pfn_mode="token" if view.vis == "token" else "hidden")
+    finally:
+        t.cont()
+    # Watching it live also works, with the same visibility.
+    w = d.watcher(t.pid, user=NOBODY_UID)
+    w.wait_for(lambda w_: w_.table.snapshots >= 1, T_STEP, "the first snapshot")
+    started = [e for e in w.events if e.get("event") == "started"]
+    check(started and started[0].get("pfn_visibility") in ("token", "hidden"),
+          "started event: %s" % short(started))
+    w.stop()
+    # Root watching nobody's process gets raw pfns.
+    r = d.client("snapshot", t.pid, "--json")
+    snaps = [e for e in r.events() if e.get("event") == "snapshot"]
+    check(r.rc == EXIT_OK and snaps and snaps[0].get("pfn_visibility") == "raw",
+          "root viewer of nobody's target: %r" % r)
+
+
+def test_nobody_cannot_peek_or_watch_other_uid():
+    """A target of uid nobody is not visible to another unprivileged uid."""
+    d = Daemon()
+    t = Target(user=NOBODY_UID)
+    r = d.client("snapshot", t.pid, user=65533)
+    check(r.rc == EXIT_PERMISSION, "uid 65533 on nobody's target: %r" % r)
+
+
+if __name__ == "__main__":
+    main([test_nobody_refused_root_target, test_nobody_raw_protocol_refused,
+          test_nobody_own_target_no_raw_pfns, test_nobody_cannot_peek_or_watch_other_uid])
