@@ -1,0 +1,27 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * Adaptive sampling interval: after a sample that changed something the
+ * next one comes after min_ms; each idle sample doubles the interval up to
+ * max_ms. A watched process that is busy is sampled fast, an idle one costs
+ * almost nothing.
+ */
+#ifndef SHADOWPTD_INTERVAL_H
+#define SHADOWPTD_INTERVAL_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+struct spt_interval {
+	uint32_t min_ms, max_ms, cur_ms;
+};
+
+/*
+ * Clamps requested bounds (0 = daemon default) to the daemon's limits:
+ * SPT_SAMPLE_MIN_MS_FLOOR <= min <= max <= SPT_SAMPLE_MAX_MS_CEIL.
+ */
+void interval_init(struct spt_interval *iv, uint32_t min_ms, uint32_t max_ms,
+		   uint32_t def_min, uint32_t def_max);
+/* The interval after a sample; changed = the sample produced a delta. */
+uint32_t interval_next(struct spt_interval *iv, bool changed);
+
+#endif

@@ -1,0 +1,48 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/* Logging to stderr; journald adds timestamps, so only a terminal gets them. */
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "log.h"
+
+static enum spt_log_level log_max = SPT_LOG_INFO;
+static bool log_journal;
+
+void log_init(enum spt_log_level max_level)
+{
+	log_max = max_level;
+	log_journal = getenv("JOURNAL_STREAM") != NULL;
+}
+
+void log_msg(enum spt_log_level level, const char *fmt, ...)
+{
+	static const char *const names[] = {
+		[SPT_LOG_ERR] = "error", [SPT_LOG_WARNING] = "warning",
+		[SPT_LOG_NOTICE] = "notice", [SPT_LOG_INFO] = "info",
+		[SPT_LOG_DEBUG] = "debug",
+	};
+	char line[1024];
+	va_list ap;
+
+	if (level > log_max)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	if (log_journal) {
+		fprintf(stderr, "<%d>%s\n", (int)level, line);
+	} else {
+		struct timespec ts;
+		struct tm tm;
+
+		clock_gettime(CLOCK_REALTIME, &ts);
+		localtime_r(&ts.tv_sec, &tm);
+		fprintf(stderr, "%02d:%02d:%02d.%03ld shadowptd[%d] %s: %s\n", tm.tm_hour,
+			tm.tm_min, tm.tm_sec, ts.tv_nsec / 1000000, (int)getpid(),
+			names[level], line);
+	}
+}

@@ -1,0 +1,23 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* The listener and the event loop of shadowptd; see shadowptd.h. */
+#ifndef SHADOWPTD_SERVER_H
+#define SHADOWPTD_SERVER_H
+
+#include "shadowptd.h"
+
+/* Default socket path (DESIGN.md section 3). */
+#define SPT_DEFAULT_RUNTIME_DIR "/run/shadowptd"
+#define SPT_DEFAULT_SOCKET SPT_DEFAULT_RUNTIME_DIR "/shadowptd.sock"
+
+/*
+ * Takes the listening sockets: systemd's (sd_listen_fds) or our own bound
+ * to spt_opts.socket_path. Must run before privileges are dropped (the
+ * runtime directory lives in /run). 0 or -errno (already logged).
+ */
+int server_listen(void);
+/* Hands the socket (and the runtime dir if we created it) to uid:gid. */
+int server_chown_socket(uid_t uid, gid_t gid);
+/* Runs the loop until SIGTERM/SIGINT. Returns the exit status. */
+int server_run(void);
+
+#endif

@@ -1,0 +1,475 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * Sessions: one per watched (pid, range), shared by all its viewers.
+ * A timer samples the backend into a fresh state, diffs it against the
+ * current one and publishes a non-empty delta, encoded once per pfn
+ * visibility class and queued to every viewer. A pidfd reports the
+ * target's exit: one last sample, a final delta to the empty state, then
+ * TargetExited to every viewer and the session ends.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+
+#include "convert.h"
+#include "log.h"
+#include "shadowptd.h"
+
+static uint32_t session_next_id = 1;
+
+bool session_target_alive(const struct session *s)
+{
+	struct pollfd p = { .fd = s->pidfd, .events = POLLIN };
+
+	/* A pidfd polls readable once the process has exited. */
+	return poll(&p, 1, 0) == 0;
+}
+
+unsigned sessions_viewers(void)
+{
+	struct session *s;
+	unsigned n = 0;
+
+	TAILQ_FOREACH(s, &spt_sessions, entry)
+		n += s->nwatches;
+	return n;
+}
+
+static void session_read_comm(struct session *s)
+{
+	char path[64];
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/%d/comm", (int)s->pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	s->comm[0] = '\0';
+	if (fd < 0)
+		return;
+	n = read(fd, s->comm, sizeof(s->comm) - 1);
+	close(fd);
+	if (n <= 0)
+		n = 0;
+	s->comm[n] = '\0';
+	s->comm[strcspn(s->comm, "\n")] = '\0';
+}
+
+static void session_free(struct session *s)
+{
+	TAILQ_REMOVE(&spt_sessions, s, entry);
+	if (s->ev_timer)
+		event_free(s->ev_timer);
+	if (s->ev_exit)
+		event_free(s->ev_exit);
+	if (s->ev_wakeup)
+		event_free(s->ev_wakeup);
+	if (s->handle)
+		s->ops->close(s->handle);
+	if (s->pidfd >= 0)
+		close(s->pidfd);
+	spt_state_free(&s->cur);
+	tokenmap_free(&s->tokens);
+	log_info("session %u (pid %d [%#llx,%#llx) %s) closed after %llu samples",
+		 s->id, (int)s->pid, (unsigned long long)s->start,
+		 (unsigned long long)s->end, s->ops ? s->ops->name : "no backend",
+		 (unsigned long long)s->samples);
+	free(s);
+	server_update_status();
+}
+
+/* Frees one subscription; the session stays (callers decide). */
+static void watch_free(struct watch *w)
+{
+	struct client *c = w->c;
+
+	LIST_REMOVE(w, client_entry);
+	LIST_REMOVE(w, session_entry);
+	c->nwatches--;
+	w->s->nwatches--;
+	if (c->usage)
+		c->usage->watches--;
+	outq_drop_watch(&c->outq, w->id);
+	free(w);
+}
+
+void session_release_if_idle(struct session *s)
+{
+	if (s->nwatches == 0)
+		session_free(s);
+}
+
+void session_remove_watch(struct watch *w)
+{
+	struct session *s = w->s;
+
+	watch_free(w);
+	if (s->nwatches == 0)
+		session_free(s);
+}
+
+/*
+ * Publishes the delta from seq to seq+1 (s->cur already holds the new
+ * state). Encoded at most once per visibility class.
+ */
+static void session_publish(struct session *s, const struct spt_delta *d, bool exec)
+{
+	struct spt_delta_meta meta = {
+		.watch_id = s->id,
+		.base_seq = s->seq,
+		.seq = s->seq + 1,
+		.timestamp_ns = s->cur_ns,
+		.exec = exec,
+	};
+	struct spt_buf *bufs[2] = { NULL, NULL }; /* raw, token */
+	bool failed[2] = { false, false };
+	struct watch *w;
+
+	s->seq++;
+	LIST_FOREACH(w, &s->watches, session_entry) {
+		int cls = (w->raw_pfns || !spt_pfns_readable) ? 0 : 1;
+
+		if (!bufs[cls] && !failed[cls]) {
+			struct spt_encoded e = { 0 };
+			int r = spt_delta_encode(d, &meta, cls ? tokenmap_map_fn : NULL,
+						 cls ? &s->tokens : NULL, &e);
+
+			if (r == 0)
+				bufs[cls] = spt_buf_from_encoded(&e);
+			spt_encoded_free(&e);
+			if (!bufs[cls]) {
+				failed[cls] = true;
+				/* Too big for one frame: a snapshot replaces it. */
+				if (r != -EMSGSIZE)
+					log_warn("session %u: cannot encode delta: %s", s->id,
+						 strerror(r ? -r : ENOMEM));
+			}
+		}
+		if (failed[cls]) {
+			spt_stats.deltas_dropped++;
+			client_request_resync(w);
+			continue;
+		}
+		client_queue_delta(w, bufs[cls]);
+	}
+	spt_buf_unref(bufs[0]);
+	spt_buf_unref(bufs[1]);
+}
+
+/*
+ * Installs next as the current state and publishes the change. Returns
+ * 1 if something changed, 0 if not, -errno.
+ */
+static int session_commit(struct session *s, struct spt_state *next, bool exec)
+{
+	struct spt_delta d;
+	int r;
+
+	spt_delta_init(&d);
+	r = spt_state_diff(&s->cur, next, &d);
+	if (r == 0 && !spt_delta_empty(&d)) {
+		spt_state_move(&s->cur, next);
+		s->cur_ns = spt_now_ns();
+		session_publish(s, &d, exec);
+		r = 1;
+	}
+	spt_delta_free(&d);
+	return r;
+}
+
+/* One sample: 1 changed, 0 unchanged, -ESRCH target gone, -errno. */
+static int session_sample(struct session *s)
+{
+	struct spt_state next;
+	uint64_t t0 = spt_now_ns();
+	int r;
+
+	spt_state_init(&next);
+	r = s->ops->sample(s->handle, &next);
+	s->samples++;
+	s->sample_ns += spt_now_ns() - t0;
+	if (r == 0)
+		r = session_commit(s, &next, s->ops->exec_seen && s->ops->exec_seen(s->handle));
+	spt_state_free(&next);
+	return r;
+}
+
+static void session_schedule(struct session *s, uint32_t ms)
+{
+	struct timeval tv = { .tv_sec = ms / 1000, .tv_usec = (ms % 1000) * 1000 };
+
+	evtimer_add(s->ev_timer, &tv);
+}
+
+/* The target is gone: final delta to nothing, TargetExited, end. */
+static void session_end(struct session *s)
+{
+	struct spt_state empty;
+	struct watch *w;
+	int r;
+
+	/* One last look; it normally fails with ESRCH (the mm is gone). */
+	r = session_sample(s);
+	if (r < 0 && r != -ESRCH)
+		log_debug("session %u: final sample: %s", s->id, strerror(-r));
+	spt_state_init(&empty);
+	session_commit(s, &empty, false);
+	spt_state_free(&empty);
+	log_info("session %u: target %d exited", s->id, (int)s->pid);
+	while ((w = LIST_FIRST(&s->watches))) {
+		Shadowpt__TargetExited te = SHADOWPT__TARGET_EXITED__INIT;
+		Shadowpt__Frame f = SHADOWPT__FRAME__INIT;
+
+		te.has_watch_id = te.has_pid = 1;
+		te.watch_id = w->id;
+		te.pid = s->pid;
+		f.msg_case = SHADOWPT__FRAME__MSG_TARGET_EXITED;
+		f.target_exited = &te;
+		/* Frames of this watch already queued stay; TargetExited follows. */
+		client_send_frame(w->c, &f, OUTQ_CONTROL, 0);
+		LIST_REMOVE(w, client_entry);
+		LIST_REMOVE(w, session_entry);
+		w->c->nwatches--;
+		s->nwatches--;
+		if (w->c->usage)
+			w->c->usage->watches--;
+		free(w);
+	}
+	session_free(s);
+}
+
+static void session_tick(struct session *s)
+{
+	int r = session_sample(s);
+
+	if (r == -ESRCH) {
+		session_end(s);
+		return;
+	}
+	if (r < 0 && r != s->last_err)
+		log_warn("session %u: sampling pid %d failed: %s (keeping the last state)",
+			 s->id, (int)s->pid, strerror(-r));
+	if (r >= 0)
+		s->last_err = 0;
+	else
+		s->last_err = r;
+	session_schedule(s, interval_next(&s->iv, r > 0));
+}
+
+static void session_on_timer(evutil_socket_t fd, short what, void *arg)
+{
+	session_tick(arg);
+}
+
+static void session_on_wakeup(evutil_socket_t fd, short what, void *arg)
+{
+	struct session *s = arg;
+
+	evtimer_del(s->ev_timer);
+	session_tick(s);
+}
+
+static void session_on_exit(evutil_socket_t fd, short what, void *arg)
+{
+	session_end(arg);
+}
+
+static int session_open(pid_t pid, int pidfd, uint64_t start, uint64_t end, int backend,
+			uint32_t min_ms, uint32_t max_ms, struct session **out, int *code,
+			char *why, size_t whylen)
+{
+	struct session *s = calloc(1, sizeof(*s));
+	char bwhy[160] = "";
+	int r, wfd;
+
+	if (!s) {
+		*code = SHADOWPT__ERROR_CODE__ERROR_INTERNAL;
+		snprintf(why, whylen, "out of memory");
+		close(pidfd);
+		return -ENOMEM;
+	}
+	s->pid = pid;
+	s->pidfd = pidfd;
+	s->start = start;
+	s->end = end;
+	spt_state_init(&s->cur);
+	tokenmap_init(&s->tokens);
+	LIST_INIT(&s->watches);
+	interval_init(&s->iv, min_ms, max_ms, spt_opts.min_ms, spt_opts.max_ms);
+	TAILQ_INSERT_TAIL(&spt_sessions, s, entry);
+	s->id = session_next_id++;
+	if (session_next_id == 0)
+		session_next_id = 1;
+
+	r = spt_backend_select(backend, start, end, &s->ops, s->backend_reason,
+			       sizeof(s->backend_reason));
+	if (r < 0) {
+		*code = r == -ENODEV ? SHADOWPT__ERROR_CODE__ERROR_BACKEND_UNAVAILABLE
+				     : SHADOWPT__ERROR_CODE__ERROR_INVALID_ARGUMENT;
+		snprintf(why, whylen, "%s", s->backend_reason);
+		goto fail;
+	}
+	r = s->ops->open(pid, pidfd, start, end, &s->handle, bwhy, sizeof(bwhy));
+	if (r < 0) {
+		s->handle = NULL;
+		switch (r) {
+		case -ESRCH:
+			*code = SHADOWPT__ERROR_CODE__ERROR_NO_SUCH_PROCESS;
+			break;
+		case -EPERM:
+		case -EACCES:
+			*code = SHADOWPT__ERROR_CODE__ERROR_PERMISSION_DENIED;
+			break;
+		case -EINVAL:
+			*code = SHADOWPT__ERROR_CODE__ERROR_INVALID_RANGE;
+			break;
+		default:
+			*code = SHADOWPT__ERROR_CODE__ERROR_BACKEND_UNAVAILABLE;
+		}
+		snprintf(why, whylen, "%s backend: %s", s->ops->name,
+			 bwhy[0] ? bwhy : strerror(-r));
+		log_info("pid %d: %s backend open failed: %s", (int)pid, s->ops->name,
+			 bwhy[0] ? bwhy : strerror(-r));
+		goto fail;
+	}
+	session_read_comm(s);
+	r = session_sample(s);
+	/* Everything read so far must be about the process the pidfd names. */
+	if (r == -ESRCH || !session_target_alive(s)) {
+		*code = SHADOWPT__ERROR_CODE__ERROR_NO_SUCH_PROCESS;
+		snprintf(why, whylen, "process %d exited", (int)pid);
+		r = -ESRCH;
+		goto fail;
+	}
+	if (r < 0) {
+		*code = SHADOWPT__ERROR_CODE__ERROR_INTERNAL;
+		snprintf(why, whylen, "first sample of pid %d failed: %s", (int)pid,
+			 strerror(-r));
+		log_warn("session for pid %d: %s", (int)pid, why);
+		goto fail;
+	}
+	s->seq = 0; /* the initial state is seq 0, whatever the first diff said */
+	s->ev_timer = evtimer_new(spt_base, session_on_timer, s);
+	s->ev_exit = event_new(spt_base, pidfd, EV_READ, session_on_exit, s);
+	if (!s->ev_timer || !s->ev_exit || event_add(s->ev_exit, NULL) < 0) {
+		*code = SHADOWPT__ERROR_CODE__ERROR_INTERNAL;
+		snprintf(why, whylen, "out of memory");
+		r = -ENOMEM;
+		goto fail;
+	}
+	wfd = s->ops->wakeup_fd ? s->ops->wakeup_fd(s->handle) : -1;
+	if (wfd >= 0) {
+		s->ev_wakeup = event_new(spt_base, wfd, EV_READ | EV_PERSIST, session_on_wakeup, s);
+		if (s->ev_wakeup)
+			event_add(s->ev_wakeup, NULL);
+	}
+	session_schedule(s, s->iv.cur_ms);
+	log_info("session %u: pid %d (%s) [%#llx,%#llx) via %s: %zu vmas, %zu pages", s->id,
+		 (int)pid, s->comm, (unsigned long long)start, (unsigned long long)end,
+		 s->ops->name, s->cur.nvmas, s->cur.npages);
+	*out = s;
+	server_update_status();
+	return 0;
+fail:
+	session_free(s);
+	return r < 0 ? r : -EIO;
+}
+
+int session_get(pid_t pid, int pidfd, uint64_t start, uint64_t end, int backend,
+		uint32_t min_ms, uint32_t max_ms, struct session **out, int *code,
+		char *why, size_t whylen)
+{
+	struct session *s;
+
+	TAILQ_FOREACH(s, &spt_sessions, entry) {
+		/*
+		 * Both pidfds alive means both name the live process with this
+		 * pid: the same one. A dying session is not joined.
+		 */
+		if (s->pid == pid && s->start == start && s->end == end &&
+		    session_target_alive(s)) {
+			close(pidfd);
+			*out = s;
+			return 0;
+		}
+	}
+	return session_open(pid, pidfd, start, end, backend, min_ms, max_ms, out, code, why,
+			    whylen);
+}
+
+struct watch *session_add_watch(struct session *s, struct client *c, bool raw_pfns)
+{
+	struct watch *w = calloc(1, sizeof(*w));
+
+	if (!w)
+		return NULL;
+	w->id = s->id;
+	w->c = c;
+	w->s = s;
+	w->raw_pfns = raw_pfns;
+	LIST_INSERT_HEAD(&c->watches, w, client_entry);
+	LIST_INSERT_HEAD(&s->watches, w, session_entry);
+	c->nwatches++;
+	s->nwatches++;
+	if (c->usage)
+		c->usage->watches++;
+	/* A new viewer wants to see changes promptly. */
+	s->iv.cur_ms = s->iv.min_ms;
+	server_update_status();
+	return w;
+}
+
+int session_send_snapshot(struct watch *w, bool resync)
+{
+	struct session *s = w->s;
+	struct spt_snapshot_meta meta = {
+		.watch_id = w->id,
+		.seq = s->seq,
+		.timestamp_ns = s->cur_ns,
+		.resync = resync,
+	};
+	bool raw = w->raw_pfns || !spt_pfns_readable;
+	struct spt_encoded *frames = NULL;
+	size_t n = 0;
+	int r;
+
+	r = spt_snapshot_encode(&s->cur, &meta, raw ? NULL : tokenmap_map_fn,
+				raw ? NULL : &s->tokens, &frames, &n);
+	if (r < 0) {
+		log_err("session %u: cannot encode snapshot: %s", s->id, strerror(-r));
+		return r;
+	}
+	for (size_t i = 0; i < n && r == 0; i++) {
+		struct spt_buf *b = spt_buf_from_encoded(&frames[i]);
+
+		if (!b) {
+			r = -ENOMEM;
+			break;
+		}
+		r = client_queue(w->c, b, OUTQ_SNAPSHOT, w->id);
+		spt_buf_unref(b);
+	}
+	spt_encoded_free_array(frames, n);
+	if (r == 0 && resync)
+		spt_stats.resyncs++;
+	return r;
+}
+
+void sessions_close_all(void)
+{
+	struct session *s;
+
+	while ((s = TAILQ_FIRST(&spt_sessions))) {
+		struct watch *w;
+
+		while ((w = LIST_FIRST(&s->watches)))
+			watch_free(w);
+		session_free(s);
+	}
+}

@@ -1,0 +1,179 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/* shadowptd: options, startup order (listen, drop privileges, serve). */
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "privs.h"
+#include "server.h"
+
+static void usage(FILE *out)
+{
+	fprintf(out,
+		"Usage: shadowptd [OPTION]...\n"
+		"Serve live page-state streams of processes to shadowctl viewers.\n"
+		"\n"
+		"  -s, --socket PATH         listen on PATH (default $SHADOWPT_SOCKET, else\n"
+		"                            " SPT_DEFAULT_SOCKET ");\n"
+		"                            ignored when socket-activated by systemd\n"
+		"  -b, --backend NAME        default backend: auto, kernel or procfs (auto)\n"
+		"      --min-interval-ms N   fastest sampling interval (default %u, >= %u)\n"
+		"      --max-interval-ms N   idle sampling interval (default %u, <= %u)\n"
+		"  -u, --user NAME           user to run as after startup (default %s)\n"
+		"      --keep-root           if that user does not exist, stay uid 0 instead\n"
+		"                            of refusing to start; every capability except\n"
+		"                            CAP_SYS_ADMIN and CAP_SYS_PTRACE is still dropped\n"
+		"                            and no_new_privs is set\n"
+		"  -f, --foreground          accepted for compatibility; shadowptd never\n"
+		"                            forks (systemd Type=notify)\n"
+		"  -v, --verbose             debug logging\n"
+		"  -h, --help                this help\n"
+		"  -V, --version             print the version\n"
+		"\n"
+		"Started as root, shadowptd binds its socket, then becomes --user keeping\n"
+		"only CAP_SYS_ADMIN and CAP_SYS_PTRACE. Started as another user it runs as\n"
+		"is: viewers can then watch only that user's processes, without pfns.\n",
+		SPT_SAMPLE_MIN_MS_DEFAULT, SPT_SAMPLE_MIN_MS_FLOOR, SPT_SAMPLE_MAX_MS_DEFAULT,
+		SPT_SAMPLE_MAX_MS_CEIL, SPT_DEFAULT_USER);
+}
+
+static int parse_ms(const char *opt, const char *s, uint32_t *out)
+{
+	char *end;
+	unsigned long v;
+
+	errno = 0;
+	v = strtoul(s, &end, 10);
+	if (errno || !*s || *end || v < SPT_SAMPLE_MIN_MS_FLOOR || v > SPT_SAMPLE_MAX_MS_CEIL) {
+		fprintf(stderr, "shadowptd: %s: expected %u..%u milliseconds, got '%s'\n", opt,
+			SPT_SAMPLE_MIN_MS_FLOOR, SPT_SAMPLE_MAX_MS_CEIL, s);
+		return -EINVAL;
+	}
+	*out = (uint32_t)v;
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	enum { OPT_MIN = 256, OPT_MAX, OPT_KEEP_ROOT };
+	static const struct option longopts[] = {
+		{ "socket", required_argument, NULL, 's' },
+		{ "backend", required_argument, NULL, 'b' },
+		{ "min-interval-ms", required_argument, NULL, OPT_MIN },
+		{ "max-interval-ms", required_argument, NULL, OPT_MAX },
+		{ "user", required_argument, NULL, 'u' },
+		{ "keep-root", no_argument, NULL, OPT_KEEP_ROOT },
+		{ "foreground", no_argument, NULL, 'f' },
+		{ "verbose", no_argument, NULL, 'v' },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{ 0 },
+	};
+	const char *user = SPT_DEFAULT_USER, *env;
+	bool keep_root = false, verbose = false;
+	char kernel_why[160];
+	uid_t uid = 0;
+	gid_t gid = 0;
+	int opt, r;
+
+	spt_opts.socket_path = SPT_DEFAULT_SOCKET;
+	env = getenv("SHADOWPT_SOCKET");
+	if (env && *env)
+		spt_opts.socket_path = env;
+	spt_opts.backend = SHADOWPT__BACKEND__BACKEND_AUTO;
+	spt_opts.min_ms = SPT_SAMPLE_MIN_MS_DEFAULT;
+	spt_opts.max_ms = SPT_SAMPLE_MAX_MS_DEFAULT;
+
+	while ((opt = getopt_long(argc, argv, "s:b:u:fvhV", longopts, NULL)) != -1) {
+		switch (opt) {
+		case 's':
+			spt_opts.socket_path = optarg;
+			break;
+		case 'b':
+			if (!strcmp(optarg, "auto")) {
+				spt_opts.backend = SHADOWPT__BACKEND__BACKEND_AUTO;
+			} else if (!strcmp(optarg, "kernel")) {
+				spt_opts.backend = SHADOWPT__BACKEND__BACKEND_KERNEL;
+			} else if (!strcmp(optarg, "procfs")) {
+				spt_opts.backend = SHADOWPT__BACKEND__BACKEND_PROCFS;
+			} else {
+				fprintf(stderr, "shadowptd: --backend: expected auto, kernel or "
+						"procfs, got '%s'\n", optarg);
+				return 2;
+			}
+			break;
+		case OPT_MIN:
+			if (parse_ms("--min-interval-ms", optarg, &spt_opts.min_ms) < 0)
+				return 2;
+			break;
+		case OPT_MAX:
+			if (parse_ms("--max-interval-ms", optarg, &spt_opts.max_ms) < 0)
+				return 2;
+			break;
+		case 'u':
+			user = optarg;
+			break;
+		case OPT_KEEP_ROOT:
+			keep_root = true;
+			break;
+		case 'f':
+			break;
+		case 'v':
+			verbose = true;
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		case 'V':
+			printf("shadowptd %s (protocol %u)\n", SHADOWPT_VERSION, SPT_PROTOCOL_VERSION);
+			return 0;
+		default:
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, "shadowptd: unexpected argument '%s'\n", argv[optind]);
+		return 2;
+	}
+	if (spt_opts.min_ms > spt_opts.max_ms) {
+		fprintf(stderr, "shadowptd: --min-interval-ms %u exceeds --max-interval-ms %u\n",
+			spt_opts.min_ms, spt_opts.max_ms);
+		return 2;
+	}
+	log_init(verbose ? SPT_LOG_DEBUG : SPT_LOG_INFO);
+
+	auth_init();
+	spt_backend_probe(spt_opts.backend, kernel_why, sizeof(kernel_why));
+	snprintf(spt_kernel_why, sizeof(spt_kernel_why), "%s", kernel_why);
+	if (spt_opts.backend == SHADOWPT__BACKEND__BACKEND_KERNEL)
+		log_warn("watches without a backend preference will fail until the kernel "
+			 "backend is available");
+
+	/* Fail on a bad --user before touching the socket. */
+	if (geteuid() == 0) {
+		r = privs_lookup_user(user, &uid, &gid);
+		if (r == -ENOENT && !keep_root) {
+			privs_drop(user, false); /* logs how to fix it */
+			return 1;
+		}
+	}
+	r = server_listen();
+	if (r < 0)
+		return 1;
+	if (geteuid() == 0 && privs_lookup_user(user, &uid, &gid) == 0 &&
+	    server_chown_socket(uid, gid) < 0)
+		return 1;
+	if (privs_drop(user, keep_root) < 0)
+		return 1;
+	spt_pfns_readable = privs_have_sys_admin();
+	if (!spt_pfns_readable)
+		log_notice("no CAP_SYS_ADMIN: pagemap shows no pfns; viewers get "
+			   "PFN_HIDDEN");
+	return server_run();
+}

@@ -1,0 +1,182 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * shadowptd core objects and the functions the event-loop modules call on
+ * each other (the role tmux.h plays for tmux):
+ *   server.c        listener, signals, systemd, shutdown, global counters
+ *   server-client.c one viewer connection: handshake, requests, output
+ *   session.c       one watched (pid, range): sampling, diff, fan-out
+ * Everything runs on one libevent thread; objects are freed only from
+ * places that are not inside their own iteration (see client_close).
+ */
+#ifndef SHADOWPTD_H
+#define SHADOWPTD_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/queue.h>
+#include <sys/types.h>
+
+#include "auth.h"
+#include "backend.h"
+#include "interval.h"
+#include "outq.h"
+#include "state.h"
+#include "tokenmap.h"
+#include "wire.h"
+
+struct event;
+struct event_base;
+struct evbuffer;
+
+/*
+ * Daemon-internal deadlines (not part of the protocol, so not in
+ * proto/limits.h).
+ */
+#define SPT_HANDSHAKE_TIMEOUT_MS 10000u /* Hello must arrive by then */
+#define SPT_CLOSE_FLUSH_MS 2000u /* after a fatal Error, flush at most this */
+#define SPT_SHUTDOWN_FLUSH_MS 1000u /* on SIGTERM, flush viewers at most this */
+#define SPT_DEADLINE_CHECK_MS 500u /* period of the deadline scan */
+
+struct spt_stats {
+	uint64_t frames_in, frames_out, bytes_out;
+	uint64_t deltas_dropped, resyncs, viewers_disconnected;
+};
+
+/* Per-uid usage, for SPT_MAX_CONNECTIONS_PER_UID / SPT_MAX_WATCHES_PER_UID. */
+struct uid_usage {
+	LIST_ENTRY(uid_usage) entry;
+	uid_t uid;
+	unsigned connections, watches;
+};
+
+struct client;
+struct session;
+
+/* One viewer's subscription to one session. */
+struct watch {
+	uint32_t id; /* == session id: shared delta bytes carry it */
+	struct client *c;
+	struct session *s;
+	bool raw_pfns; /* admin viewer: raw pfns, else tokens */
+	bool needs_resync; /* deltas were dropped: snapshot when drained */
+	LIST_ENTRY(watch) client_entry;
+	LIST_ENTRY(watch) session_entry;
+};
+
+struct client {
+	TAILQ_ENTRY(client) entry;
+	uint64_t id; /* for logs */
+	int fd;
+	struct event *ev_read, *ev_write;
+	struct evbuffer *in;
+	struct outq outq;
+	struct spt_peer peer;
+	struct uid_usage *usage;
+	char name[SPT_MAX_CLIENT_NAME + 1];
+	bool hello_done;
+	bool closing; /* fatal error queued: close once flushed */
+	bool dead; /* closed, waiting to be freed */
+	bool read_paused; /* output over budget: stop reading requests */
+	uint64_t accepted_ms;
+	uint64_t blocked_since_ms; /* 0, or when output last stopped moving */
+	uint64_t closing_since_ms;
+	LIST_HEAD(, watch) watches;
+	unsigned nwatches;
+};
+
+struct session {
+	TAILQ_ENTRY(session) entry;
+	uint32_t id;
+	pid_t pid;
+	int pidfd;
+	struct event *ev_exit, *ev_timer, *ev_wakeup;
+	uint64_t start, end;
+	const struct spt_backend_ops *ops;
+	void *handle;
+	char backend_reason[160];
+	char comm[32];
+	struct spt_state cur;
+	uint64_t seq; /* seq of cur */
+	uint64_t cur_ns; /* CLOCK_MONOTONIC time cur was sampled */
+	struct spt_interval iv;
+	struct spt_tokenmap tokens;
+	LIST_HEAD(, watch) watches;
+	unsigned nwatches;
+	uint64_t samples, sample_ns;
+	int last_err; /* last sample error logged, to log each kind once */
+};
+
+struct spt_server_opts {
+	const char *socket_path;
+	int backend; /* Shadowpt__Backend default */
+	uint32_t min_ms, max_ms;
+};
+
+/* server.c */
+extern struct event_base *spt_base;
+extern struct spt_stats spt_stats;
+extern struct spt_server_opts spt_opts;
+extern char spt_kernel_why[160];
+extern bool spt_pfns_readable; /* daemon has CAP_SYS_ADMIN: pagemap has pfns */
+TAILQ_HEAD(client_list, client);
+TAILQ_HEAD(session_list, session);
+extern struct client_list spt_clients;
+extern struct session_list spt_sessions;
+extern bool spt_shutting_down;
+extern uint64_t spt_start_ms;
+uint64_t spt_now_ms(void);
+uint64_t spt_now_ns(void);
+void server_schedule_reap(void);
+void server_update_status(void);
+struct uid_usage *server_uid_usage(uid_t uid);
+void server_uid_usage_put(struct uid_usage *u);
+
+/* server-client.c */
+void client_accept(int fd, const struct spt_peer *peer, const gid_t *groups, int ngroups);
+/* Queues an encoded frame; kind and watch_id drive the budget policy. */
+int client_queue(struct client *c, struct spt_buf *b, enum outq_kind kind, uint32_t watch_id);
+/* Encodes and queues one frame. */
+int client_send_frame(struct client *c, const SptFrame *f, enum outq_kind kind,
+		      uint32_t watch_id);
+int client_send_error(struct client *c, uint32_t request_id, int code, uint32_t watch_id,
+		      bool fatal, const char *fmt, ...) __attribute__((format(printf, 6, 7)));
+/* Budget policy for one delta of watch w (drop + resync when over). */
+void client_queue_delta(struct watch *w, struct spt_buf *b);
+/* Drops w's queued deltas and resyncs it once the output drains. */
+void client_request_resync(struct watch *w);
+/* Marks c dead and schedules it to be freed; safe from any callback. */
+void client_close(struct client *c, const char *why);
+/* Frees dead clients; called from the reaper event only. */
+void clients_reap(void);
+/* Shutdown: tell every viewer, stop reading. */
+void clients_shutdown(void);
+bool clients_all_flushed(void);
+/* Periodic: stuck viewers, handshake deadline, closing flush deadline. */
+void clients_check_deadlines(void);
+
+/* session.c */
+/*
+ * Finds the live session for (pid, range) or opens one. pidfd (owned by
+ * the call from now on) was opened before authorization was checked; the
+ * session verifies it is still alive after opening the backend, so every
+ * /proc/PID read so far was about the process the pidfd names. Returns 0,
+ * or -errno with *code a Shadowpt__ErrorCode and why.
+ */
+int session_get(pid_t pid, int pidfd, uint64_t start, uint64_t end, int backend,
+		uint32_t min_ms, uint32_t max_ms, struct session **out, int *code,
+		char *why, size_t whylen);
+/* Closes s if nobody watches it (after a failed subscription). */
+void session_release_if_idle(struct session *s);
+/* Subscribes c; the caller sends WatchStarted then session_send_snapshot. */
+struct watch *session_add_watch(struct session *s, struct client *c, bool raw_pfns);
+/* Queues a (possibly chunked) snapshot of the current state to w's viewer. */
+int session_send_snapshot(struct watch *w, bool resync);
+/* Ends one subscription (frees w); closes the session if it was the last. */
+void session_remove_watch(struct watch *w);
+/* Closes every session (shutdown): releases backends, no frames sent. */
+void sessions_close_all(void);
+/* Is the session's target still the process it was opened on? */
+bool session_target_alive(const struct session *s);
+unsigned sessions_viewers(void);
+
+#endif

@@ -1,0 +1,30 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * Opaque pfn tokens for viewers that may not see raw pfns (PFN_TOKEN):
+ * per session, each distinct pfn gets a small sequential token on first
+ * sight (1, 2, 3, ...). Equal tokens mean the same frame, a changed token
+ * means the frame changed; nothing about the physical address leaks.
+ * pfn 0 (not mapped / unknown) stays 0.
+ */
+#ifndef SHADOWPTD_TOKENMAP_H
+#define SHADOWPTD_TOKENMAP_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct spt_tokenmap {
+	uint64_t *keys; /* pfn, 0 = empty slot */
+	uint64_t *vals;
+	size_t cap, count; /* cap is a power of two */
+	uint64_t next;
+	int failed; /* allocation failed once: new pfns map to 0 */
+};
+
+void tokenmap_init(struct spt_tokenmap *m);
+void tokenmap_free(struct spt_tokenmap *m);
+/* The token of pfn, assigning the next one on first sight. */
+uint64_t tokenmap_get(struct spt_tokenmap *m, uint64_t pfn);
+/* spt_pfn_map_fn adaptor: ctx is a struct spt_tokenmap. */
+uint64_t tokenmap_map_fn(void *ctx, uint64_t pfn);
+
+#endif
