@@ -1,1 +1,91 @@
-int main(void){return 0;}
+// SPDX-License-Identifier: GPL-2.0-or-later
+/* Unit tests: parsing of /proc/PID/status for authorization. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include "auth.h"
+
+static int failures;
+#define CHECK(c)                                                               \
+	do {                                                                   \
+		if (!(c)) {                                                    \
+			fprintf(stderr, "%s:%d: CHECK(%s) failed\n", __FILE__, __LINE__, #c); \
+			failures++;                                            \
+		}                                                              \
+	} while (0)
+
+static const char status_ok[] =
+	"Name:\tcat\nUmask:\t0022\nState:\tR (running)\nTgid:\t1234\nNgid:\t0\n"
+	"Pid:\t1234\nPPid:\t1\nTracerPid:\t0\nUid:\t1000\t1001\t1002\t1003\n"
+	"Gid:\t100\t101\t102\t103\nFDSize:\t64\nGroups:\t4 24 27 998 \nNStgid:\t1234\n";
+
+static void test_parse(void)
+{
+	struct spt_proc_ids ids;
+
+	CHECK(auth_parse_status(status_ok, &ids) == 0);
+	CHECK(ids.tgid == 1234);
+	CHECK(ids.uid[0] == 1000 && ids.uid[1] == 1001 && ids.uid[2] == 1002 &&
+	      ids.uid[3] == 1003);
+	CHECK(ids.gid[0] == 100 && ids.gid[1] == 101 && ids.gid[2] == 102 &&
+	      ids.gid[3] == 103);
+	/* Missing, truncated or garbled lines are refused, never guessed. */
+	CHECK(auth_parse_status("Name:\tx\nTgid:\t5\nGid:\t1\t1\t1\t1\n", &ids) == -EINVAL);
+	CHECK(auth_parse_status("Tgid:\t5\nUid:\t1\t1\t1\nGid:\t1\t1\t1\t1\n", &ids) == -EINVAL);
+	CHECK(auth_parse_status("Tgid:\t5\nUid:\t1\t1\tx\t1\nGid:\t1\t1\t1\t1\n", &ids) ==
+	      -EINVAL);
+	CHECK(auth_parse_status("Tgid:\t5\nUid:\t1\t1\t1\t1\t7\nGid:\t1\t1\t1\t1\n", &ids) ==
+	      -EINVAL);
+	CHECK(auth_parse_status("Tgid:\t5\nUid:\t1\t1\t1\t99999999999\nGid:\t1\t1\t1\t1\n",
+				&ids) == -EINVAL);
+	CHECK(auth_parse_status("Tgid:\t0\nUid:\t1\t1\t1\t1\nGid:\t1\t1\t1\t1\n", &ids) ==
+	      -EINVAL);
+	/* A key must match at line start: "PPid" is not "Pid", "NStgid" not "Tgid". */
+	CHECK(auth_parse_status("NStgid:\t7\nUid:\t1\t1\t1\t1\nGid:\t1\t1\t1\t1\n", &ids) ==
+	      -EINVAL);
+	CHECK(auth_parse_status("", &ids) == -EINVAL);
+}
+
+static void test_groups(void)
+{
+	CHECK(auth_status_has_group(status_ok, 998) == 1);
+	CHECK(auth_status_has_group(status_ok, 4) == 1);
+	CHECK(auth_status_has_group(status_ok, 2) == 0);
+	CHECK(auth_status_has_group(status_ok, 99) == 0);
+	CHECK(auth_status_has_group("Groups:\t\nX:\t1\n", 1) == 0);
+	CHECK(auth_status_has_group("Groups:\t1 x\n", 2) == -EINVAL);
+	CHECK(auth_status_has_group("Name:\tx\n", 1) == -EINVAL);
+}
+
+static void test_self(void)
+{
+	struct spt_peer me = { .uid = geteuid(), .gid = getegid(), .pid = getpid() };
+	char why[256];
+
+	/* Our own process is always watchable by ourselves. */
+	CHECK(auth_check_target(&me, getpid(), why, sizeof(why)) == 0);
+	CHECK(auth_check_target(&me, 0, why, sizeof(why)) == -ESRCH);
+	CHECK(auth_check_target(&me, -5, why, sizeof(why)) == -ESRCH);
+	CHECK(auth_check_target(&me, 0x3fffffff, why, sizeof(why)) == -ESRCH);
+	if (geteuid() != 0) {
+		/* pid 1 runs as root: a non-admin non-root peer is refused. */
+		CHECK(auth_check_target(&me, 1, why, sizeof(why)) == -EPERM);
+	} else {
+		struct spt_peer nobody = { .uid = 65534, .gid = 65534, .pid = 1 };
+
+		CHECK(auth_check_target(&nobody, 1, why, sizeof(why)) == -EPERM);
+		CHECK(auth_check_target(&nobody, getpid(), why, sizeof(why)) == -EPERM);
+	}
+}
+
+int main(void)
+{
+	test_parse();
+	test_groups();
+	test_self();
+	if (failures)
+		fprintf(stderr, "%d failure(s)\n", failures);
+	return failures ? 1 : 0;
+}

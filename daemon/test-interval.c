@@ -1,1 +1,44 @@
-int main(void){return 0;}
+// SPDX-License-Identifier: GPL-2.0-or-later
+/* Unit tests: adaptive sampling interval. */
+#include <stdio.h>
+
+#include "interval.h"
+#include "shadowpt-limits.h"
+
+static int failures;
+#define CHECK(c)                                                               \
+	do {                                                                   \
+		if (!(c)) {                                                    \
+			fprintf(stderr, "%s:%d: CHECK(%s) failed\n", __FILE__, __LINE__, #c); \
+			failures++;                                            \
+		}                                                              \
+	} while (0)
+
+int main(void)
+{
+	struct spt_interval iv;
+
+	interval_init(&iv, 0, 0, 20, 500);
+	CHECK(iv.min_ms == 20 && iv.max_ms == 500 && iv.cur_ms == 20);
+	CHECK(interval_next(&iv, false) == 40);
+	CHECK(interval_next(&iv, false) == 80);
+	CHECK(interval_next(&iv, false) == 160);
+	CHECK(interval_next(&iv, false) == 320);
+	CHECK(interval_next(&iv, false) == 500);
+	CHECK(interval_next(&iv, false) == 500);
+	CHECK(interval_next(&iv, true) == 20);
+	CHECK(interval_next(&iv, false) == 40);
+	/* Requests are clamped to the daemon's floor and ceiling. */
+	interval_init(&iv, 1, 1000000, 20, 500);
+	CHECK(iv.min_ms == SPT_SAMPLE_MIN_MS_FLOOR && iv.max_ms == SPT_SAMPLE_MAX_MS_CEIL);
+	/* max below min: max follows min. */
+	interval_init(&iv, 300, 100, 20, 500);
+	CHECK(iv.min_ms == 300 && iv.max_ms == 300);
+	CHECK(interval_next(&iv, false) == 300);
+	/* An odd max is reached exactly, never overshot. */
+	interval_init(&iv, 7, 100, 20, 500);
+	for (int i = 0; i < 10; i++)
+		CHECK(interval_next(&iv, false) <= 100);
+	CHECK(iv.cur_ms == 100);
+	return failures ? 1 : 0;
+}
