@@ -1,0 +1,163 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * `shadowctl snapshot`: watch, assemble the complete (chunked) snapshot,
+ * print it, unwatch.
+ */
+#include <getopt.h>
+#include <stdio.h>
+#include <time.h>
+
+#include "args.h"
+#include "conn.h"
+#include "render-json.h"
+#include "render-text.h"
+#include "shadowctl.h"
+#include "table.h"
+#include "watch-req.h"
+
+static int64_t monotonic_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int parse_args(struct sctl_watch_req *req, bool *json, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "range", required_argument, NULL, 'r' },
+		{ "backend", required_argument, NULL, 'b' },
+		{ "json", no_argument, NULL, 'j' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *why;
+	int c;
+
+	while ((c = getopt_long(argc, argv, "r:b:jh", opts, NULL)) != -1) {
+		switch (c) {
+		case 'r':
+			if (sctl_parse_range(optarg, &req->range, &why) < 0)
+				return sctl_usage_error("snapshot", "invalid --range '%s': %s",
+							optarg, why);
+			req->has_range = true;
+			break;
+		case 'b':
+			if (sctl_parse_backend(optarg, &req->backend, &why) < 0)
+				return sctl_usage_error("snapshot", "invalid --backend '%s': %s",
+							optarg, why);
+			break;
+		case 'j':
+			*json = true;
+			break;
+		case 'h':
+			sctl_help_snapshot();
+			return -1;
+		default:
+			return sctl_usage_error("snapshot", "invalid option");
+		}
+	}
+	if (optind >= argc)
+		return sctl_usage_error("snapshot", "missing PID");
+	if (optind + 1 < argc)
+		return sctl_usage_error("snapshot", "unexpected argument '%s'", argv[optind + 1]);
+	if (sctl_parse_pid(argv[optind], &req->pid, &why) < 0)
+		return sctl_usage_error("snapshot", "invalid PID '%s': %s", argv[optind], why);
+	return 0;
+}
+
+/* Feeds frames to the table until the snapshot is complete. */
+static int collect(struct sctl_conn *conn, const Shadowpt__WatchStarted *ws,
+		   struct sctl_table *t, bool json, bool *interrupted)
+{
+	for (;;) {
+		SptFrame *f;
+		const char *why;
+		int r = sctl_conn_wait(conn, &f, -1, interrupted);
+
+		if (r || *interrupted)
+			return r;
+		switch (f->msg_case) {
+		case SHADOWPT__FRAME__MSG_SNAPSHOT:
+			if (f->snapshot->watch_id != ws->watch_id) {
+				r = sctl_fail_protocol(json, ws->pid, -1,
+						       "snapshot for another watch");
+				break;
+			}
+			r = sctl_table_snapshot(t, f->snapshot, monotonic_ms(), &why);
+			if (r < 0)
+				r = sctl_fail_protocol(json, ws->pid, -1, why);
+			else
+				r = r == SCTL_TABLE_COMPLETE ? -1 : 0;
+			break;
+		case SHADOWPT__FRAME__MSG_DELTA:
+			r = sctl_fail_protocol(json, ws->pid, -1, "delta before the snapshot");
+			break;
+		case SHADOWPT__FRAME__MSG_TARGET_EXITED:
+			sctl_err("process %d exited before its snapshot was complete", ws->pid);
+			r = SCTL_EXIT_NO_PROCESS;
+			break;
+		case SHADOWPT__FRAME__MSG_ERROR:
+			r = sctl_fail_error(f->error, json, ws->pid, -1);
+			break;
+		case SHADOWPT__FRAME__MSG_PONG:
+			r = 0;
+			break;
+		default:
+			r = sctl_fail_protocol(json, ws->pid, -1,
+					       "unexpected message before the snapshot");
+			break;
+		}
+		spt_frame_free(f);
+		if (r)
+			return r < 0 ? 0 : r;
+	}
+}
+
+int sctl_cmd_snapshot(const struct sctl_global *g, int argc, char **argv)
+{
+	struct sctl_watch_req req = { 0 };
+	struct sctl_conn conn;
+	struct sctl_table table;
+	SptFrame *started = NULL;
+	bool json = g->json, interrupted = false;
+	int r = parse_args(&req, &json, argc, argv);
+
+	if (r)
+		return r < 0 ? SCTL_EXIT_OK : r;
+	r = sctl_conn_open(&conn, g->socket_path);
+	if (r) {
+		sctl_conn_close(&conn);
+		return r;
+	}
+	sctl_table_init(&table);
+	r = sctl_enter_sandbox(g);
+	if (!r)
+		r = sctl_conn_handshake(&conn);
+	if (!r && !sctl_interrupted)
+		r = sctl_watch_start(&conn, &req, json, &started);
+	if (!r && started) {
+		const Shadowpt__WatchStarted *ws = started->watch_started;
+
+		r = collect(&conn, ws, &table, json, &interrupted);
+		if (!r && !interrupted) {
+			if (json)
+				sctl_json_snapshot(stdout, ws, &table, false);
+			else
+				sctl_text_table(stdout, ws, &table);
+			fflush(stdout);
+		}
+		if (!r)
+			sctl_watch_stop(&conn, ws->watch_id);
+	}
+	if (started)
+		spt_frame_free(started);
+	sctl_table_free(&table);
+	sctl_conn_close(&conn);
+	if (fflush(stdout) == EOF || ferror(stdout)) {
+		sctl_err("cannot write output");
+		return r ? r : SCTL_EXIT_RUNTIME;
+	}
+	return r;
+}

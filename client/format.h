@@ -1,0 +1,29 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* Names and short strings for protocol values, shared by all renderers. */
+#ifndef SHADOWCTL_FORMAT_H
+#define SHADOWCTL_FORMAT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "state.h"
+#include "wire.h"
+
+const char *sctl_backend_name(int backend);          /* "procfs", ... */
+const char *sctl_visibility_name(int visibility);    /* "raw", "token", "hidden" */
+const char *sctl_kind_name(int kind);                /* "anon", ..., "unknown" */
+/* "rw-p" style: 5 bytes including the NUL. */
+void sctl_perms(char out[5], uint32_t prot, bool shared);
+/*
+ * Comma-separated flag names ("allocated,anonymous,mapped"), "-" for none,
+ * unknown bits as hex. Truncates to size.
+ */
+void sctl_flags_str(char *out, size_t size, uint32_t flags);
+/* Name of one flag bit; unknown bits get NULL. */
+const char *sctl_flag_bit_name(uint32_t bit);
+
+/* Whether a page's pfn is shown: mapped and not hidden by the daemon. */
+bool sctl_pfn_shown(int visibility, uint32_t flags);
+
+#endif

@@ -1,0 +1,370 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* JSON Lines renderer; see render-json.h and doc/json-schema.md. */
+#include <inttypes.h>
+#include <string.h>
+
+#include "format.h"
+#include "render-json.h"
+
+/* Length of the valid UTF-8 sequence at s (1..4), or 0 if invalid. */
+static size_t utf8_valid_len(const unsigned char *s, size_t n)
+{
+	unsigned char c = s[0];
+	size_t len, i;
+	uint32_t cp;
+
+	if (c < 0x80)
+		return 1;
+	if (c >= 0xc2 && c <= 0xdf) {
+		len = 2;
+		cp = c & 0x1f;
+	} else if (c >= 0xe0 && c <= 0xef) {
+		len = 3;
+		cp = c & 0x0f;
+	} else if (c >= 0xf0 && c <= 0xf4) {
+		len = 4;
+		cp = c & 0x07;
+	} else {
+		return 0; /* continuation byte, overlong lead, or > U+10FFFF */
+	}
+	if (n < len)
+		return 0;
+	for (i = 1; i < len; i++) {
+		if ((s[i] & 0xc0) != 0x80)
+			return 0;
+		cp = (cp << 6) | (s[i] & 0x3f);
+	}
+	if ((len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) || cp > 0x10ffff ||
+	    (cp >= 0xd800 && cp <= 0xdfff))
+		return 0; /* overlong, out of range, or a surrogate */
+	return len;
+}
+
+void sctl_json_string_n(FILE *f, const char *str, size_t n)
+{
+	const unsigned char *s = (const unsigned char *)str;
+	size_t i = 0;
+
+	putc('"', f);
+	while (i < n) {
+		unsigned char c = s[i];
+		size_t len;
+
+		switch (c) {
+		case '"':
+			fputs("\\\"", f);
+			i++;
+			continue;
+		case '\\':
+			fputs("\\\\", f);
+			i++;
+			continue;
+		case '\b':
+			fputs("\\b", f);
+			i++;
+			continue;
+		case '\f':
+			fputs("\\f", f);
+			i++;
+			continue;
+		case '\n':
+			fputs("\\n", f);
+			i++;
+			continue;
+		case '\r':
+			fputs("\\r", f);
+			i++;
+			continue;
+		case '\t':
+			fputs("\\t", f);
+			i++;
+			continue;
+		}
+		if (c < 0x20 || c == 0x7f) {
+			fprintf(f, "\\u%04x", c);
+			i++;
+			continue;
+		}
+		len = utf8_valid_len(s + i, n - i);
+		if (!len) {
+			fputs("\\ufffd", f);
+			i++;
+			continue;
+		}
+		fwrite(s + i, 1, len, f);
+		i += len;
+	}
+	putc('"', f);
+}
+
+void sctl_json_string(FILE *f, const char *s)
+{
+	if (!s)
+		fputs("null", f);
+	else
+		sctl_json_string_n(f, s, strlen(s));
+}
+
+static void json_addr(FILE *f, uint64_t a)
+{
+	fprintf(f, "\"0x%" PRIx64 "\"", a);
+}
+
+static void json_flags(FILE *f, uint32_t flags)
+{
+	uint32_t bit;
+	bool first = true;
+
+	putc('[', f);
+	for (bit = 1; bit; bit <<= 1) {
+		const char *name;
+
+		if (!(flags & bit))
+			continue;
+		if (!first)
+			putc(',', f);
+		first = false;
+		name = sctl_flag_bit_name(bit);
+		if (name)
+			sctl_json_string(f, name);
+		else
+			fprintf(f, "\"0x%x\"", bit);
+	}
+	putc(']', f);
+}
+
+static void json_page(FILE *f, int visibility, uint64_t vaddr, uint32_t flags, uint64_t pfn)
+{
+	fputs("{\"vaddr\":", f);
+	json_addr(f, vaddr);
+	fputs(",\"flags\":", f);
+	json_flags(f, flags);
+	if (sctl_pfn_shown(visibility, flags))
+		fprintf(f, ",\"pfn\":%" PRIu64 "}", pfn);
+	else
+		fputs(",\"pfn\":null}", f);
+}
+
+static void json_vma(FILE *f, uint64_t start, uint64_t end, uint32_t prot, bool shared,
+		     int kind, const char *name, uint64_t offset)
+{
+	char perms[5];
+
+	sctl_perms(perms, prot, shared);
+	fputs("{\"start\":", f);
+	json_addr(f, start);
+	fputs(",\"end\":", f);
+	json_addr(f, end);
+	fprintf(f, ",\"perms\":\"%s\",\"kind\":\"%s\",\"name\":", perms, sctl_kind_name(kind));
+	sctl_json_string(f, name ? name : "");
+	fputs(",\"offset\":", f);
+	json_addr(f, offset);
+	putc('}', f);
+}
+
+static void json_range(FILE *f, const Shadowpt__Range *r)
+{
+	if (!r) {
+		fputs("null", f);
+		return;
+	}
+	fputs("{\"start\":", f);
+	json_addr(f, r->start);
+	fputs(",\"end\":", f);
+	json_addr(f, r->end);
+	putc('}', f);
+}
+
+static int visibility_of(const Shadowpt__WatchStarted *ws)
+{
+	return ws && ws->has_pfn_visibility ? (int)ws->pfn_visibility
+					    : SHADOWPT__PFN_VISIBILITY__PFN_HIDDEN;
+}
+
+void sctl_json_hello(FILE *f, const Shadowpt__Welcome *w, int32_t pid)
+{
+	size_t i;
+
+	fputs("{\"event\":\"hello\",\"pid\":", f);
+	if (pid > 0)
+		fprintf(f, "%" PRId32, pid);
+	else
+		fputs("null", f);
+	fprintf(f, ",\"seq\":null,\"protocol_version\":%" PRIu32 ",\"server_version\":",
+		w->protocol_version);
+	sctl_json_string(f, w->server_version);
+	fputs(",\"backends\":[", f);
+	for (i = 0; i < w->n_backends; i++)
+		fprintf(f, "%s\"%s\"", i ? "," : "", sctl_backend_name((int)w->backends[i]));
+	fputs("],\"kernel_unavailable_reason\":", f);
+	sctl_json_string(f, w->kernel_unavailable_reason);
+	if (w->peer)
+		fprintf(f, ",\"peer\":{\"uid\":%" PRIu32 ",\"gid\":%" PRIu32 ",\"admin\":%s}",
+			w->peer->uid, w->peer->gid, w->peer->admin ? "true" : "false");
+	else
+		fputs(",\"peer\":null", f);
+	fputs("}\n", f);
+}
+
+/* Fields of WatchStarted that the started, snapshot and peek events share. */
+static void json_watch_fields(FILE *f, const Shadowpt__WatchStarted *ws)
+{
+	fprintf(f, ",\"watch_id\":%" PRIu32 ",\"comm\":", ws->watch_id);
+	sctl_json_string(f, ws->comm);
+	fprintf(f, ",\"backend\":\"%s\",\"backend_reason\":", sctl_backend_name((int)ws->backend));
+	sctl_json_string(f, ws->backend_reason);
+	fprintf(f, ",\"pfn_visibility\":\"%s\",\"range\":", sctl_visibility_name(visibility_of(ws)));
+	json_range(f, ws->range);
+}
+
+void sctl_json_started(FILE *f, const Shadowpt__WatchStarted *ws)
+{
+	fprintf(f, "{\"event\":\"started\",\"pid\":%" PRId32 ",\"seq\":null", ws->pid);
+	json_watch_fields(f, ws);
+	fputs("}\n", f);
+}
+
+void sctl_json_snapshot(FILE *f, const Shadowpt__WatchStarted *ws,
+			const struct sctl_table *t, bool resync)
+{
+	const struct spt_state *st = &t->st;
+	int vis = visibility_of(ws);
+	size_t i;
+
+	fprintf(f, "{\"event\":\"snapshot\",\"pid\":%" PRId32 ",\"seq\":%" PRIu64
+		   ",\"resync\":%s,\"chunks\":%" PRIu32,
+		ws->pid, t->seq, resync ? "true" : "false", t->last_chunks);
+	json_watch_fields(f, ws);
+	fputs(",\"vmas\":[", f);
+	for (i = 0; i < st->nvmas; i++) {
+		const struct spt_vma *v = &st->vmas[i];
+
+		if (i)
+			putc(',', f);
+		json_vma(f, v->start, v->end, v->prot, v->shared, v->kind, v->name, v->offset);
+	}
+	fputs("],\"pages\":[", f);
+	for (i = 0; i < st->npages; i++) {
+		const struct spt_page *p = &st->pages[i];
+
+		if (i)
+			putc(',', f);
+		json_page(f, vis, p->vaddr, p->flags, p->pfn);
+	}
+	fputs("]}\n", f);
+}
+
+void sctl_json_delta(FILE *f, const Shadowpt__WatchStarted *ws, const Shadowpt__Delta *d)
+{
+	int vis = visibility_of(ws);
+	size_t i;
+
+	fprintf(f, "{\"event\":\"delta\",\"pid\":%" PRId32 ",\"seq\":%" PRIu64
+		   ",\"base_seq\":%" PRIu64 ",\"timestamp_ns\":%" PRIu64 ",\"exec\":%s",
+		ws->pid, d->seq, d->base_seq, d->timestamp_ns,
+		d->has_exec && d->exec ? "true" : "false");
+	fputs(",\"vmas_removed\":[", f);
+	for (i = 0; i < d->n_vmas_removed; i++) {
+		if (i)
+			putc(',', f);
+		json_range(f, d->vmas_removed[i]);
+	}
+	fputs("],\"vmas_added\":[", f);
+	for (i = 0; i < d->n_vmas_added; i++) {
+		const Shadowpt__Vma *v = d->vmas_added[i];
+
+		if (i)
+			putc(',', f);
+		json_vma(f, v->start, v->end, v->prot, v->shared, (int)v->kind, v->name,
+			 v->offset);
+	}
+	fputs("],\"pages\":[", f);
+	for (i = 0; i < d->n_pages; i++) {
+		const Shadowpt__Page *p = d->pages[i];
+
+		if (i)
+			putc(',', f);
+		json_page(f, vis, p->vaddr, p->flags, p->pfn);
+	}
+	fputs("]}\n", f);
+}
+
+void sctl_json_exit(FILE *f, int32_t pid, const struct sctl_table *t)
+{
+	fprintf(f, "{\"event\":\"exit\",\"pid\":%" PRId32 ",\"seq\":", pid);
+	if (t && t->valid)
+		fprintf(f, "%" PRIu64, t->seq);
+	else
+		fputs("null", f);
+	fputs("}\n", f);
+}
+
+void sctl_json_error(FILE *f, int32_t pid, int64_t seq, int code, const char *message,
+		     int exit_code)
+{
+	fputs("{\"event\":\"error\",\"pid\":", f);
+	if (pid > 0)
+		fprintf(f, "%" PRId32, pid);
+	else
+		fputs("null", f);
+	if (seq >= 0)
+		fprintf(f, ",\"seq\":%" PRId64, seq);
+	else
+		fputs(",\"seq\":null", f);
+	fprintf(f, ",\"code\":%d,\"code_name\":", code);
+	sctl_json_string(f, spt_error_code_name(code));
+	fputs(",\"message\":", f);
+	sctl_json_string(f, message ? message : "");
+	fprintf(f, ",\"exit_code\":%d}\n", exit_code);
+}
+
+void sctl_json_status(FILE *f, const Shadowpt__StatusReply *s)
+{
+	size_t i;
+
+	fputs("{\"event\":\"status\",\"pid\":null,\"seq\":null,\"server_version\":", f);
+	sctl_json_string(f, s->server_version);
+	fprintf(f, ",\"default_backend\":\"%s\",\"uptime_ms\":%" PRIu64
+		   ",\"connections\":%" PRIu32 ",\"sessions\":%" PRIu32 ",\"viewers\":%" PRIu32
+		   ",\"frames_in\":%" PRIu64 ",\"frames_out\":%" PRIu64 ",\"bytes_out\":%" PRIu64
+		   ",\"deltas_dropped\":%" PRIu64 ",\"resyncs\":%" PRIu64
+		   ",\"viewers_disconnected\":%" PRIu64 ",\"session_list\":[",
+		sctl_backend_name((int)s->default_backend), s->uptime_ms, s->connections,
+		s->sessions, s->viewers, s->frames_in, s->frames_out, s->bytes_out,
+		s->deltas_dropped, s->resyncs, s->viewers_disconnected);
+	for (i = 0; i < s->n_session; i++) {
+		const Shadowpt__SessionStatus *ss = s->session[i];
+
+		fprintf(f, "%s{\"pid\":%" PRId32 ",\"range\":", i ? "," : "", ss->pid);
+		json_range(f, ss->range);
+		fprintf(f, ",\"backend\":\"%s\",\"viewers\":%" PRIu32 ",\"seq\":%" PRIu64
+			   ",\"interval_ms\":%" PRIu32 ",\"mapped_pages\":%" PRIu64
+			   ",\"vmas\":%" PRIu64 ",\"samples\":%" PRIu64
+			   ",\"sample_ns_total\":%" PRIu64 "}",
+			sctl_backend_name((int)ss->backend), ss->viewers, ss->seq,
+			ss->interval_ms, ss->mapped_pages, ss->vmas, ss->samples,
+			ss->sample_ns_total);
+	}
+	fputs("]}\n", f);
+}
+
+void sctl_json_peek(FILE *f, const Shadowpt__WatchStarted *ws, const struct sctl_table *t,
+		    uint64_t vaddr, const uint8_t *data, size_t len)
+{
+	static const char hex[] = "0123456789abcdef";
+	size_t i;
+
+	fprintf(f, "{\"event\":\"peek\",\"pid\":%" PRId32 ",\"seq\":", ws->pid);
+	if (t && t->valid)
+		fprintf(f, "%" PRIu64, t->seq);
+	else
+		fputs("null", f);
+	fputs(",\"vaddr\":", f);
+	json_addr(f, vaddr);
+	fprintf(f, ",\"length\":%zu,\"data_hex\":\"", len);
+	for (i = 0; i < len; i++) {
+		putc(hex[data[i] >> 4], f);
+		putc(hex[data[i] & 15], f);
+	}
+	fputs("\"}\n", f);
+}

@@ -1,0 +1,202 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* Plain-text renderer; see render-text.h. */
+#include <inttypes.h>
+#include <string.h>
+
+#include "format.h"
+#include "render-text.h"
+
+static int visibility_of(const Shadowpt__WatchStarted *ws)
+{
+	return ws && ws->has_pfn_visibility ? (int)ws->pfn_visibility
+					    : SHADOWPT__PFN_VISIBILITY__PFN_HIDDEN;
+}
+
+/* Names may hold any byte: keep one event per line and the terminal sane. */
+static void text_name(FILE *f, const char *s)
+{
+	const unsigned char *p = (const unsigned char *)(s ? s : "");
+
+	for (; *p; p++) {
+		if (*p < 0x20 || *p == 0x7f || *p == '\\')
+			fprintf(f, "\\x%02x", *p);
+		else
+			putc(*p, f);
+	}
+}
+
+static void text_vma(FILE *f, const char *prefix, uint64_t start, uint64_t end, uint32_t prot,
+		     bool shared, int kind, const char *name)
+{
+	char perms[5];
+
+	sctl_perms(perms, prot, shared);
+	fprintf(f, "%s%012" PRIx64 "-%012" PRIx64 " %s %-11s %8" PRIu64 " pages ", prefix,
+		start, end, perms, sctl_kind_name(kind), (end - start) / 4096);
+	text_name(f, name);
+	putc('\n', f);
+}
+
+static void text_page(FILE *f, const char *prefix, int vis, uint64_t vaddr, uint32_t flags,
+		      uint64_t pfn)
+{
+	char fl[160];
+
+	sctl_flags_str(fl, sizeof(fl), flags);
+	if (sctl_pfn_shown(vis, flags))
+		fprintf(f, "%s%012" PRIx64 " %s 0x%" PRIx64 "\n", prefix, vaddr, fl, pfn);
+	else
+		fprintf(f, "%s%012" PRIx64 " %s -\n", prefix, vaddr, fl);
+}
+
+void sctl_text_started(FILE *f, const Shadowpt__WatchStarted *ws)
+{
+	fprintf(f, "started pid=%" PRId32 " watch=%" PRIu32 " comm=", ws->pid, ws->watch_id);
+	text_name(f, ws->comm);
+	fprintf(f, " backend=%s pfn=%s", sctl_backend_name((int)ws->backend),
+		sctl_visibility_name(visibility_of(ws)));
+	if (ws->range)
+		fprintf(f, " range=0x%" PRIx64 ":0x%" PRIx64, ws->range->start, ws->range->end);
+	if (ws->backend_reason && *ws->backend_reason) {
+		fputs(" reason=\"", f);
+		text_name(f, ws->backend_reason);
+		putc('"', f);
+	}
+	putc('\n', f);
+}
+
+void sctl_text_snapshot_line(FILE *f, const Shadowpt__WatchStarted *ws,
+			     const struct sctl_table *t, bool resync)
+{
+	struct sctl_table_stats s;
+
+	sctl_table_stats(&t->st, &s);
+	fprintf(f, "snapshot pid=%" PRId32 " seq=%" PRIu64 " vmas=%zu pages=%zu allocated=%" PRIu64
+		   " mapped=%" PRIu64 "%s\n",
+		ws->pid, t->seq, t->st.nvmas, t->st.npages, s.allocated, s.mapped,
+		resync ? " resync" : "");
+}
+
+void sctl_text_table(FILE *f, const Shadowpt__WatchStarted *ws, const struct sctl_table *t)
+{
+	int vis = visibility_of(ws);
+	size_t i;
+
+	sctl_text_started(f, ws);
+	sctl_text_snapshot_line(f, ws, t, false);
+	for (i = 0; i < t->st.nvmas; i++) {
+		const struct spt_vma *v = &t->st.vmas[i];
+
+		text_vma(f, "vma ", v->start, v->end, v->prot, v->shared, v->kind, v->name);
+	}
+	for (i = 0; i < t->st.npages; i++) {
+		const struct spt_page *p = &t->st.pages[i];
+
+		text_page(f, "page ", vis, p->vaddr, p->flags, p->pfn);
+	}
+}
+
+void sctl_text_delta(FILE *f, const Shadowpt__WatchStarted *ws, const Shadowpt__Delta *d)
+{
+	int vis = visibility_of(ws);
+	size_t i;
+
+	fprintf(f, "delta pid=%" PRId32 " seq=%" PRIu64 " base=%" PRIu64
+		   " -vmas=%zu +vmas=%zu pages=%zu%s\n",
+		ws->pid, d->seq, d->base_seq, d->n_vmas_removed, d->n_vmas_added, d->n_pages,
+		d->has_exec && d->exec ? " exec" : "");
+	for (i = 0; i < d->n_vmas_removed; i++)
+		fprintf(f, "  -vma %012" PRIx64 "-%012" PRIx64 "\n", d->vmas_removed[i]->start,
+			d->vmas_removed[i]->end);
+	for (i = 0; i < d->n_vmas_added; i++) {
+		const Shadowpt__Vma *v = d->vmas_added[i];
+
+		text_vma(f, "  +vma ", v->start, v->end, v->prot, v->shared, (int)v->kind, v->name);
+	}
+	for (i = 0; i < d->n_pages; i++) {
+		const Shadowpt__Page *p = d->pages[i];
+
+		text_page(f, "  ", vis, p->vaddr, p->flags, p->pfn);
+	}
+}
+
+void sctl_text_exit(FILE *f, int32_t pid, const struct sctl_table *t)
+{
+	if (t && t->valid)
+		fprintf(f, "exit pid=%" PRId32 " seq=%" PRIu64 "\n", pid, t->seq);
+	else
+		fprintf(f, "exit pid=%" PRId32 "\n", pid);
+}
+
+void sctl_text_status(FILE *f, const Shadowpt__StatusReply *s)
+{
+	uint64_t up = s->uptime_ms / 1000;
+	size_t i;
+
+	fputs("shadowptd ", f);
+	text_name(f, s->server_version ? s->server_version : "?");
+	fprintf(f, ", up %" PRIu64 "d %02" PRIu64 ":%02" PRIu64 ":%02" PRIu64
+		   ", default backend %s\n",
+		up / 86400, up / 3600 % 24, up / 60 % 60, up % 60,
+		sctl_backend_name((int)s->default_backend));
+	fprintf(f, "connections %" PRIu32 "  sessions %" PRIu32 "  viewers %" PRIu32 "\n",
+		s->connections, s->sessions, s->viewers);
+	fprintf(f, "frames in %" PRIu64 "  frames out %" PRIu64 "  bytes out %" PRIu64 "\n",
+		s->frames_in, s->frames_out, s->bytes_out);
+	fprintf(f, "deltas dropped %" PRIu64 "  resyncs %" PRIu64
+		   "  viewers disconnected %" PRIu64 "\n",
+		s->deltas_dropped, s->resyncs, s->viewers_disconnected);
+	for (i = 0; i < s->n_session; i++) {
+		const Shadowpt__SessionStatus *ss = s->session[i];
+
+		fprintf(f, "session pid=%" PRId32, ss->pid);
+		if (ss->range)
+			fprintf(f, " range=0x%" PRIx64 ":0x%" PRIx64, ss->range->start,
+				ss->range->end);
+		else
+			fputs(" range=all", f);
+		fprintf(f, " backend=%s viewers=%" PRIu32 " seq=%" PRIu64 " interval=%" PRIu32
+			   "ms mapped=%" PRIu64 " vmas=%" PRIu64 " samples=%" PRIu64,
+			sctl_backend_name((int)ss->backend), ss->viewers, ss->seq,
+			ss->interval_ms, ss->mapped_pages, ss->vmas, ss->samples);
+		if (ss->samples)
+			fprintf(f, " avg_sample=%.1fus",
+				(double)ss->sample_ns_total / (double)ss->samples / 1000.0);
+		putc('\n', f);
+	}
+}
+
+void sctl_text_hexdump(FILE *f, uint64_t base, const uint8_t *data, size_t len)
+{
+	bool squeezing = false;
+	size_t off, i;
+
+	for (off = 0; off < len; off += 16) {
+		size_t n = len - off < 16 ? len - off : 16;
+
+		if (off && n == 16 && !memcmp(data + off, data + off - 16, 16)) {
+			if (!squeezing)
+				fputs("*\n", f);
+			squeezing = true;
+			continue;
+		}
+		squeezing = false;
+		fprintf(f, "%016" PRIx64 " ", base + off);
+		for (i = 0; i < 16; i++) {
+			if (i == 8)
+				putc(' ', f);
+			if (i < n)
+				fprintf(f, " %02x", data[off + i]);
+			else
+				fputs("   ", f);
+		}
+		fputs("  |", f);
+		for (i = 0; i < n; i++) {
+			uint8_t c = data[off + i];
+
+			putc(c >= 0x20 && c < 0x7f ? c : '.', f);
+		}
+		fputs("|\n", f);
+	}
+	fprintf(f, "%016" PRIx64 "\n", base + len);
+}

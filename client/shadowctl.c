@@ -1,0 +1,284 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * shadowctl: the unprivileged viewer of shadowptd. This file holds main:
+ * global options, signal setup, help texts and dispatch to cmd-*.c.
+ */
+#include <getopt.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "args.h"
+#include "sandbox.h"
+#include "shadowctl.h"
+
+volatile sig_atomic_t sctl_interrupted;
+sigset_t sctl_wait_sigmask;
+
+/* While the TUI owns the terminal, messages wait here until it is gone. */
+static bool err_deferred;
+static char err_buf[4096];
+static size_t err_len;
+
+void sctl_err_defer(bool on)
+{
+	err_deferred = on;
+	if (!on && err_len) {
+		fwrite(err_buf, 1, err_len, stderr);
+		err_len = 0;
+	}
+}
+
+void sctl_err(const char *fmt, ...)
+{
+	char line[1024];
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		return;
+	if (!err_deferred) {
+		fprintf(stderr, "shadowctl: %s\n", line);
+		return;
+	}
+	n = snprintf(err_buf + err_len, sizeof(err_buf) - err_len, "shadowctl: %s\n", line);
+	if (n > 0)
+		err_len += (size_t)n < sizeof(err_buf) - err_len ? (size_t)n
+								 : sizeof(err_buf) - err_len - 1;
+}
+
+int sctl_usage_error(const char *cmd, const char *fmt, ...)
+{
+	char line[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "shadowctl: %s\n", line);
+	if (cmd)
+		fprintf(stderr, "Try 'shadowctl %s --help'.\n", cmd);
+	else
+		fprintf(stderr, "Try 'shadowctl --help'.\n");
+	return SCTL_EXIT_USAGE;
+}
+
+int sctl_enter_sandbox(const struct sctl_global *g)
+{
+	int r = sctl_sandbox_install();
+
+	if (r < 0) {
+		sctl_err("cannot install the seccomp sandbox: %s", strerror(-r));
+		return SCTL_EXIT_RUNTIME;
+	}
+	if (g->sandbox_selftest)
+		sctl_sandbox_selftest();
+	return 0;
+}
+
+static void on_signal(int sig)
+{
+	(void)sig;
+	sctl_interrupted = 1;
+}
+
+/*
+ * SIGINT/SIGTERM set a flag and stay blocked except inside ppoll, so the
+ * loops notice them without races and exit cleanly (terminal restored).
+ */
+static void setup_signals(void)
+{
+	struct sigaction sa = { .sa_handler = on_signal };
+	sigset_t block;
+
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	sigemptyset(&block);
+	sigaddset(&block, SIGINT);
+	sigaddset(&block, SIGTERM);
+	sigprocmask(SIG_BLOCK, &block, &sctl_wait_sigmask);
+	sigdelset(&sctl_wait_sigmask, SIGINT);
+	sigdelset(&sctl_wait_sigmask, SIGTERM);
+}
+
+static const char exit_codes_help[] =
+	"Exit status:\n"
+	"  0  success (also: Ctrl-C, the target exited while watched, --count reached)\n"
+	"  1  runtime error, or an error reported by shadowptd\n"
+	"  2  usage error (bad option, address or range; range refused by the daemon)\n"
+	"  3  protocol violation by shadowptd (oversized or undecodable frame,\n"
+	"     delta not based on the current sequence, bad snapshot chunk)\n"
+	"  4  permission denied (you may not watch or peek that process)\n"
+	"  5  no such process, or it exited before the watch started\n"
+	"  6  cannot connect to shadowptd (is it running? check --socket)\n";
+
+static void help_main(void)
+{
+	printf("Usage: shadowctl [--socket PATH] [--json] COMMAND [ARGS...]\n"
+	       "\n"
+	       "Show live how a process's virtual pages map to physical memory, as seen\n"
+	       "by the shadowptd daemon.\n"
+	       "\n"
+	       "Commands:\n"
+	       "  watch PID [--range START:END] [--backend B] [--interval MIN[:MAX]]\n"
+	       "            [--count N] [--no-tui] [--json]\n"
+	       "                          live page map (terminal) or one line per event\n"
+	       "  snapshot PID [--range START:END] [--json]\n"
+	       "                          print the current table and exit\n"
+	       "  peek PID VADDR [--json] hexdump the 4096-byte page at VADDR\n"
+	       "  status [--json]         daemon status and sessions\n"
+	       "  help [COMMAND]          this help, or a command's\n"
+	       "\n"
+	       "Options:\n"
+	       "  -s, --socket PATH  daemon socket (default $%s, else %s)\n"
+	       "  -j, --json         JSON Lines output (schema: doc/json-schema.md)\n"
+	       "  -h, --help         show help\n"
+	       "  -V, --version      show the version\n"
+	       "\n"
+	       "Addresses are hex (0x...) or decimal; ranges are page aligned.\n"
+	       "\n%s",
+	       SCTL_SOCKET_ENV, SCTL_DEFAULT_SOCKET, exit_codes_help);
+}
+
+void sctl_help_watch(void)
+{
+	printf("Usage: shadowctl watch PID [options]\n"
+	       "\n"
+	       "Watch PID's page table live. On a terminal: a scrolling page map\n"
+	       "(arrows, PgUp/PgDn, Home/End, q quits); otherwise, or with --no-tui,\n"
+	       "one line per event: snapshot, delta (with -vma/+vma and page lines\n"
+	       "'vaddr flags pfn'), exit.\n"
+	       "\n"
+	       "  -r, --range START:END     only this page-aligned range\n"
+	       "  -b, --backend B           auto, kernel or procfs\n"
+	       "  -i, --interval MIN[:MAX]  sampling interval bounds in ms (5..10000)\n"
+	       "  -c, --count N             stop after N deltas\n"
+	       "  -T, --no-tui              line output even on a terminal\n"
+	       "  -j, --json                JSON Lines output\n"
+	       "\n"
+	       "Page map cells: '.' allocated, not mapped; 'a' anonymous mapped;\n"
+	       "'f' file/shared memory mapped; 'H' huge page; 's' swapped; highlighted:\n"
+	       "changed in the last 2 seconds. Long unpopulated runs are folded.\n"
+	       "\n%s",
+	       exit_codes_help);
+}
+
+void sctl_help_snapshot(void)
+{
+	printf("Usage: shadowctl snapshot PID [--range START:END] [--json]\n"
+	       "\n"
+	       "Wait for the complete snapshot of PID's page table, print the VMAs and\n"
+	       "every page entry (or one JSON object), stop watching and exit.\n"
+	       "\n%s",
+	       exit_codes_help);
+}
+
+void sctl_help_peek(void)
+{
+	printf("Usage: shadowctl peek PID VADDR [--json]\n"
+	       "\n"
+	       "Print a hexdump (like hexdump -C, offsets are virtual addresses) of the\n"
+	       "4096-byte page of PID containing VADDR, if you may read it.\n"
+	       "\n%s",
+	       exit_codes_help);
+}
+
+void sctl_help_status(void)
+{
+	printf("Usage: shadowctl status [--json]\n"
+	       "\n"
+	       "Print the daemon's version, counters and active sessions.\n"
+	       "\n%s",
+	       exit_codes_help);
+}
+
+struct command {
+	const char *name;
+	int (*run)(const struct sctl_global *g, int argc, char **argv);
+	void (*help)(void);
+};
+
+static const struct command commands[] = {
+	{ "watch", sctl_cmd_watch, sctl_help_watch },
+	{ "snapshot", sctl_cmd_snapshot, sctl_help_snapshot },
+	{ "peek", sctl_cmd_peek, sctl_help_peek },
+	{ "status", sctl_cmd_status, sctl_help_status },
+};
+
+static const struct command *find_command(const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+		if (!strcmp(commands[i].name, name))
+			return &commands[i];
+	return NULL;
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "socket", required_argument, NULL, 's' },
+		{ "json", no_argument, NULL, 'j' },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct sctl_global g = { 0 };
+	const char *socket_opt = NULL, *selftest;
+	const struct command *cmd;
+	int c;
+
+	/* '+': stop at the command; its options are parsed by the command. */
+	while ((c = getopt_long(argc, argv, "+s:jhV", opts, NULL)) != -1) {
+		switch (c) {
+		case 's':
+			socket_opt = optarg;
+			break;
+		case 'j':
+			g.json = true;
+			break;
+		case 'h':
+			help_main();
+			return SCTL_EXIT_OK;
+		case 'V':
+			printf("shadowctl %s (protocol %u)\n", SHADOWPT_VERSION,
+			       SPT_PROTOCOL_VERSION);
+			return SCTL_EXIT_OK;
+		default:
+			return sctl_usage_error(NULL, "invalid option");
+		}
+	}
+	if (optind >= argc)
+		return sctl_usage_error(NULL, "missing command");
+	if (!strcmp(argv[optind], "help")) {
+		if (optind + 1 < argc) {
+			cmd = find_command(argv[optind + 1]);
+			if (!cmd)
+				return sctl_usage_error(NULL, "unknown command '%s'",
+							argv[optind + 1]);
+			cmd->help();
+		} else {
+			help_main();
+		}
+		return SCTL_EXIT_OK;
+	}
+	cmd = find_command(argv[optind]);
+	if (!cmd)
+		return sctl_usage_error(NULL, "unknown command '%s'", argv[optind]);
+
+	g.socket_path = sctl_socket_path(socket_opt, getenv(SCTL_SOCKET_ENV));
+	selftest = getenv(SCTL_SANDBOX_SELFTEST_ENV);
+	g.sandbox_selftest = selftest && !strcmp(selftest, "1");
+	setup_signals();
+	/* Commands parse from their own argv[0] == command name. */
+	argc -= optind;
+	argv += optind;
+	optind = 0; /* glibc: full re-initialisation of getopt */
+	return cmd->run(&g, argc, argv);
+}

@@ -1,0 +1,123 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* Unit tests of the JSON renderer: string escaping and event shapes. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "render-json.h"
+#include "test-common.h"
+
+static char *escape(const char *s, size_t n)
+{
+	char *out = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&out, &len);
+
+	sctl_json_string_n(f, s, n);
+	fclose(f);
+	return out;
+}
+
+#define CHECK_ESC(in, expect)                                                          \
+	do {                                                                           \
+		char *got = escape(in, sizeof(in) - 1);                                \
+		CHECK(!strcmp(got, expect), "escape %s -> %s (got %s)", #in, expect, got); \
+		free(got);                                                             \
+	} while (0)
+
+static void test_escaping(void)
+{
+	CHECK_ESC("", "\"\"");
+	CHECK_ESC("[heap]", "\"[heap]\"");
+	CHECK_ESC("a\"b", "\"a\\\"b\"");
+	CHECK_ESC("a\\b", "\"a\\\\b\"");
+	CHECK_ESC("\n\t\r\b\f", "\"\\n\\t\\r\\b\\f\"");
+	CHECK_ESC("\x01\x1f\x7f", "\"\\u0001\\u001f\\u007f\"");
+	CHECK_ESC("/usr/lib/x (deleted)", "\"/usr/lib/x (deleted)\"");
+	/* valid UTF-8 passes through: é, €, U+1F600 */
+	CHECK_ESC("\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80", "\"\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80\"");
+	/* invalid: lone continuation, truncated sequences, overlongs, surrogates */
+	CHECK_ESC("\x80", "\"\\ufffd\"");
+	CHECK_ESC("a\xc3", "\"a\\ufffd\"");
+	CHECK_ESC("\xe2\x82", "\"\\ufffd\\ufffd\"");
+	CHECK_ESC("\xc0\xaf", "\"\\ufffd\\ufffd\"");
+	CHECK_ESC("\xe0\x80\xaf", "\"\\ufffd\\ufffd\\ufffd\"");
+	CHECK_ESC("\xed\xa0\x80", "\"\\ufffd\\ufffd\\ufffd\"");
+	CHECK_ESC("\xf4\x90\x80\x80", "\"\\ufffd\\ufffd\\ufffd\\ufffd\"");
+	CHECK_ESC("\xff\xfe", "\"\\ufffd\\ufffd\"");
+	CHECK_ESC("ok\xffok", "\"ok\\ufffdok\"");
+	/* embedded NUL with an explicit length */
+	CHECK_ESC("a\0b", "\"a\\u0000b\"");
+}
+
+static char *render_delta(const Shadowpt__WatchStarted *ws, const Shadowpt__Delta *d)
+{
+	char *out = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&out, &len);
+
+	sctl_json_delta(f, ws, d);
+	fclose(f);
+	return out;
+}
+
+static void test_delta_event(void)
+{
+	Shadowpt__WatchStarted ws = SHADOWPT__WATCH_STARTED__INIT;
+	Shadowpt__Delta d = SHADOWPT__DELTA__INIT;
+	Shadowpt__Range rm = SHADOWPT__RANGE__INIT;
+	Shadowpt__Vma add = SHADOWPT__VMA__INIT;
+	Shadowpt__Page p1 = SHADOWPT__PAGE__INIT, p2 = SHADOWPT__PAGE__INIT;
+	Shadowpt__Range *rms[] = { &rm };
+	Shadowpt__Vma *adds[] = { &add };
+	Shadowpt__Page *pages[] = { &p1, &p2 };
+	char *s;
+
+	ws.pid = 42;
+	ws.has_pfn_visibility = 1;
+	ws.pfn_visibility = SHADOWPT__PFN_VISIBILITY__PFN_RAW;
+	d.seq = 7;
+	d.base_seq = 6;
+	rm.start = 0x1000;
+	rm.end = 0x2000;
+	add.start = 0x10000;
+	add.end = 0x12000;
+	add.prot = 3;
+	add.kind = SHADOWPT__VMA_KIND__VMA_ANON;
+	add.name = (char *)"[anon:\"q\"]";
+	p1.vaddr = 0x10000;
+	p1.flags = 7;
+	p1.pfn = 1234;
+	p2.vaddr = 0x11000;
+	p2.flags = 0;
+	d.n_vmas_removed = 1;
+	d.vmas_removed = rms;
+	d.n_vmas_added = 1;
+	d.vmas_added = adds;
+	d.n_pages = 2;
+	d.pages = pages;
+	s = render_delta(&ws, &d);
+	CHECK(!strcmp(s, "{\"event\":\"delta\",\"pid\":42,\"seq\":7,\"base_seq\":6,"
+			 "\"timestamp_ns\":0,\"exec\":false,"
+			 "\"vmas_removed\":[{\"start\":\"0x1000\",\"end\":\"0x2000\"}],"
+			 "\"vmas_added\":[{\"start\":\"0x10000\",\"end\":\"0x12000\","
+			 "\"perms\":\"rw-p\",\"kind\":\"anon\",\"name\":\"[anon:\\\"q\\\"]\","
+			 "\"offset\":\"0x0\"}],"
+			 "\"pages\":[{\"vaddr\":\"0x10000\",\"flags\":[\"allocated\","
+			 "\"anonymous\",\"mapped\"],\"pfn\":1234},"
+			 "{\"vaddr\":\"0x11000\",\"flags\":[],\"pfn\":null}]}\n"),
+	      "delta event: %s", s);
+	free(s);
+
+	ws.pfn_visibility = SHADOWPT__PFN_VISIBILITY__PFN_HIDDEN;
+	s = render_delta(&ws, &d);
+	CHECK(strstr(s, "\"mapped\"],\"pfn\":null}") != NULL, "hidden pfn is null");
+	free(s);
+}
+
+int main(void)
+{
+	test_escaping();
+	test_delta_event();
+	return spt_test_done();
+}

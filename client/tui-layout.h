@@ -1,0 +1,61 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * Layout of the live page map, as a pure function of the state and the
+ * terminal width so it can be unit tested. Per VMA: a heading row, then
+ * rows of one cell per page, aligned to the VMA start. Only rows holding
+ * populated pages (page entries) and their neighbours are shown; any
+ * longer run of unpopulated rows folds into one "... N pages
+ * unpopulated ..." row, so a 32 GiB reservation costs a handful of rows.
+ * Cost: O(VMAs + page entries), never O(reserved pages).
+ */
+#ifndef SHADOWCTL_TUI_LAYOUT_H
+#define SHADOWCTL_TUI_LAYOUT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "state.h"
+
+enum sctl_row_kind {
+	SCTL_ROW_VMA,   /* heading of st->vmas[vma] */
+	SCTL_ROW_PAGES, /* npages cells starting at vaddr */
+	SCTL_ROW_FOLD,  /* npages unpopulated pages starting at vaddr, folded */
+};
+
+struct sctl_row {
+	enum sctl_row_kind kind;
+	uint32_t vma;
+	uint64_t vaddr;
+	uint64_t npages;
+};
+
+struct sctl_layout {
+	struct sctl_row *rows;
+	size_t nrows, cap;
+};
+
+void sctl_layout_init(struct sctl_layout *l);
+void sctl_layout_free(struct sctl_layout *l);
+
+/*
+ * Rebuilds l for st with cols page cells per row (>= 1) and context rows
+ * shown on each side of a row holding a populated page. Runs of two or
+ * more other rows fold. Returns 0 or -ENOMEM.
+ */
+int sctl_layout_build(struct sctl_layout *l, const struct spt_state *st, unsigned cols,
+		      unsigned context);
+
+/* Page cells that fit in a terminal of the given width (multiple of 8, >= 8). */
+unsigned sctl_layout_cols(int term_width);
+
+/*
+ * The cell of one page: '.' allocated but not mapped, 'a' anonymous mapped,
+ * 'f' file or shared memory mapped, 'H' part of a huge page, 's' swapped
+ * out, ' ' outside any VMA.
+ */
+char sctl_page_glyph(uint32_t flags);
+
+/* Width of the address column before the cells: 12 hex digits + space. */
+#define SCTL_LAYOUT_ADDR_WIDTH 13
+
+#endif

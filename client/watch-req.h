@@ -1,0 +1,42 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * Starting and stopping a watch, shared by the watch, snapshot and peek
+ * commands, and the common handling of Error frames.
+ */
+#ifndef SHADOWCTL_WATCH_REQ_H
+#define SHADOWCTL_WATCH_REQ_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "conn.h"
+#include "state.h"
+
+struct sctl_watch_req {
+	int32_t pid;
+	bool has_range;
+	struct spt_range range;
+	int backend;               /* 0: the daemon's default */
+	uint32_t min_ms, max_ms;   /* 0: the daemon's default */
+};
+
+/*
+ * Sends Watch and waits for its WatchStarted; returns 0 with *started set
+ * (free with spt_frame_free), or an exit code after reporting the error
+ * (an Error reply, TargetExited: SCTL_EXIT_NO_PROCESS, anything else:
+ * SCTL_EXIT_PROTOCOL). Ctrl-C: 0 with *started NULL.
+ */
+int sctl_watch_start(struct sctl_conn *c, const struct sctl_watch_req *req, bool json,
+		     SptFrame **started);
+/* Sends Unwatch and waits briefly for Unwatched, ignoring other frames. */
+void sctl_watch_stop(struct sctl_conn *c, uint32_t watch_id);
+
+/*
+ * Reports an Error frame (stderr line, plus an error event with --json)
+ * and returns its exit code. seq < 0: no sequence number.
+ */
+int sctl_fail_error(const Shadowpt__Error *e, bool json, int32_t pid, int64_t seq);
+/* Reports a protocol violation by the daemon; returns SCTL_EXIT_PROTOCOL. */
+int sctl_fail_protocol(bool json, int32_t pid, int64_t seq, const char *why);
+
+#endif
