@@ -14,13 +14,6 @@
 #define PAGES_PER_PMD 512u
 #define PMD_SIZE_BYTES (PAGES_PER_PMD * SPT_PAGE_SIZE)
 
-/* Fallback: what smaps says about one VMA. */
-struct spt_smaps_vma {
-	uint64_t start, end;
-	uint64_t rss_kb, swap_kb;
-	bool pfnmap; /* VM_PFNMAP or VM_MIXEDMAP: pages Rss does not count */
-};
-
 void spt_pagemap_init(struct spt_pagemap *pm, enum spt_pagemap_mode mode)
 {
 	*pm = (struct spt_pagemap){ .mode = mode, .kpageflags_fd = -1 };

@@ -52,7 +52,13 @@
 #define SPT_PROCFS_SCAN_VEC 1024u
 
 struct page_region;
-struct spt_smaps_vma;
+
+/* Fallback: what smaps says about one VMA. */
+struct spt_smaps_vma {
+	uint64_t start, end;
+	uint64_t rss_kb, swap_kb;
+	bool pfnmap; /* VM_PFNMAP or VM_MIXEDMAP: pages Rss does not count */
+};
 
 enum spt_pagemap_mode {
 	SPT_PAGEMAP_AUTO = 0, /* PAGEMAP_SCAN, falling back when unsupported */

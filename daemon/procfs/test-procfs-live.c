@@ -1,0 +1,589 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * The procfs backend on real processes: a forked child creates every VMA
+ * kind and touches pages in known ways; the parent samples it through
+ * spt_backend_procfs (PAGEMAP_SCAN path and forced fallback) and checks
+ * the flags page by page, the pfns (nonzero as root, 0 otherwise), the
+ * 32 GiB reservation costing one entry, peek, clipping, exec detection
+ * and -ESRCH once the child is gone.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "../backend.h"
+#include "backend-procfs.h"
+#include "test-common.h"
+
+#ifndef PR_SET_VMA
+#define PR_SET_VMA 0x53564d41
+#define PR_SET_VMA_ANON_NAME 0
+#endif
+#ifndef MADV_HUGEPAGE
+#define MADV_HUGEPAGE 14
+#endif
+
+#define PG 4096ul
+#define THP_SIZE (2ul << 20)
+#define RESERVATION (32ul << 30)
+
+/* What the child set up, sent to the parent through a pipe. */
+struct layout {
+	uint64_t anon_untouched, anon_read, anon_write; /* 4 pages each */
+	uint64_t shared_anon; /* 4 pages, 0 and 1 written */
+	uint64_t file_private; /* 4 pages, 0 and 1 read */
+	uint64_t file_cow; /* private RW file mapping, page 0 written (COW) */
+	uint64_t file_shared; /* 4 pages, page 0 written */
+	uint64_t heap_page; /* one sbrk page, written */
+	uint64_t named; /* [anon:...], 0 if PR_SET_VMA is unsupported */
+	uint64_t thp; /* 2 MiB aligned, written; 0 when THP is off */
+	uint64_t reservation, reservation_page; /* 32 GiB PROT_NONE, one RW page */
+	int prctl_errno;
+};
+
+static bool is_root;
+
+static bool thp_enabled(void)
+{
+	char buf[128] = "";
+	FILE *f = fopen("/sys/kernel/mm/transparent_hugepage/enabled", "r");
+
+	if (!f)
+		return false;
+	if (!fgets(buf, sizeof(buf), f))
+		buf[0] = '\0';
+	fclose(f);
+	return strstr(buf, "[always]") || strstr(buf, "[madvise]");
+}
+
+static void *map(size_t len, int prot, int flags, int fd, off_t off)
+{
+	void *p = mmap(NULL, len, prot, flags, fd, off);
+
+	if (p == MAP_FAILED) {
+		perror("mmap");
+		_exit(3);
+	}
+	return p;
+}
+
+static void child_main(int wfd, int rfd, const char *tmpfile)
+{
+	struct layout l = { 0 };
+	volatile char sink;
+	char *p;
+	int fd;
+
+	p = map(4 * PG, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	l.anon_untouched = (uintptr_t)p;
+	p = map(4 * PG, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	for (int i = 0; i < 4; i++)
+		sink = p[i * PG];
+	l.anon_read = (uintptr_t)p;
+	p = map(4 * PG, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	for (int i = 0; i < 4; i++)
+		memset(p + i * PG, 0xa5 + i, PG);
+	l.anon_write = (uintptr_t)p;
+	p = map(4 * PG, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	p[0] = 1;
+	p[PG] = 1;
+	l.shared_anon = (uintptr_t)p;
+
+	fd = open(tmpfile, O_RDWR);
+	if (fd < 0)
+		_exit(3);
+	p = map(4 * PG, PROT_READ, MAP_PRIVATE, fd, 0);
+	sink = p[0];
+	sink = p[PG];
+	l.file_private = (uintptr_t)p;
+	p = map(4 * PG, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0);
+	p[0] = 7;
+	l.file_cow = (uintptr_t)p;
+	p = map(4 * PG, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	p[0] = 9;
+	l.file_shared = (uintptr_t)p;
+	close(fd);
+
+	p = sbrk(0);
+	if (p != (void *)-1 && sbrk(2 * PG) != (void *)-1) {
+		char *pg = (char *)(((uintptr_t)p + PG - 1) & ~(PG - 1));
+
+		pg[0] = 1;
+		l.heap_page = (uintptr_t)pg;
+	}
+
+	p = map(4 * PG, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (prctl(PR_SET_VMA, PR_SET_VMA_ANON_NAME, p, 4 * PG, "shadowpt test") == 0) {
+		p[0] = 1;
+		l.named = (uintptr_t)p;
+	} else {
+		l.prctl_errno = errno;
+	}
+
+	if (thp_enabled()) {
+		p = map(2 * THP_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		p = (char *)(((uintptr_t)p + THP_SIZE - 1) & ~(THP_SIZE - 1));
+		madvise(p, THP_SIZE, MADV_HUGEPAGE);
+		p[0] = 1;
+		l.thp = (uintptr_t)p;
+	}
+
+	p = map(RESERVATION, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	l.reservation = (uintptr_t)p;
+	l.reservation_page = (uintptr_t)p + RESERVATION / 2;
+	if (mprotect((void *)l.reservation_page, PG, PROT_READ | PROT_WRITE))
+		_exit(3);
+	*(char *)l.reservation_page = 1;
+	(void)sink;
+
+	if (write(wfd, &l, sizeof(l)) != sizeof(l))
+		_exit(3);
+	/* Wait: a byte means exec, EOF means exit. */
+	if (read(rfd, &l.prctl_errno, 1) == 1)
+		execl("/bin/sleep", "sleep", "30", (char *)NULL);
+	_exit(0);
+}
+
+struct child {
+	pid_t pid;
+	int pidfd;
+	int ctl; /* write end: a byte execs, close exits */
+	struct layout l;
+};
+
+static int spawn(struct child *c, const char *tmpfile)
+{
+	int up[2], down[2];
+
+	if (pipe(up) || pipe(down))
+		return -1;
+	c->pid = fork();
+	if (c->pid < 0)
+		return -1;
+	if (c->pid == 0) {
+		close(up[0]);
+		close(down[1]);
+		child_main(up[1], down[0], tmpfile);
+	}
+	close(up[1]);
+	close(down[0]);
+	c->ctl = down[1];
+	if (read(up[0], &c->l, sizeof(c->l)) != sizeof(c->l))
+		return -1;
+	close(up[0]);
+	c->pidfd = (int)syscall(SYS_pidfd_open, c->pid, 0);
+	return c->pidfd < 0 ? -1 : 0;
+}
+
+static uint32_t flags_at(const struct spt_state *st, uint64_t va)
+{
+	return spt_state_flags_at(st, va);
+}
+
+static uint64_t pfn_at(const struct spt_state *st, uint64_t va)
+{
+	const struct spt_page *p = spt_state_find_page(st, va);
+
+	return p ? p->pfn : 0;
+}
+
+static bool has_entry(const struct spt_state *st, uint64_t va)
+{
+	return spt_state_find_page(st, va) != NULL;
+}
+
+#define SPEC(f) ((f) & SPT_F_SPEC_MASK)
+#define AAM (SPT_F_ALLOCATED | SPT_F_ANONYMOUS | SPT_F_MAPPED)
+#define AM (SPT_F_ALLOCATED | SPT_F_MAPPED)
+
+/* Invariants over the whole state: entries inside VMAs, VMA flags ORed in, pfn rule. */
+static void check_invariants(const struct spt_state *st, const char *mode)
+{
+	int bad = 0, badpfn = 0;
+
+	for (size_t i = 0; i < st->npages; i++) {
+		const struct spt_page *p = &st->pages[i];
+		const struct spt_vma *v = spt_state_find_vma(st, p->vaddr);
+
+		if (!v || (p->flags & spt_vma_flags(v)) != spt_vma_flags(v) ||
+		    !(p->flags & (SPT_F_MAPPED | SPT_F_SWAPPED)) ||
+		    (p->flags & SPT_F_ANONYMOUS) != (spt_vma_flags(v) & SPT_F_ANONYMOUS) ||
+		    (p->flags & ~SPT_F_KNOWN_MASK))
+			bad++;
+		if ((p->flags & SPT_F_MAPPED) && is_root ? p->pfn == 0 : p->pfn != 0)
+			badpfn++;
+	}
+	CHECK(!bad, "%s: every entry lies in a VMA and carries exactly its VMA flags (%d bad)",
+	      mode, bad);
+	CHECK(!badpfn, "%s: pfn %s for every mapped page (%d bad)", mode,
+	      is_root ? "nonzero" : "0 (no CAP_SYS_ADMIN)", badpfn);
+}
+
+static void check_layout(const struct spt_state *st, const struct layout *l, const char *mode,
+			 const struct spt_pagemap_stats *stats)
+{
+	const struct spt_vma *v;
+	int bad;
+
+	check_invariants(st, mode);
+
+	/* Private anon: untouched, read (zero page), written. */
+	v = spt_state_find_vma(st, l->anon_untouched);
+	CHECK(v && v->kind == SPT_VMA_ANON, "%s: private anon VMA is kind anon", mode);
+	bad = 0;
+	for (int i = 0; i < 4; i++)
+		bad += has_entry(st, l->anon_untouched + i * PG) ||
+		       flags_at(st, l->anon_untouched + i * PG) !=
+			       (SPT_F_ALLOCATED | SPT_F_ANONYMOUS);
+	CHECK(!bad, "%s: untouched anon pages: ALLOCATED|ANONYMOUS, no entry", mode);
+	bad = 0;
+	for (int i = 0; i < 4; i++) {
+		uint64_t va = l->anon_read + i * PG;
+
+		bad += SPEC(flags_at(st, va)) != AAM || pfn_at(st, va) != pfn_at(st, l->anon_read);
+	}
+	CHECK(!bad, "%s: read-touched anon pages map the shared zero page (pfn %#llx)", mode,
+	      (unsigned long long)pfn_at(st, l->anon_read));
+	bad = 0;
+	for (int i = 0; i < 4; i++) {
+		uint64_t va = l->anon_write + i * PG;
+		uint32_t f = flags_at(st, va);
+
+		bad += SPEC(f) != AAM || !(f & SPT_F_EXCLUSIVE) || (f & SPT_F_FILE);
+		if (is_root)
+			bad += pfn_at(st, va) == pfn_at(st, l->anon_read);
+		for (int j = 0; j < i && is_root; j++)
+			bad += pfn_at(st, va) == pfn_at(st, l->anon_write + j * PG);
+	}
+	CHECK(!bad, "%s: written anon pages: ALLOCATED|ANONYMOUS|MAPPED, exclusive, own frames",
+	      mode);
+
+	/* Shared anon: not anonymous in the kernel's sense. */
+	v = spt_state_find_vma(st, l->shared_anon);
+	CHECK(v && v->kind == SPT_VMA_SHARED_ANON && v->shared, "%s: MAP_SHARED|MAP_ANONYMOUS is shared-anon (%s)",
+	      mode, v ? v->name : "none");
+	CHECK(SPEC(flags_at(st, l->shared_anon)) == AM && SPEC(flags_at(st, l->shared_anon + PG)) == AM &&
+		      (flags_at(st, l->shared_anon) & SPT_F_FILE),
+	      "%s: written shared-anon pages: ALLOCATED|MAPPED|FILE, not ANONYMOUS", mode);
+	CHECK(!has_entry(st, l->shared_anon + 2 * PG) && !has_entry(st, l->shared_anon + 3 * PG) &&
+		      flags_at(st, l->shared_anon + 3 * PG) == SPT_F_ALLOCATED,
+	      "%s: untouched shared-anon pages: ALLOCATED only", mode);
+
+	/* Files. */
+	v = spt_state_find_vma(st, l->file_private);
+	CHECK(v && v->kind == SPT_VMA_FILE && !v->shared, "%s: private file mapping is kind file", mode);
+	CHECK(SPEC(flags_at(st, l->file_private)) == AM && SPEC(flags_at(st, l->file_private + PG)) == AM &&
+		      (flags_at(st, l->file_private) & SPT_F_FILE),
+	      "%s: read file pages: ALLOCATED|MAPPED|FILE", mode);
+	CHECK(SPEC(flags_at(st, l->file_cow)) == AM && !(flags_at(st, l->file_cow) & SPT_F_FILE),
+	      "%s: COWed page of a private file mapping: mapped anon folio, still not ANONYMOUS",
+	      mode);
+	v = spt_state_find_vma(st, l->file_shared);
+	CHECK(v && v->kind == SPT_VMA_FILE && v->shared &&
+		      SPEC(flags_at(st, l->file_shared)) == AM &&
+		      (flags_at(st, l->file_shared) & SPT_F_FILE),
+	      "%s: shared file mapping: kind file, written page ALLOCATED|MAPPED|FILE", mode);
+	if (is_root)
+		CHECK(pfn_at(st, l->file_private) == pfn_at(st, l->file_shared) &&
+			      pfn_at(st, l->file_cow) != pfn_at(st, l->file_shared),
+		      "%s: page cache frame shared by both file mappings, COW copy has its own",
+		      mode);
+
+	/* [heap], [stack], [vdso]. */
+	if (l->heap_page) {
+		v = spt_state_find_vma(st, l->heap_page);
+		CHECK(v && !strcmp(v->name, "[heap]") && v->kind == SPT_VMA_ANON &&
+			      SPEC(flags_at(st, l->heap_page)) == AAM,
+		      "%s: sbrk page in [heap]: ALLOCATED|ANONYMOUS|MAPPED", mode);
+	}
+	{
+		int stack = 0, vdso = 0, vdso_bad = 0;
+
+		for (size_t i = 0; i < st->nvmas; i++) {
+			v = &st->vmas[i];
+			if (!strcmp(v->name, "[stack]"))
+				stack += v->kind == SPT_VMA_ANON;
+			if (!strcmp(v->name, "[vdso]") || !strncmp(v->name, "[vvar", 5)) {
+				vdso += v->kind == SPT_VMA_SPECIAL;
+				for (uint64_t a = v->start; a < v->end; a += PG)
+					vdso_bad += !!(flags_at(st, a) & SPT_F_ANONYMOUS);
+			}
+		}
+		CHECK(stack == 1, "%s: [stack] is kind anon", mode);
+		CHECK(vdso >= 2 && !vdso_bad, "%s: [vdso]/[vvar] are special, never ANONYMOUS", mode);
+	}
+
+	if (l->named) {
+		v = spt_state_find_vma(st, l->named);
+		CHECK(v && !strcmp(v->name, "[anon:shadowpt test]") && v->kind == SPT_VMA_ANON &&
+			      SPEC(flags_at(st, l->named)) == AAM,
+		      "%s: [anon:name] VMA is kind anon", mode);
+	} else {
+		printf("# PR_SET_VMA_ANON_NAME unsupported here (%s): [anon:name] covered by "
+		       "the recorded fixture only\n",
+		       strerror(l->prctl_errno));
+	}
+
+	if (l->thp) {
+		const struct spt_page *p0 = spt_state_find_page(st, l->thp);
+
+		if (p0 && (p0->flags & SPT_F_THP)) {
+			bad = 0;
+			for (unsigned i = 0; i < THP_SIZE / PG; i++) {
+				const struct spt_page *p = spt_state_find_page(st, l->thp + i * PG);
+
+				bad += !p || SPEC(p->flags) != AAM || !(p->flags & SPT_F_THP) ||
+				       (is_root && p->pfn != p0->pfn + i);
+			}
+			CHECK(!bad, "%s: PMD-mapped THP: 512 subpages mapped, THP, contiguous pfns",
+			      mode);
+		} else {
+			CHECK(p0 && SPEC(p0->flags) == AAM, "%s: THP region page 0 mapped", mode);
+			printf("# no PMD-mapped THP obtained (%s): THP flag not checked\n",
+			       p0 ? "fell back to small pages" : "no entry");
+		}
+	}
+
+	/* 32 GiB reservation with one touched page: one entry, cheap. */
+	{
+		size_t n = 0, nv = 0;
+
+		for (size_t i = 0; i < st->npages; i++)
+			n += st->pages[i].vaddr >= l->reservation &&
+			     st->pages[i].vaddr < l->reservation + RESERVATION;
+		for (size_t i = 0; i < st->nvmas; i++)
+			nv += st->vmas[i].start >= l->reservation &&
+			      st->vmas[i].end <= l->reservation + RESERVATION;
+		CHECK(n == 1 && SPEC(flags_at(st, l->reservation_page)) == AAM && nv == 3,
+		      "%s: 32 GiB reservation: 3 VMAs, exactly one page entry (%zu)", mode, n);
+		CHECK(stats->entries_read < 200000,
+		      "%s: pagemap entries read: %llu (not proportional to 32 GiB = 8M pages)",
+		      mode, (unsigned long long)stats->entries_read);
+	}
+}
+
+static int sample_stable(void *h, struct spt_state *st)
+{
+	spt_state_clear(st);
+	return spt_backend_procfs.sample(h, st);
+}
+
+static void test_layout(struct child *c)
+{
+	struct spt_state scan, fb;
+	char why[256] = "";
+	void *h = NULL, *hf = NULL;
+	int ret;
+
+	spt_state_init(&scan);
+	spt_state_init(&fb);
+	ret = spt_backend_procfs.open(c->pid, c->pidfd, 0, SPT_USER_ADDR_MAX, &h, why, sizeof(why));
+	CHECK(ret == 0, "open whole address space (%d %s)", ret, why);
+	if (ret)
+		return;
+	ret = spt_procfs_open(c->pid, -1, 0, SPT_USER_ADDR_MAX, SPT_PAGEMAP_FORCE_FALLBACK, &hf, why,
+			      sizeof(why));
+	CHECK(ret == 0, "open with forced fallback and own pidfd (%d %s)", ret, why);
+
+	ret = sample_stable(h, &scan);
+	CHECK(ret == 0, "sample (%d)", ret);
+	printf("# scan path: used_scan=%d scan_calls=%llu regions=%llu entries_read=%llu "
+	       "vmas=%zu pages=%zu\n",
+	       spt_procfs_last_stats(h)->used_scan,
+	       (unsigned long long)spt_procfs_last_stats(h)->scan_calls,
+	       (unsigned long long)spt_procfs_last_stats(h)->regions,
+	       (unsigned long long)spt_procfs_last_stats(h)->entries_read, scan.nvmas,
+	       scan.npages);
+	check_layout(&scan, &c->l, "scan", spt_procfs_last_stats(h));
+
+	if (hf) {
+		ret = sample_stable(hf, &fb);
+		CHECK(ret == 0 && !spt_procfs_last_stats(hf)->used_scan, "fallback sample (%d)",
+		      ret);
+		printf("# fallback: entries_read=%llu vmas_skipped=%llu pages=%zu\n",
+		       (unsigned long long)spt_procfs_last_stats(hf)->entries_read,
+		       (unsigned long long)spt_procfs_last_stats(hf)->vmas_skipped, fb.npages);
+		check_layout(&fb, &c->l, "fallback", spt_procfs_last_stats(hf));
+		/* Same target, nothing running: both paths must agree exactly. */
+		for (int i = 0; i < 3 && !spt_state_equal(&scan, &fb); i++) {
+			sample_stable(h, &scan);
+			sample_stable(hf, &fb);
+		}
+		if (!spt_state_equal(&scan, &fb)) {
+			for (size_t i = 0, j = 0; i < scan.npages || j < fb.npages;) {
+				const struct spt_page *a = i < scan.npages ? &scan.pages[i] : NULL;
+				const struct spt_page *b = j < fb.npages ? &fb.pages[j] : NULL;
+
+				if (a && b && a->vaddr == b->vaddr) {
+					if (a->flags != b->flags || a->pfn != b->pfn)
+						printf("# %#llx scan %#x/%llx fallback %#x/%llx\n",
+						       (unsigned long long)a->vaddr, a->flags,
+						       (unsigned long long)a->pfn, b->flags,
+						       (unsigned long long)b->pfn);
+					i++, j++;
+				} else if (a && (!b || a->vaddr < b->vaddr)) {
+					printf("# %#llx only in scan\n", (unsigned long long)a->vaddr);
+					i++;
+				} else {
+					printf("# %#llx only in fallback\n", (unsigned long long)b->vaddr);
+					j++;
+				}
+			}
+		}
+		CHECK(spt_state_equal(&scan, &fb),
+		      "PAGEMAP_SCAN path and fallback produce identical states");
+	}
+
+	/* Peek: resident page content; a non-resident page stays untouched. */
+	{
+		uint8_t page[4096];
+		bool ok = true;
+
+		ret = spt_backend_procfs.peek(h, c->l.anon_write + PG, page);
+		for (int i = 0; i < 4096; i++)
+			ok &= page[i] == 0xa6;
+		CHECK(ret == 0 && ok, "peek returns the page's bytes (%d)", ret);
+		ret = spt_backend_procfs.peek(h, c->l.anon_untouched, page);
+		CHECK(ret == -ENXIO, "peek of a non-resident page: -ENXIO (%d)", ret);
+		sample_stable(h, &scan);
+		CHECK(!has_entry(&scan, c->l.anon_untouched), "peek did not fault the page in");
+	}
+	CHECK(!spt_backend_procfs.exec_seen(h), "no exec seen");
+
+	spt_state_free(&scan);
+	spt_state_free(&fb);
+	spt_backend_procfs.close(h);
+	spt_backend_procfs.close(hf);
+}
+
+static void test_clip(struct child *c)
+{
+	struct spt_state st;
+	char why[256];
+	void *h;
+	int ret;
+	uint64_t a = c->l.anon_write + PG, b = c->l.anon_write + 3 * PG;
+
+	spt_state_init(&st);
+	ret = spt_backend_procfs.open(c->pid, c->pidfd, a, b, &h, why, sizeof(why));
+	CHECK(ret == 0, "open a 2-page range (%d)", ret);
+	if (ret)
+		return;
+	ret = sample_stable(h, &st);
+	CHECK(ret == 0 && st.nvmas == 1 && st.vmas[0].start == a && st.vmas[0].end == b &&
+		      st.npages == 2 && st.pages[0].vaddr == a && st.pages[1].vaddr == a + PG,
+	      "clip: one VMA clipped to the range, two entries");
+	spt_backend_procfs.close(h);
+
+	/* A range straddling the written region and the untouched one before it. */
+	ret = spt_backend_procfs.open(c->pid, c->pidfd, c->l.reservation_page - PG,
+				      c->l.reservation_page + 2 * PG, &h, why, sizeof(why));
+	CHECK(ret == 0, "open a range across three VMAs (%d)", ret);
+	if (ret)
+		return;
+	ret = sample_stable(h, &st);
+	CHECK(ret == 0 && st.nvmas == 3 && st.npages == 1 &&
+		      st.vmas[0].start == c->l.reservation_page - PG &&
+		      st.vmas[2].end == c->l.reservation_page + 2 * PG,
+	      "clip: reservation split in three, clipped at both ends, one entry");
+	spt_backend_procfs.close(h);
+
+	CHECK(spt_backend_procfs.open(c->pid, c->pidfd, 0x1000, 0x1800, &h, why, sizeof(why)) ==
+		      -EINVAL,
+	      "unaligned range refused: %s", why);
+	spt_state_free(&st);
+}
+
+static void test_exec_and_exit(const char *tmpfile)
+{
+	struct child c;
+	struct spt_state st;
+	char why[256];
+	uint8_t page[4096];
+	void *h;
+	int ret, tries;
+	siginfo_t si;
+
+	if (spawn(&c, tmpfile)) {
+		CHECK(0, "spawn");
+		return;
+	}
+	spt_state_init(&st);
+	ret = spt_backend_procfs.open(c.pid, c.pidfd, 0, SPT_USER_ADDR_MAX, &h, why, sizeof(why));
+	CHECK(ret == 0, "open for exec test (%d)", ret);
+	if (ret)
+		return;
+	ret = sample_stable(h, &st);
+	CHECK(ret == 0 && !spt_backend_procfs.exec_seen(h), "sample before exec");
+	if (write(c.ctl, "x", 1) != 1)
+		CHECK(0, "trigger exec");
+	/* Wait for the new image: [reservation] disappears. */
+	for (tries = 0; tries < 200; tries++) {
+		ret = sample_stable(h, &st);
+		if (ret == 0 && !spt_state_find_vma(&st, c.l.reservation_page))
+			break;
+		usleep(10000);
+	}
+	CHECK(ret == 0 && spt_backend_procfs.exec_seen(h), "exec seen by the sample after execve");
+	ret = sample_stable(h, &st);
+	CHECK(ret == 0 && !spt_backend_procfs.exec_seen(h), "exec reported once");
+
+	/* Zombie: the mm is gone, the pid still exists. */
+	kill(c.pid, SIGKILL);
+	waitid(P_PID, (id_t)c.pid, &si, WEXITED | WNOWAIT);
+	ret = sample_stable(h, &st);
+	CHECK(ret == -ESRCH, "zombie target: sample -ESRCH (%d)", ret);
+	ret = spt_backend_procfs.peek(h, 0x400000, page);
+	CHECK(ret == -ESRCH || ret == -EINVAL, "zombie target: peek fails (%d)", ret);
+	waitpid(c.pid, NULL, 0);
+	ret = sample_stable(h, &st);
+	CHECK(ret == -ESRCH, "reaped target: sample -ESRCH (%d)", ret);
+	spt_backend_procfs.close(h);
+	ret = spt_backend_procfs.open(c.pid, c.pidfd, 0, SPT_USER_ADDR_MAX, &h, why, sizeof(why));
+	CHECK(ret == -ESRCH, "open of a gone target: -ESRCH (%s)", why);
+	close(c.pidfd);
+	close(c.ctl);
+	spt_state_free(&st);
+}
+
+int main(void)
+{
+	char tmpfile[] = "/tmp/shadowpt-procfs-test-XXXXXX";
+	char buf[4 * 4096];
+	struct child c;
+	int fd;
+
+	is_root = geteuid() == 0;
+	signal(SIGPIPE, SIG_IGN);
+	fd = mkstemp(tmpfile);
+	memset(buf, 'f', sizeof(buf));
+	if (fd < 0 || write(fd, buf, sizeof(buf)) != sizeof(buf)) {
+		perror("tmpfile");
+		return 1;
+	}
+	close(fd);
+
+	if (spawn(&c, tmpfile)) {
+		perror("spawn");
+		unlink(tmpfile);
+		return 1;
+	}
+	test_layout(&c);
+	test_clip(&c);
+	close(c.ctl); /* child exits */
+	waitpid(c.pid, NULL, 0);
+	close(c.pidfd);
+
+	test_exec_and_exit(tmpfile);
+	unlink(tmpfile);
+	return spt_test_done();
+}
