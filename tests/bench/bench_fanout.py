@@ -1,0 +1,265 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-2.0-or-later
+"""bench-fanout: delta fan-out throughput and per-sample latency of shadowptd.
+
+    meson compile -C build && python3 tests/bench/bench_fanout.py build [options]
+
+Starts a private shadowptd (procfs backend), a churning target (the
+workload program alternately writing and zapping a region), and N raw
+protocol viewers of the same (pid, range) served from one process with
+selectors. For each N it prints figures as lines starting with "bench:":
+
+  - deltas/s received per viewer and in total, frames and MiB/s delivered;
+  - per-sample latency: viewer receive time minus the Delta's
+    timestamp_ns (CLOCK_MONOTONIC when the daemon sampled), p50/p90/p99/max;
+  - step latency: target step done -> first viewer has a delta showing it;
+  - the daemon's own counters (bytes_out, deltas_dropped, resyncs).
+
+Figures only: there is no pass/fail. Needs root (the daemon reads
+pagemap PFNs; the harness runs it with --keep-root).
+"""
+
+import argparse
+import os
+import selectors
+import socket
+import struct
+import sys
+import threading
+import time
+import types
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "integration"))
+import harness  # noqa: E402
+from harness import (Daemon, Target, check, encode_frame, frame_type, raw_status,  # noqa: E402
+                     read_varint, PAGE)
+
+
+def scan_delta(body):
+    """Cheap scan of a Frame payload: returns (kind, seq, timestamp_ns, npages)
+    for deltas without decoding page entries; kind for other frames."""
+    pos = 0
+    while pos < len(body):
+        key, pos = read_varint(body, pos)
+        num, wt = key >> 3, key & 7
+        if wt == 0:
+            _, pos = read_varint(body, pos)
+            continue
+        if wt != 2:
+            return ("other", None, None, 0)
+        ln, pos = read_varint(body, pos)
+        sub = body[pos:pos + ln]
+        pos += ln
+        if num == 7:  # Frame.delta
+            seq = ts = None
+            npages = 0
+            p = 0
+            while p < len(sub):
+                k, p = read_varint(sub, p)
+                n, w = k >> 3, k & 7
+                if w == 0:
+                    v, p = read_varint(sub, p)
+                    if n == 2:
+                        seq = v
+                    elif n == 4:
+                        ts = v
+                elif w == 2:
+                    ln2, p = read_varint(sub, p)
+                    p += ln2
+                    if n == 7:
+                        npages += 1
+                else:
+                    break
+            return ("delta", seq, ts, npages)
+        if num == 6:
+            return ("snapshot", None, None, 0)
+        if num == 17:
+            return ("error", None, None, 0)
+        return ("other", None, None, 0)
+    return ("empty", None, None, 0)
+
+
+class Viewer:
+    def __init__(self, path, pid, rng):
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.connect(path)
+        self.sock.sendall(encode_frame({"request_id": 1, "hello": {"protocol_version": 1,
+                                                                    "client_name": "bench"}}))
+        self.sock.sendall(encode_frame({"request_id": 2, "watch": {
+            "pid": pid, "range": {"start": rng[0], "end": rng[1]}}}))
+        self.sock.setblocking(False)
+        self.buf = bytearray()
+        self.deltas = 0
+        self.bytes = 0
+        self.frames = 0
+        self.snapshots = 0
+        self.errors = 0
+        self.last_seq = 0
+        self.latencies = []  # ns
+        self.seq_seen_at = {}  # seq -> receive time (first viewer only needs it)
+
+    def on_readable(self, now_ns):
+        try:
+            data = self.sock.recv(1 << 20)
+        except BlockingIOError:
+            return True
+        if not data:
+            return False
+        self.bytes += len(data)
+        self.buf += data
+        while len(self.buf) >= 4:
+            (n,) = struct.unpack_from(">I", self.buf, 0)
+            if len(self.buf) < 4 + n:
+                break
+            body = bytes(self.buf[4:4 + n])
+            del self.buf[:4 + n]
+            self.frames += 1
+            kind, seq, ts, _ = scan_delta(body)
+            if kind == "delta":
+                self.deltas += 1
+                self.last_seq = seq or 0
+                if ts:
+                    self.latencies.append(now_ns - ts)
+                self.seq_seen_at.setdefault(seq, now_ns)
+            elif kind == "snapshot":
+                self.snapshots += 1
+            elif kind == "error":
+                self.errors += 1
+        return True
+
+
+def pct(values, p):
+    if not values:
+        return float("nan")
+    s = sorted(values)
+    i = min(len(s) - 1, max(0, int(round(p / 100.0 * (len(s) - 1)))))
+    return s[i]
+
+
+def run_one(args, nviewers):
+    extra = ["--min-interval-ms", str(args.min_interval_ms)]
+    d = Daemon(extra_args=extra)
+    t = Target()
+    a, _ = t.step("mmap-anon %d" % args.pages)
+    rng = (a, a + args.pages * PAGE)
+    viewers = [Viewer(d.socket, t.pid, rng) for _ in range(nviewers)]
+    sel = selectors.DefaultSelector()
+    for v in viewers:
+        sel.register(v.sock, selectors.EVENT_READ, v)
+    stop = threading.Event()
+    steps = []  # (done_ns,) per target step
+
+    def drive():
+        mapped = False
+        while not stop.is_set():
+            if mapped:
+                t.step("madvise-dontneed 0x%x %d" % (a, args.pages))
+            else:
+                t.step("touch-write 0x%x %d" % (a, args.pages))
+            mapped = not mapped
+            steps.append(time.monotonic_ns())
+            if args.step_interval_ms:
+                time.sleep(args.step_interval_ms / 1000.0)
+
+    # Wait for every viewer's first snapshot before timing anything.
+    deadline = time.monotonic() + 120
+    while any(v.snapshots == 0 for v in viewers):
+        check(time.monotonic() < deadline, "viewers never got their snapshot")
+        for key, _ in sel.select(timeout=1):
+            key.data.on_readable(time.monotonic_ns())
+    for v in viewers:
+        v.deltas = v.bytes = v.frames = 0
+        v.latencies = []
+        v.seq_seen_at = {}
+    status0 = raw_status(d)
+    drv = threading.Thread(target=drive, daemon=True)
+    t0 = time.monotonic()
+    drv.start()
+    while time.monotonic() - t0 < args.seconds:
+        for key, _ in sel.select(timeout=0.5):
+            if not key.data.on_readable(time.monotonic_ns()):
+                sel.unregister(key.fileobj)
+    stop.set()
+    drv.join(timeout=120)
+    # Drain what is already in flight for a moment (not counted in the rate).
+    elapsed = time.monotonic() - t0
+    status1 = raw_status(d)
+
+    total_deltas = sum(v.deltas for v in viewers)
+    total_bytes = sum(v.bytes for v in viewers)
+    total_frames = sum(v.frames for v in viewers)
+    lat = [x for v in viewers for x in v.latencies]
+    per_viewer = total_deltas / nviewers / elapsed
+    print("bench: viewers=%d pages=%d seconds=%.1f target_steps=%d (%.1f steps/s)" %
+          (nviewers, args.pages, elapsed, len(steps), len(steps) / elapsed))
+    print("bench: viewers=%d deltas/s per viewer=%.1f total=%.1f frames/s=%.1f MiB/s=%.2f" %
+          (nviewers, per_viewer, total_deltas / elapsed, total_frames / elapsed,
+           total_bytes / elapsed / (1 << 20)))
+    print("bench: viewers=%d sample->viewer latency ms p50=%.2f p90=%.2f p99=%.2f max=%.2f "
+          "(n=%d)" % (nviewers, pct(lat, 50) / 1e6, pct(lat, 90) / 1e6, pct(lat, 99) / 1e6,
+                      (max(lat) if lat else float("nan")) / 1e6, len(lat)))
+    # Step -> first delta received after it (by any viewer), approximate.
+    arrivals = sorted(ts for v in viewers for ts in v.seq_seen_at.values())
+    step_lat = []
+    j = 0
+    for s in steps:
+        while j < len(arrivals) and arrivals[j] < s:
+            j += 1
+        if j < len(arrivals):
+            step_lat.append(arrivals[j] - s)
+    print("bench: viewers=%d step->first delta ms p50=%.2f p90=%.2f max=%.2f (n=%d)" %
+          (nviewers, pct(step_lat, 50) / 1e6, pct(step_lat, 90) / 1e6,
+           (max(step_lat) if step_lat else float("nan")) / 1e6, len(step_lat)))
+    sess = [s for s in status1.get("session", []) if s.get("pid") == t.pid]
+    if sess:
+        s = sess[0]
+        samples = s.get("samples", 0)
+        print("bench: viewers=%d daemon samples=%d mean sample cost us=%.1f interval_ms=%d" %
+              (nviewers, samples, s.get("sample_ns_total", 0) / max(samples, 1) / 1e3,
+               s.get("interval_ms", 0)))
+    print("bench: viewers=%d daemon bytes_out=%d deltas_dropped=%d resyncs=%d "
+          "viewers_disconnected=%d viewer_errors=%d" %
+          (nviewers, status1.get("bytes_out", 0) - status0.get("bytes_out", 0),
+           status1.get("deltas_dropped", 0) - status0.get("deltas_dropped", 0),
+           status1.get("resyncs", 0) - status0.get("resyncs", 0),
+           status1.get("viewers_disconnected", 0), sum(v.errors for v in viewers)))
+    sys.stdout.flush()
+    for v in viewers:
+        v.sock.close()
+    t.send("exit 0")
+    d.stop()
+    harness._run_cleanups()
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("build", help="meson build directory")
+    ap.add_argument("--viewers", default="1,10,50,100",
+                    help="comma-separated viewer counts (default 1,10,50,100)")
+    ap.add_argument("--seconds", type=float, default=10.0, help="per viewer count")
+    ap.add_argument("--pages", type=int, default=256, help="pages written/zapped per step")
+    ap.add_argument("--min-interval-ms", type=int, default=20,
+                    help="daemon --min-interval-ms (default 20)")
+    ap.add_argument("--step-interval-ms", type=float, default=10,
+                    help="pause between target steps (default 10; 0: as fast as possible)")
+    args = ap.parse_args()
+    b = os.path.abspath(args.build)
+    harness.CFG = types.SimpleNamespace(
+        daemon=os.path.join(b, "daemon", "shadowptd"),
+        client=os.path.join(b, "client", "shadowctl"),
+        target=os.path.join(b, "tests", "workloads", "target"),
+        proto=os.path.join(HERE, "..", "..", "proto", "shadowpt.proto"))
+    for p in (harness.CFG.daemon, harness.CFG.target):
+        if not os.access(p, os.X_OK):
+            sys.exit("bench: %s not built (meson compile -C %s)" % (p, args.build))
+    if os.geteuid() != 0:
+        sys.exit("bench: run as root (the daemon needs CAP_SYS_ADMIN for pfns)")
+    print("bench: fan-out of one session, procfs backend, %d pages per step, %s" %
+          (args.pages, os.uname().release))
+    for n in [int(x) for x in args.viewers.split(",") if x]:
+        run_one(args, n)
+
+
+if __name__ == "__main__":
+    main()
