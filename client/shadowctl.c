@@ -4,6 +4,7 @@
  * global options, signal setup, help texts and dispatch to cmd-*.c.
  */
 #include <getopt.h>
+#include <locale.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -234,6 +235,8 @@ int main(int argc, char **argv)
 	const struct command *cmd;
 	int c;
 
+	/* For the TUI's wide characters; locale files are read before the sandbox. */
+	setlocale(LC_ALL, "");
 	/* '+': stop at the command; its options are parsed by the command. */
 	while ((c = getopt_long(argc, argv, "+s:jhV", opts, NULL)) != -1) {
 		switch (c) {
