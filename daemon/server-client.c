@@ -33,6 +33,9 @@ int client_queue(struct client *c, struct spt_buf *b, enum outq_kind kind, uint3
 		client_close(c, "out of memory queueing output");
 		return -ENOMEM;
 	}
+	/* Output is pending from now; client_flush moves this on progress. */
+	if (!c->blocked_since_ms)
+		c->blocked_since_ms = spt_now_ms();
 	/*
 	 * Requests produce output: stop reading them while the viewer does
 	 * not read its replies, so a client cannot grow our memory.
@@ -719,13 +722,19 @@ static void client_on_ping(struct client *c, const SptFrame *f)
 	client_send_frame(c, &out, OUTQ_CONTROL, 0);
 }
 
+static const char *frame_name(const SptFrame *f)
+{
+	return f->msg_case == SHADOWPT__FRAME__MSG__NOT_SET ? "an empty frame (no message set)"
+							     : spt_frame_type_name(f);
+}
+
 static void client_dispatch(struct client *c, const SptFrame *f)
 {
 	if (!c->hello_done) {
 		if (f->msg_case != SHADOWPT__FRAME__MSG_HELLO)
 			client_fatal(c, f->request_id,
 				     SHADOWPT__ERROR_CODE__ERROR_UNEXPECTED_MESSAGE,
-				     "expected hello first, got %s", spt_frame_type_name(f));
+				     "expected hello first, got %s", frame_name(f));
 		else
 			client_on_hello(c, f);
 		return;
@@ -748,8 +757,7 @@ static void client_dispatch(struct client *c, const SptFrame *f)
 		break;
 	default:
 		client_fatal(c, f->request_id, SHADOWPT__ERROR_CODE__ERROR_UNEXPECTED_MESSAGE,
-			     "unexpected %s from a client", f->msg_case ?
-			     spt_frame_type_name(f) : "empty frame (no message set)");
+			     "unexpected %s from a client", frame_name(f));
 	}
 }
 
@@ -864,7 +872,7 @@ void clients_check_deadlines(void)
 			uint64_t frames = 0;
 
 			log_notice("client %llu (uid %u pid %d '%s'): output stuck for %u ms "
-				   "with %zu bytes queued; disconnecting",
+				   "(%zu bytes still queued); disconnecting",
 				   (unsigned long long)c->id, c->peer.uid, (int)c->peer.pid,
 				   c->name, SPT_STUCK_DEADLINE_MS, c->outq.queued);
 			spt_stats.viewers_disconnected++;

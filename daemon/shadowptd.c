@@ -27,8 +27,9 @@ static void usage(FILE *out)
 		"  -u, --user NAME           user to run as after startup (default %s)\n"
 		"      --keep-root           if that user does not exist, stay uid 0 instead\n"
 		"                            of refusing to start; every capability except\n"
-		"                            CAP_SYS_ADMIN and CAP_SYS_PTRACE is still dropped\n"
-		"                            and no_new_privs is set\n"
+		"                            CAP_SYS_ADMIN, CAP_SYS_PTRACE and\n"
+		"                            CAP_DAC_READ_SEARCH is still dropped and\n"
+		"                            no_new_privs is set\n"
 		"  -f, --foreground          accepted for compatibility; shadowptd never\n"
 		"                            forks (systemd Type=notify)\n"
 		"  -v, --verbose             debug logging\n"
@@ -36,8 +37,9 @@ static void usage(FILE *out)
 		"  -V, --version             print the version\n"
 		"\n"
 		"Started as root, shadowptd binds its socket, then becomes --user keeping\n"
-		"only CAP_SYS_ADMIN and CAP_SYS_PTRACE. Started as another user it runs as\n"
-		"is: viewers can then watch only that user's processes, without pfns.\n",
+		"only CAP_SYS_ADMIN, CAP_SYS_PTRACE and CAP_DAC_READ_SEARCH (to open other\n"
+		"users' /proc/PID/pagemap). Started as another user it runs as is: viewers\n"
+		"can then watch only that user's processes, without pfns.\n",
 		SPT_SAMPLE_MIN_MS_DEFAULT, SPT_SAMPLE_MIN_MS_FLOOR, SPT_SAMPLE_MAX_MS_DEFAULT,
 		SPT_SAMPLE_MAX_MS_CEIL, SPT_DEFAULT_USER);
 }
