@@ -117,8 +117,8 @@ static int await_reply(struct sctl_conn *conn, const Shadowpt__WatchStarted *ws,
 			r = r < 0 ? sctl_fail_protocol(json, ws->pid, -1, why) : 0;
 			break;
 		case SHADOWPT__FRAME__MSG_TARGET_EXITED:
-			sctl_err("process %d exited before the page was read", ws->pid);
-			r = SCTL_EXIT_NO_PROCESS;
+			r = sctl_fail(json, ws->pid, -1, SCTL_EXIT_NO_PROCESS,
+				      "process %d exited before the page was read", ws->pid);
 			break;
 		case SHADOWPT__FRAME__MSG_ERROR:
 			r = sctl_fail_error(f->error, json, ws->pid, -1);
@@ -149,7 +149,7 @@ int sctl_cmd_peek(const struct sctl_global *g, int argc, char **argv)
 
 	if (r)
 		return r < 0 ? SCTL_EXIT_OK : r;
-	r = sctl_conn_open(&conn, g->socket_path);
+	r = sctl_conn_open(&conn, g->socket_path, json, req.pid);
 	if (r) {
 		sctl_conn_close(&conn);
 		return r;

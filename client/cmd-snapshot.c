@@ -95,8 +95,8 @@ static int collect(struct sctl_conn *conn, const Shadowpt__WatchStarted *ws,
 			r = sctl_fail_protocol(json, ws->pid, -1, "delta before the snapshot");
 			break;
 		case SHADOWPT__FRAME__MSG_TARGET_EXITED:
-			sctl_err("process %d exited before its snapshot was complete", ws->pid);
-			r = SCTL_EXIT_NO_PROCESS;
+			r = sctl_fail(json, ws->pid, -1, SCTL_EXIT_NO_PROCESS,
+				      "process %d exited before its snapshot was complete", ws->pid);
 			break;
 		case SHADOWPT__FRAME__MSG_ERROR:
 			r = sctl_fail_error(f->error, json, ws->pid, -1);
@@ -126,7 +126,7 @@ int sctl_cmd_snapshot(const struct sctl_global *g, int argc, char **argv)
 
 	if (r)
 		return r < 0 ? SCTL_EXIT_OK : r;
-	r = sctl_conn_open(&conn, g->socket_path);
+	r = sctl_conn_open(&conn, g->socket_path, json, req.pid);
 	if (r) {
 		sctl_conn_close(&conn);
 		return r;

@@ -37,7 +37,7 @@ int sctl_cmd_status(const struct sctl_global *g, int argc, char **argv)
 	if (optind < argc)
 		return sctl_usage_error("status", "unexpected argument '%s'", argv[optind]);
 
-	r = sctl_conn_open(&conn, g->socket_path);
+	r = sctl_conn_open(&conn, g->socket_path, json, 0);
 	if (!r)
 		r = sctl_enter_sandbox(g);
 	if (!r)

@@ -197,8 +197,9 @@ static void on_delta(struct watch *w, const Shadowpt__Delta *d, int64_t now)
 static void on_exited(struct watch *w)
 {
 	if (!w->table.valid) {
-		sctl_err("process %d exited before the watch started", w->req.pid);
-		finish(w, SCTL_EXIT_NO_PROCESS);
+		finish(w, sctl_fail(w->mode == OUT_JSON, w->req.pid, -1, SCTL_EXIT_NO_PROCESS,
+				    "process %d exited before its snapshot was complete",
+				    w->req.pid));
 		return;
 	}
 	w->exited = true;
@@ -233,8 +234,8 @@ static void on_frame(struct watch *w, const SptFrame *f, int64_t now)
 		break;
 	case SHADOWPT__FRAME__MSG_UNWATCHED:
 		if (!w->exited) {
-			sctl_err("shadowptd ended the watch");
-			finish(w, SCTL_EXIT_RUNTIME);
+			finish(w, sctl_fail(w->mode == OUT_JSON, w->req.pid, cur_seq(w),
+					    SCTL_EXIT_RUNTIME, "shadowptd ended the watch"));
 		}
 		break;
 	default: {
@@ -298,8 +299,8 @@ static int run_loop(struct watch *w)
 			break;
 		}
 		if (w->conn.eof && !w->exited) {
-			sctl_err("shadowptd closed the connection");
-			finish(w, SCTL_EXIT_RUNTIME);
+			finish(w, sctl_fail(w->mode == OUT_JSON, w->req.pid, cur_seq(w),
+					    SCTL_EXIT_RUNTIME, "shadowptd closed the connection"));
 			break;
 		}
 		update_rate(w, now);
@@ -354,7 +355,7 @@ int sctl_cmd_watch(const struct sctl_global *g, int argc, char **argv)
 	else
 		w.mode = OUT_TUI;
 
-	r = sctl_conn_open(&w.conn, g->socket_path);
+	r = sctl_conn_open(&w.conn, g->socket_path, w.mode == OUT_JSON, w.req.pid);
 	if (r) {
 		sctl_conn_close(&w.conn);
 		return r;

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /* Connection to shadowptd: connect, handshake, framed I/O; see conn.h. */
 #include <errno.h>
+#include <stdarg.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,38 +12,103 @@
 #include <unistd.h>
 
 #include "conn.h"
+#include "render-json.h"
 #include "shadowpt-limits.h"
 #include "shadowctl.h"
 
-int sctl_conn_open(struct sctl_conn *c, const char *path)
+/*
+ * Reports a failure once: a line on stderr and, with --json, an error
+ * event on stdout. Silent while shutting down (c->quiet).
+ */
+static int conn_fail(struct sctl_conn *c, int exit_code, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+static int conn_fail(struct sctl_conn *c, int exit_code, const char *fmt, ...)
+{
+	char msg[512];
+	va_list ap;
+
+	if (c->quiet)
+		return exit_code;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	sctl_err("%s", msg);
+	if (c->json) {
+		sctl_json_error(stdout, c->pid, -1, -1, msg, exit_code);
+		fflush(stdout);
+	}
+	return exit_code;
+}
+
+int sctl_fail(bool json, int32_t pid, int64_t seq, int exit_code, const char *fmt, ...)
+{
+	char msg[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	sctl_err("%s", msg);
+	if (json) {
+		sctl_json_error(stdout, pid, seq, -1, msg, exit_code);
+		fflush(stdout);
+	}
+	return exit_code;
+}
+
+int sctl_fail_error(const Shadowpt__Error *e, bool json, int32_t pid, int64_t seq)
+{
+	int code = sctl_report_error(e);
+
+	if (json) {
+		sctl_json_error(stdout, pid, seq, e->has_code ? (int)e->code : 0, e->message,
+				code);
+		fflush(stdout);
+	}
+	return code;
+}
+
+int sctl_fail_protocol(bool json, int32_t pid, int64_t seq, const char *why)
+{
+	char msg[512];
+
+	snprintf(msg, sizeof(msg), "protocol violation by shadowptd: %s", why);
+	sctl_err("%s", msg);
+	if (json) {
+		sctl_json_error(stdout, pid, seq, -1, msg, SCTL_EXIT_PROTOCOL);
+		fflush(stdout);
+	}
+	return SCTL_EXIT_PROTOCOL;
+}
+
+int sctl_conn_open(struct sctl_conn *c, const char *path, bool json, int32_t pid)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	int fd;
 
 	memset(c, 0, sizeof(*c));
 	c->fd = -1;
+	c->json = json;
+	c->pid = pid;
 	c->path = path;
 	c->next_request_id = 1;
 	if (strlen(path) >= sizeof(sa.sun_path)) {
-		sctl_err("socket path too long: %s", path);
-		return SCTL_EXIT_USAGE;
+		return conn_fail(c, SCTL_EXIT_USAGE, "socket path too long: %s", path);
 	}
 	strcpy(sa.sun_path, path);
 	c->rcap = SPT_FRAME_HEADER_SIZE + SPT_MAX_SERVER_FRAME;
 	c->rbuf = malloc(c->rcap);
 	if (!c->rbuf) {
-		sctl_err("out of memory");
-		return SCTL_EXIT_RUNTIME;
+		return conn_fail(c, SCTL_EXIT_RUNTIME, "out of memory");
 	}
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd < 0) {
-		sctl_err("socket: %s", strerror(errno));
-		return SCTL_EXIT_RUNTIME;
+		return conn_fail(c, SCTL_EXIT_RUNTIME, "socket: %s", strerror(errno));
 	}
 	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
 		int e = errno;
 
-		sctl_err("cannot connect to %s: %s", path, strerror(e));
+		conn_fail(c, SCTL_EXIT_CONNECT, "cannot connect to %s: %s", path, strerror(e));
 		if (e == ENOENT || e == ECONNREFUSED)
 			fprintf(stderr, "shadowctl: hint: is shadowptd running? "
 					"Set the socket with --socket PATH or $%s.\n",
@@ -90,9 +156,8 @@ int sctl_conn_send(struct sctl_conn *c, const SptFrame *f)
 	int r = spt_frame_encode(f, SPT_MAX_CLIENT_FRAME, &buf, &len);
 
 	if (r < 0) {
-		sctl_err("cannot encode %s request: %s", spt_frame_type_name(f),
+		return conn_fail(c, SCTL_EXIT_RUNTIME, "cannot encode %s request: %s", spt_frame_type_name(f),
 			 strerror(-r));
-		return SCTL_EXIT_RUNTIME;
 	}
 	while (off < len) {
 		ssize_t n = send(c->fd, buf + off, len - off, MSG_NOSIGNAL);
@@ -100,10 +165,9 @@ int sctl_conn_send(struct sctl_conn *c, const SptFrame *f)
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0) {
-			if (!c->quiet)
-				sctl_err("cannot send to shadowptd: %s", strerror(errno));
 			free(buf);
-			return SCTL_EXIT_RUNTIME;
+			return conn_fail(c, SCTL_EXIT_RUNTIME, "cannot send to shadowptd: %s",
+					 strerror(errno));
 		}
 		off += (size_t)n;
 	}
@@ -121,8 +185,7 @@ int sctl_conn_fill(struct sctl_conn *c)
 	if (n < 0) {
 		if (errno == EINTR || errno == EAGAIN)
 			return 0;
-		sctl_err("cannot read from shadowptd: %s", strerror(errno));
-		return SCTL_EXIT_RUNTIME;
+		return conn_fail(c, SCTL_EXIT_RUNTIME, "cannot read from shadowptd: %s", strerror(errno));
 	}
 	if (n == 0)
 		c->eof = true;
@@ -137,32 +200,27 @@ int sctl_conn_take(struct sctl_conn *c, SptFrame **out)
 
 	*out = NULL;
 	if (r == -EMSGSIZE) {
-		sctl_err("protocol violation: shadowptd announced a frame over "
+		return conn_fail(c, SCTL_EXIT_PROTOCOL, "protocol violation by shadowptd: shadowptd announced a frame over "
 			 "the %u byte limit", SPT_MAX_SERVER_FRAME);
-		return SCTL_EXIT_PROTOCOL;
 	}
 	if (r < 0) {
-		sctl_err("protocol violation: bad frame header (%s)", strerror(-r));
-		return SCTL_EXIT_PROTOCOL;
+		return conn_fail(c, SCTL_EXIT_PROTOCOL, "protocol violation by shadowptd: bad frame header (%s)", strerror(-r));
 	}
 	if (r == 0) {
 		if (c->eof && c->rlen > 0) {
-			sctl_err("protocol violation: connection closed in the "
+			return conn_fail(c, SCTL_EXIT_PROTOCOL, "protocol violation by shadowptd: connection closed in the "
 				 "middle of a frame");
-			return SCTL_EXIT_PROTOCOL;
 		}
 		return 0;
 	}
 	*out = spt_frame_decode(c->rbuf + SPT_FRAME_HEADER_SIZE, payload_len);
 	if (!*out) {
-		sctl_err("protocol violation: undecodable frame from shadowptd");
-		return SCTL_EXIT_PROTOCOL;
+		return conn_fail(c, SCTL_EXIT_PROTOCOL, "protocol violation by shadowptd: undecodable frame from shadowptd");
 	}
 	if ((*out)->msg_case == SHADOWPT__FRAME__MSG__NOT_SET) {
 		spt_frame_free(*out);
 		*out = NULL;
-		sctl_err("protocol violation: empty frame from shadowptd");
-		return SCTL_EXIT_PROTOCOL;
+		return conn_fail(c, SCTL_EXIT_PROTOCOL, "protocol violation by shadowptd: empty frame from shadowptd");
 	}
 	total = SPT_FRAME_HEADER_SIZE + payload_len;
 	memmove(c->rbuf, c->rbuf + total, c->rlen - total);
@@ -192,9 +250,7 @@ int sctl_conn_wait(struct sctl_conn *c, SptFrame **out, int timeout_ms,
 		if (r || *out)
 			return r;
 		if (c->eof) {
-			if (!c->quiet)
-				sctl_err("shadowptd closed the connection");
-			return SCTL_EXIT_RUNTIME;
+			return conn_fail(c, SCTL_EXIT_RUNTIME, "shadowptd closed the connection");
 		}
 		if (sctl_interrupted) {
 			*interrupted = true;
@@ -204,9 +260,7 @@ int sctl_conn_wait(struct sctl_conn *c, SptFrame **out, int timeout_ms,
 			int64_t left = deadline - now_ms();
 
 			if (left <= 0) {
-				if (!c->quiet)
-					sctl_err("timed out waiting for shadowptd");
-				return SCTL_EXIT_RUNTIME;
+				return conn_fail(c, SCTL_EXIT_RUNTIME, "timed out waiting for shadowptd");
 			}
 			ts.tv_sec = left / 1000;
 			ts.tv_nsec = (left % 1000) * 1000000;
@@ -214,8 +268,7 @@ int sctl_conn_wait(struct sctl_conn *c, SptFrame **out, int timeout_ms,
 		}
 		r = ppoll(&pfd, 1, tsp, &sctl_wait_sigmask);
 		if (r < 0 && errno != EINTR) {
-			sctl_err("poll: %s", strerror(errno));
-			return SCTL_EXIT_RUNTIME;
+			return conn_fail(c, SCTL_EXIT_RUNTIME, "poll: %s", strerror(errno));
 		}
 		if (r > 0) {
 			r = sctl_conn_fill(c);
@@ -275,21 +328,25 @@ int sctl_conn_handshake(struct sctl_conn *c)
 	case SHADOWPT__FRAME__MSG_WELCOME:
 		break;
 	case SHADOWPT__FRAME__MSG_ERROR:
-		r = sctl_report_error(reply->error);
+		r = sctl_fail_error(reply->error, c->json, c->pid, -1);
 		spt_frame_free(reply);
 		return r;
-	default:
-		sctl_err("protocol violation: expected welcome, got %s",
-			 spt_frame_type_name(reply));
+	default: {
+		char why[96];
+
+		snprintf(why, sizeof(why), "expected welcome, got %s", spt_frame_type_name(reply));
 		spt_frame_free(reply);
-		return SCTL_EXIT_PROTOCOL;
+		return sctl_fail_protocol(c->json, c->pid, -1, why);
+	}
 	}
 	if (!reply->welcome->has_protocol_version ||
 	    reply->welcome->protocol_version != SPT_PROTOCOL_VERSION) {
-		sctl_err("shadowptd speaks protocol version %u, shadowctl %u",
-			 reply->welcome->protocol_version, SPT_PROTOCOL_VERSION);
+		uint32_t v = reply->welcome->protocol_version;
+
 		spt_frame_free(reply);
-		return SCTL_EXIT_PROTOCOL;
+		return conn_fail(c, SCTL_EXIT_PROTOCOL,
+				 "shadowptd speaks protocol version %u, shadowctl %u", v,
+				 SPT_PROTOCOL_VERSION);
 	}
 	c->welcome_frame = reply;
 	return 0;

@@ -22,11 +22,16 @@ struct sctl_conn {
 	uint32_t next_request_id;
 	SptFrame *welcome_frame; /* kept for the hello event */
 	bool eof;
-	bool quiet; /* no messages from sctl_conn_wait (while shutting down) */
+	bool quiet; /* no messages (while shutting down) */
+	bool json;  /* also report errors as JSON error events */
+	int32_t pid; /* target, for error events (0: none) */
 };
 
-/* Connects to path; on failure prints a hint and returns SCTL_EXIT_CONNECT. */
-int sctl_conn_open(struct sctl_conn *c, const char *path);
+/*
+ * Connects to path; on failure prints a hint and returns SCTL_EXIT_CONNECT.
+ * json and pid say how to report errors on this connection.
+ */
+int sctl_conn_open(struct sctl_conn *c, const char *path, bool json, int32_t pid);
 /* Sends Hello and waits for Welcome. */
 int sctl_conn_handshake(struct sctl_conn *c);
 void sctl_conn_close(struct sctl_conn *c);
@@ -62,5 +67,12 @@ int sctl_conn_wait(struct sctl_conn *c, SptFrame **out, int timeout_ms,
  */
 int sctl_report_error(const Shadowpt__Error *e);
 int sctl_error_exit_code(int code);
+/* The same, plus an error event with --json. seq < 0: no sequence number. */
+int sctl_fail_error(const Shadowpt__Error *e, bool json, int32_t pid, int64_t seq);
+/* Reports a failure found by shadowctl itself; returns exit_code. */
+int sctl_fail(bool json, int32_t pid, int64_t seq, int exit_code, const char *fmt, ...)
+	__attribute__((format(printf, 5, 6)));
+/* Reports a protocol violation by the daemon; returns SCTL_EXIT_PROTOCOL. */
+int sctl_fail_protocol(bool json, int32_t pid, int64_t seq, const char *why);
 
 #endif

@@ -311,8 +311,12 @@ void sctl_json_error(FILE *f, int32_t pid, int64_t seq, int code, const char *me
 		fprintf(f, ",\"seq\":%" PRId64, seq);
 	else
 		fputs(",\"seq\":null", f);
-	fprintf(f, ",\"code\":%d,\"code_name\":", code);
-	sctl_json_string(f, spt_error_code_name(code));
+	if (code >= 0) {
+		fprintf(f, ",\"code\":%d,\"code_name\":", code);
+		sctl_json_string(f, spt_error_code_name(code));
+	} else {
+		fputs(",\"code\":null,\"code_name\":null", f); /* found by shadowctl */
+	}
 	fputs(",\"message\":", f);
 	sctl_json_string(f, message ? message : "");
 	fprintf(f, ",\"exit_code\":%d}\n", exit_code);

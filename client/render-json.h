@@ -29,7 +29,7 @@ void sctl_json_snapshot(FILE *f, const Shadowpt__WatchStarted *ws,
 			const struct sctl_table *t, bool resync);
 void sctl_json_delta(FILE *f, const Shadowpt__WatchStarted *ws, const Shadowpt__Delta *d);
 void sctl_json_exit(FILE *f, int32_t pid, const struct sctl_table *t);
-/* seq < 0: null. */
+/* seq < 0: null; code < 0 (found by shadowctl, not sent by the daemon): null. */
 void sctl_json_error(FILE *f, int32_t pid, int64_t seq, int code, const char *message,
 		     int exit_code);
 void sctl_json_status(FILE *f, const Shadowpt__StatusReply *s);

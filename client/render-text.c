@@ -42,6 +42,11 @@ static void text_page(FILE *f, const char *prefix, int vis, uint64_t vaddr, uint
 {
 	char fl[160];
 
+	if (!flags) {
+		/* a removed entry: the page is back to what its VMA implies */
+		fprintf(f, "%s%012" PRIx64 " - - (entry removed)\n", prefix, vaddr);
+		return;
+	}
 	sctl_flags_str(fl, sizeof(fl), flags);
 	if (sctl_pfn_shown(vis, flags))
 		fprintf(f, "%s%012" PRIx64 " %s 0x%" PRIx64 "\n", prefix, vaddr, fl, pfn);

@@ -2,31 +2,8 @@
 /* Watch start/stop and error reporting; see watch-req.h. */
 #include <stdio.h>
 
-#include "render-json.h"
 #include "shadowctl.h"
 #include "watch-req.h"
-
-int sctl_fail_error(const Shadowpt__Error *e, bool json, int32_t pid, int64_t seq)
-{
-	int code = sctl_report_error(e);
-
-	if (json) {
-		sctl_json_error(stdout, pid, seq, e->has_code ? (int)e->code : 0, e->message,
-				code);
-		fflush(stdout);
-	}
-	return code;
-}
-
-int sctl_fail_protocol(bool json, int32_t pid, int64_t seq, const char *why)
-{
-	sctl_err("protocol violation by shadowptd: %s", why);
-	if (json) {
-		sctl_json_error(stdout, pid, seq, 0, why, SCTL_EXIT_PROTOCOL);
-		fflush(stdout);
-	}
-	return SCTL_EXIT_PROTOCOL;
-}
 
 int sctl_watch_start(struct sctl_conn *c, const struct sctl_watch_req *req, bool json,
 		     SptFrame **started)
@@ -89,8 +66,8 @@ int sctl_watch_start(struct sctl_conn *c, const struct sctl_watch_req *req, bool
 			r = sctl_fail_error(reply->error, json, req->pid, -1);
 			break;
 		case SHADOWPT__FRAME__MSG_TARGET_EXITED:
-			sctl_err("process %d exited before the watch started", req->pid);
-			r = SCTL_EXIT_NO_PROCESS;
+			r = sctl_fail(json, req->pid, -1, SCTL_EXIT_NO_PROCESS,
+				      "process %d exited before the watch started", req->pid);
 			break;
 		case SHADOWPT__FRAME__MSG_PONG:
 			spt_frame_free(reply);

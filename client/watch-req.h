@@ -31,12 +31,4 @@ int sctl_watch_start(struct sctl_conn *c, const struct sctl_watch_req *req, bool
 /* Sends Unwatch and waits briefly for Unwatched, ignoring other frames. */
 void sctl_watch_stop(struct sctl_conn *c, uint32_t watch_id);
 
-/*
- * Reports an Error frame (stderr line, plus an error event with --json)
- * and returns its exit code. seq < 0: no sequence number.
- */
-int sctl_fail_error(const Shadowpt__Error *e, bool json, int32_t pid, int64_t seq);
-/* Reports a protocol violation by the daemon; returns SCTL_EXIT_PROTOCOL. */
-int sctl_fail_protocol(bool json, int32_t pid, int64_t seq, const char *why);
-
 #endif
