@@ -116,9 +116,9 @@ static void client_fatal(struct client *c, uint32_t request_id, int code, const 
 	va_start(ap, fmt);
 	client_send_errorv(c, request_id, code, 0, true, fmt, ap);
 	va_end(ap);
-	log_info("client %llu (uid %u pid %d): protocol error %s; closing",
-		 (unsigned long long)c->id, c->peer.uid, (int)c->peer.pid,
-		 spt_error_code_name(code));
+	if (code != SHADOWPT__ERROR_CODE__ERROR_SHUTTING_DOWN)
+		log_info("client %llu (uid %u pid %d): %s; closing", (unsigned long long)c->id,
+			 c->peer.uid, (int)c->peer.pid, spt_error_code_name(code));
 	c->closing = true;
 	c->closing_since_ms = spt_now_ms();
 	event_del(c->ev_read);
