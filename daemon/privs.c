@@ -118,8 +118,8 @@ bool privs_have_sys_admin(void)
 
 int privs_drop(const char *user, bool keep_root)
 {
-	uid_t uid;
-	gid_t gid;
+	uid_t uid = 0;
+	gid_t gid = 0;
 	int r;
 
 	if (geteuid() != 0) {
