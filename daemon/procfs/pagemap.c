@@ -96,7 +96,7 @@ static bool block_is_thp(struct spt_pagemap *pm, const uint64_t *pme)
  * mode, find THP blocks through kpageflags.
  */
 static int read_run(struct spt_pagemap *pm, int fd, const struct spt_vma *v, uint64_t a,
-		    uint64_t b, bool huge, bool detect_thp, struct spt_state *st)
+		    uint64_t b, bool huge, bool detect_thp, uint64_t *budget, struct spt_state *st)
 {
 	const uint32_t vflags = spt_vma_flags(v);
 
@@ -105,31 +105,29 @@ static int read_run(struct spt_pagemap *pm, int fd, const struct spt_vma *v, uin
 		if (!pm->pme)
 			return -ENOMEM;
 	}
-	while (a < b) {
+	while (a < b && (!budget || *budget)) {
 		uint64_t n = (b - a) / SPT_PAGE_SIZE;
 		bool thp = huge;
 		int ret;
 
-		if (n > SPT_PROCFS_PAGEMAP_CHUNK)
-			n = SPT_PROCFS_PAGEMAP_CHUNK;
-		if (detect_thp) {
-			/* Chunks end on 2 MiB boundaries so a block is read whole. */
-			uint64_t to_pmd = ((a | (PMD_SIZE_BYTES - 1)) + 1 - a) / SPT_PAGE_SIZE;
+		if (n > SPT_PROCFS_PAGEMAP_CHUNK) {
+			/* End full chunks on a 2 MiB boundary so THP blocks are read whole. */
+			uint64_t cut = (a + SPT_PROCFS_PAGEMAP_CHUNK * SPT_PAGE_SIZE) &
+				       ~(uint64_t)(PMD_SIZE_BYTES - 1);
 
-			if (to_pmd < n)
-				n = to_pmd;
+			n = cut > a ? (cut - a) / SPT_PAGE_SIZE : SPT_PROCFS_PAGEMAP_CHUNK;
 		}
 		ret = pread_full(fd, pm->pme, n * 8, (a / SPT_PAGE_SIZE) * 8);
 		if (ret)
 			return ret;
 		pm->stats.entries_read += n;
-		if (detect_thp && n == PAGES_PER_PMD && !(a & (PMD_SIZE_BYTES - 1)))
-			thp = block_is_thp(pm, pm->pme);
 
 		for (uint64_t i = 0; i < n; i++) {
 			uint64_t e = pm->pme[i];
 			struct spt_page pg = { .vaddr = a + i * SPT_PAGE_SIZE, .flags = vflags };
 
+			if (detect_thp && !(pg.vaddr & (PMD_SIZE_BYTES - 1)))
+				thp = i + PAGES_PER_PMD <= n && block_is_thp(pm, &pm->pme[i]);
 			if (e & SPT_PM_GUARD_REGION)
 				continue;
 			if (e & SPT_PM_PRESENT) {
@@ -151,6 +149,10 @@ static int read_run(struct spt_pagemap *pm, int fd, const struct spt_vma *v, uin
 			ret = spt_state_append_page(st, &pg);
 			if (ret)
 				return ret;
+			/* Count what smaps counts; the zero page is not in Rss. */
+			if (budget && *budget &&
+			    (pg.flags & (SPT_F_SWAPPED | SPT_F_EXCLUSIVE | SPT_F_FILE)))
+				--*budget;
 		}
 		a += n * SPT_PAGE_SIZE;
 	}
@@ -233,7 +235,7 @@ static int fill_scan(struct spt_pagemap *pm, int fd, struct spt_state *st)
 		const struct spt_vma *v = &st->vmas[i];
 
 		if (vma_read_directly(v)) {
-			ret = read_run(pm, fd, v, v->start, v->end, false, false, st);
+			ret = read_run(pm, fd, v, v->start, v->end, false, false, NULL, st);
 			if (ret)
 				return ret;
 			continue;
@@ -248,7 +250,8 @@ static int fill_scan(struct spt_pagemap *pm, int fd, struct spt_state *st)
 
 			if (a >= b)
 				continue;
-			ret = read_run(pm, fd, v, a, b, pr->categories & PAGE_IS_HUGE, false, st);
+			ret = read_run(pm, fd, v, a, b, pr->categories & PAGE_IS_HUGE, false, NULL,
+				       st);
 			if (ret)
 				return ret;
 		}
@@ -327,7 +330,8 @@ int spt_pagemap_parse_smaps(struct spt_pagemap *pm, const char *buf, size_t len)
 			if (parse_kb(p + 5, le, &cur->swap_kb))
 				return -EINVAL;
 		} else if (cur && le - p > 8 && !memcmp(p, "VmFlags:", 8)) {
-			cur->pfnmap = has_token(p + 8, le, "pf") || has_token(p + 8, le, "mm");
+			cur->pfnmap = has_token(p + 8, le, "pf") || has_token(p + 8, le, "mm") ||
+				      has_token(p + 8, le, "ht");
 		}
 		p = nl ? nl + 1 : e;
 	}
@@ -369,7 +373,25 @@ static int fill_fallback(struct spt_pagemap *pm, int procdirfd, int fd, struct s
 			pm->stats.vmas_skipped++;
 			continue;
 		}
-		ret = read_run(pm, fd, v, v->start, v->end, false, true, st);
+		if (size > SPT_PROCFS_ZERO_PAGE_PROBE_MAX && known && !pm->svmas[s].pfnmap) {
+			/*
+			 * Large VMA: stop once smaps' Rss + Swap pages are found,
+			 * and read at most SPT_PROCFS_FALLBACK_VMA_MAX of it.
+			 */
+			uint64_t budget = (pm->svmas[s].rss_kb + pm->svmas[s].swap_kb) /
+					  (SPT_PAGE_SIZE / 1024);
+			uint64_t end = v->end;
+
+			if (size > SPT_PROCFS_FALLBACK_VMA_MAX)
+				end = v->start + SPT_PROCFS_FALLBACK_VMA_MAX;
+			ret = read_run(pm, fd, v, v->start, end, false, true, &budget, st);
+			if (ret)
+				return ret;
+			if (budget && end < v->end)
+				pm->stats.vmas_truncated++;
+			continue;
+		}
+		ret = read_run(pm, fd, v, v->start, v->end, false, true, NULL, st);
 		if (ret)
 			return ret;
 	}

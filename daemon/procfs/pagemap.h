@@ -15,13 +15,20 @@
  * "anon_inode:...") are read from pagemap directly (they are small).
  *
  * Fallback (ioctl fails with ENOTTY/EINVAL: kernels before 6.7): read
- * /proc/PID/smaps once and read pagemap in 512-entry chunks only for VMAs
- * that can have page-level state: Rss or Swap nonzero, VM_PFNMAP or
- * VM_MIXEDMAP (VmFlags pf/mm, whose pages Rss does not count), or
- * readable private-anon VMAs up to SPT_PROCFS_ZERO_PAGE_PROBE_MAX bytes
- * (a read fault maps the shared zero page, which Rss does not count
- * either). Known gap: zero-page-only mappings in a readable anon VMA
- * larger than that limit are not reported on such kernels. THP in the
+ * /proc/PID/smaps once and read pagemap in 4096-entry chunks only for VMAs
+ * that can have page-level state: Rss or Swap nonzero, VM_PFNMAP,
+ * VM_MIXEDMAP or hugetlb (VmFlags pf/mm/ht, whose pages Rss does not
+ * count), or readable private-anon VMAs up to
+ * SPT_PROCFS_ZERO_PAGE_PROBE_MAX bytes (a read fault maps the shared zero
+ * page, which Rss does not count either). Without PAGEMAP_SCAN nothing
+ * tells where in a VMA its pages are, so cost there is proportional to
+ * the size of VMAs that hold pages; to bound it, a VMA larger than
+ * SPT_PROCFS_ZERO_PAGE_PROBE_MAX is read only until its Rss + Swap pages
+ * have been found, and never beyond its first SPT_PROCFS_FALLBACK_VMA_MAX
+ * bytes (stats.vmas_truncated counts VMAs cut short). Known gaps on such
+ * kernels: zero-page-only mappings in a readable anon VMA larger than
+ * SPT_PROCFS_ZERO_PAGE_PROBE_MAX (or after the last Rss page of one), and
+ * pages beyond the first 4 GiB of a larger VMA. THP in the
  * fallback comes from /proc/kpageflags (root only): a 2 MiB aligned block
  * of 512 present pages with contiguous, 512-aligned pfns whose head frame
  * has KPF_THP; without kpageflags SPT_F_THP stays unset.
@@ -46,8 +53,13 @@
 
 /* Fallback mode: largest readable anon VMA with Rss 0 still probed. */
 #define SPT_PROCFS_ZERO_PAGE_PROBE_MAX (256ull << 20)
-/* pagemap entries read per pread (4 KiB of entries). */
-#define SPT_PROCFS_PAGEMAP_CHUNK 512u
+/*
+ * Fallback mode: VMAs larger than this (ASan shadow, huge NORESERVE
+ * heaps) are read only up to this many bytes from their start.
+ */
+#define SPT_PROCFS_FALLBACK_VMA_MAX (4ull << 30)
+/* pagemap entries read per pread (32 KiB of entries, 16 MiB of address space). */
+#define SPT_PROCFS_PAGEMAP_CHUNK 4096u
 /* page_region slots offered to one PAGEMAP_SCAN call. */
 #define SPT_PROCFS_SCAN_VEC 1024u
 
@@ -72,6 +84,7 @@ struct spt_pagemap_stats {
 	uint64_t regions;
 	uint64_t entries_read; /* pagemap entries read */
 	uint64_t vmas_skipped; /* fallback: VMAs skipped thanks to smaps */
+	uint64_t vmas_truncated; /* fallback: VMAs read only in part (see above) */
 };
 
 struct spt_pagemap {
