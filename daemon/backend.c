@@ -1,24 +1,31 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
-/* Backend choice: which backends this system offers and which a watch gets. */
+/*
+ * Backend choice: which backends this system offers and which a watch
+ * gets. auto = kernel when the patched kernel is there and the range fits
+ * its table (and, at open, the single table is free), else procfs.
+ */
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
-#include <unistd.h>
-#include <sys/syscall.h>
 
 #include "backend.h"
 #include "log.h"
 #include "wire.h"
 
-static char kernel_why[160] = "not probed";
-static int default_backend = SHADOWPT__BACKEND__BACKEND_PROCFS;
+#ifdef SPT_HAVE_KERNEL_BACKEND
+#include "kernel/kernel-table.h"
+#endif
 
-/* Not const: the daemon builds before the procfs backend exists. */
+/* Not const: the daemon builds before the backends exist. */
 #ifdef SPT_HAVE_PROCFS_BACKEND
 static const struct spt_backend_ops *procfs_ops = &spt_backend_procfs;
 #else
 static const struct spt_backend_ops *procfs_ops;
 #endif
+static const struct spt_backend_ops *kernel_ops; /* set by the probe */
+
+static char kernel_why[160] = "not probed";
+static int default_backend = SHADOWPT__BACKEND__BACKEND_AUTO;
 
 const char *spt_backend_name(int id)
 {
@@ -31,29 +38,20 @@ const char *spt_backend_name(int id)
 }
 
 /*
- * Whether the shadowpt syscalls exist. shadowpt_stop (466) takes no
- * arguments; ENOSYS means the kernel lacks the patch.
- * Any other answer is NOT proof of the patch: Linux >= 6.13 uses 463..467
- * for the *xattrat calls, so we only trust ENOSYS (see notes-proto).
+ * Never by calling syscalls 463..467 blindly: on Linux >= 6.13 those are
+ * the *xattrat calls. The kernel backend checks the patch's sysfs marker.
  */
 static void probe_kernel(void)
 {
-	long r;
-
-#ifdef __NR_shadowpt_stop
-	errno = 0;
-	/* Explicit harmless arguments: on >= 6.13 this is removexattrat(). */
-	r = syscall(__NR_shadowpt_stop, -1, NULL, 0, NULL, NULL, 0);
-	if (r < 0 && errno == ENOSYS) {
-		snprintf(kernel_why, sizeof(kernel_why), "kernel syscalls not available");
+#ifdef SPT_HAVE_KERNEL_BACKEND
+	if (spt_kernel_table_probe(kernel_why, sizeof(kernel_why)) == 0) {
+		kernel_ops = &spt_backend_kernel;
+		kernel_why[0] = '\0';
 		return;
 	}
 #else
-	(void)r;
+	snprintf(kernel_why, sizeof(kernel_why), "kernel backend not built into this shadowptd");
 #endif
-	/* The kernel backend itself is a later addition to the daemon. */
-	snprintf(kernel_why, sizeof(kernel_why),
-		 "kernel backend not built into this shadowptd");
 }
 
 int spt_backend_probe(int preferred, char *why, size_t whylen)
@@ -61,40 +59,69 @@ int spt_backend_probe(int preferred, char *why, size_t whylen)
 	probe_kernel();
 	snprintf(why, whylen, "%s", kernel_why);
 	if (!procfs_ops)
-		log_warn("procfs backend not built: every watch will fail");
-	if (preferred == SHADOWPT__BACKEND__BACKEND_KERNEL)
-		log_warn("kernel backend requested but unavailable: %s", kernel_why);
+		log_warn("procfs backend not built into this shadowptd");
+	if (kernel_ops)
+		log_info("kernel backend available");
+	else
+		log_info("kernel backend unavailable: %s", kernel_why);
+	if (preferred == SHADOWPT__BACKEND__BACKEND_KERNEL && !kernel_ops)
+		log_warn("--backend kernel: watches without a backend preference will fail");
 	default_backend = preferred == SHADOWPT__BACKEND__BACKEND_UNSPECIFIED
 				  ? SHADOWPT__BACKEND__BACKEND_AUTO
 				  : preferred;
-	return SHADOWPT__BACKEND__BACKEND_PROCFS;
+	return default_backend;
 }
 
 size_t spt_backend_available(int *ids, size_t max)
 {
 	size_t n = 0;
 
+	if (kernel_ops && n < max)
+		ids[n++] = SHADOWPT__BACKEND__BACKEND_KERNEL;
 	if (procfs_ops && n < max)
 		ids[n++] = SHADOWPT__BACKEND__BACKEND_PROCFS;
 	return n;
 }
 
+static bool kernel_fits(uint64_t start, uint64_t end)
+{
+	return end - start <= MAX_SPT_RANGE;
+}
+
 int spt_backend_select(int requested, uint64_t start, uint64_t end,
 		       const struct spt_backend_ops **ops, char *why, size_t whylen)
 {
-	(void)start;
-	(void)end;
 	if (requested == SHADOWPT__BACKEND__BACKEND_UNSPECIFIED)
 		requested = default_backend;
 	switch (requested) {
 	case SHADOWPT__BACKEND__BACKEND_KERNEL:
-		snprintf(why, whylen, "kernel backend unavailable: %s", kernel_why);
-		return -ENODEV;
+		if (!kernel_ops) {
+			snprintf(why, whylen, "kernel backend unavailable: %s", kernel_why);
+			return -ENODEV;
+		}
+		if (!kernel_fits(start, end)) {
+			snprintf(why, whylen,
+				 "kernel backend unavailable: range larger than its table (%u KiB)",
+				 MAX_SPT_RANGE / 1024);
+			return -ENODEV;
+		}
+		*ops = kernel_ops;
+		snprintf(why, whylen, "kernel requested");
+		return 0;
 	case SHADOWPT__BACKEND__BACKEND_AUTO:
+		if (kernel_ops && kernel_fits(start, end)) {
+			*ops = kernel_ops;
+			snprintf(why, whylen, "kernel table");
+			return 0;
+		}
 		if (!procfs_ops)
 			break;
 		*ops = procfs_ops;
-		snprintf(why, whylen, "procfs (kernel backend unavailable: %s)", kernel_why);
+		if (kernel_ops)
+			snprintf(why, whylen, "procfs (range larger than the kernel table, %u KiB)",
+				 MAX_SPT_RANGE / 1024);
+		else
+			snprintf(why, whylen, "procfs (kernel backend unavailable: %s)", kernel_why);
 		return 0;
 	case SHADOWPT__BACKEND__BACKEND_PROCFS:
 		if (!procfs_ops)
@@ -108,4 +135,19 @@ int spt_backend_select(int requested, uint64_t start, uint64_t end,
 	}
 	snprintf(why, whylen, "procfs backend not built into this shadowptd");
 	return -ENODEV;
+}
+
+const struct spt_backend_ops *spt_backend_fallback(int requested,
+						   const struct spt_backend_ops *failed, int err,
+						   const char *failed_why, char *why, size_t whylen)
+{
+	if (requested == SHADOWPT__BACKEND__BACKEND_UNSPECIFIED)
+		requested = default_backend;
+	if (requested != SHADOWPT__BACKEND__BACKEND_AUTO || failed == procfs_ops || !procfs_ops)
+		return NULL;
+	/* Target gone or not permitted: procfs would say the same. */
+	if (err == -ESRCH || err == -EPERM || err == -EACCES)
+		return NULL;
+	snprintf(why, whylen, "procfs (kernel table: %s)", failed_why);
+	return procfs_ops;
 }

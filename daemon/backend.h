@@ -86,6 +86,8 @@ struct spt_backend_ops {
 
 /* The procfs backend (daemon/procfs/): /proc/PID/maps + pagemap. */
 extern const struct spt_backend_ops spt_backend_procfs;
+/* The kernel backend (daemon/kernel/): the patched kernel's table. */
+extern const struct spt_backend_ops spt_backend_kernel;
 
 /*
  * Chooses the backend for one watch. requested is a Shadowpt__Backend
@@ -98,9 +100,19 @@ int spt_backend_select(int requested, uint64_t start, uint64_t end,
 		       const struct spt_backend_ops **ops, char *why, size_t whylen);
 
 /*
- * Probes the system once at startup (kernel syscalls present?). Returns
- * the Shadowpt__Backend the daemon uses for AUTO; kernel_why gets why the
- * kernel backend is unavailable ("" when it is available).
+ * After ops->open of a backend chosen for requested failed with err:
+ * the backend to try instead (auto: kernel table busy or refusing the
+ * range -> procfs), with the reason in why; or NULL.
+ */
+const struct spt_backend_ops *spt_backend_fallback(int requested,
+						   const struct spt_backend_ops *failed, int err,
+						   const char *failed_why, char *why, size_t whylen);
+
+/*
+ * Probes the system once at startup (patched kernel present?) and sets
+ * the default for watches without a preference (preferred; AUTO when
+ * UNSPECIFIED), which it returns. kernel_why gets why the kernel backend
+ * is unavailable ("" when it is available).
  */
 int spt_backend_probe(int preferred, char *kernel_why, size_t whylen);
 

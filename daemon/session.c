@@ -317,6 +317,19 @@ static int session_open(pid_t pid, int pidfd, uint64_t start, uint64_t end, int 
 	}
 	r = s->ops->open(pid, pidfd, start, end, &s->handle, bwhy, sizeof(bwhy));
 	if (r < 0) {
+		const struct spt_backend_ops *alt;
+
+		alt = spt_backend_fallback(backend, s->ops, r, bwhy[0] ? bwhy : strerror(-r),
+					   s->backend_reason, sizeof(s->backend_reason));
+		if (alt) {
+			log_info("pid %d: %s backend: %s; falling back to %s", (int)pid,
+				 s->ops->name, bwhy[0] ? bwhy : strerror(-r), alt->name);
+			s->ops = alt;
+			bwhy[0] = '\0';
+			r = s->ops->open(pid, pidfd, start, end, &s->handle, bwhy, sizeof(bwhy));
+		}
+	}
+	if (r < 0) {
 		s->handle = NULL;
 		switch (r) {
 		case -ESRCH:

@@ -153,9 +153,6 @@ int main(int argc, char **argv)
 	auth_init();
 	spt_backend_probe(spt_opts.backend, kernel_why, sizeof(kernel_why));
 	snprintf(spt_kernel_why, sizeof(spt_kernel_why), "%s", kernel_why);
-	if (spt_opts.backend == SHADOWPT__BACKEND__BACKEND_KERNEL)
-		log_warn("watches without a backend preference will fail until the kernel "
-			 "backend is available");
 
 	/* Fail on a bad --user before touching the socket. */
 	if (geteuid() == 0) {
