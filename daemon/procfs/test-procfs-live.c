@@ -16,6 +16,7 @@
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
+#include <sys/uio.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -413,6 +414,47 @@ static int sample_stable(void *h, struct spt_state *st)
 	return spt_backend_procfs.sample(h, st);
 }
 
+/*
+ * Soft-dirty: clear_refs 4 clears it; a write through process_vm_writev
+ * (a real write fault in the target) sets it again on that page only.
+ */
+static void test_soft_dirty(void *h, struct child *c, struct spt_state *st)
+{
+	char path[64], byte = 0x5a;
+	struct iovec local = { .iov_base = &byte, .iov_len = 1 };
+	struct iovec remote = { .iov_base = (void *)(uintptr_t)(c->l.anon_write + 2 * PG),
+				.iov_len = 1 };
+	int fd;
+
+	sample_stable(h, st);
+	if (!(flags_at(st, c->l.anon_write) & SPT_F_SOFT_DIRTY)) {
+		printf("# no soft-dirty bits (CONFIG_MEM_SOFT_DIRTY off?): not checked\n");
+		return;
+	}
+	snprintf(path, sizeof(path), "/proc/%d/clear_refs", (int)c->pid);
+	fd = open(path, O_WRONLY);
+	if (fd < 0 || write(fd, "4", 1) != 1) {
+		printf("# cannot write %s: soft-dirty not checked\n", path);
+		if (fd >= 0)
+			close(fd);
+		return;
+	}
+	close(fd);
+	sample_stable(h, st);
+	CHECK(!(flags_at(st, c->l.anon_write) & SPT_F_SOFT_DIRTY) &&
+		      !(flags_at(st, c->l.anon_write + 2 * PG) & SPT_F_SOFT_DIRTY) &&
+		      SPEC(flags_at(st, c->l.anon_write)) == AAM,
+	      "soft-dirty cleared by clear_refs, pages still mapped");
+	if (process_vm_writev(c->pid, &local, 1, &remote, 1, 0) != 1) {
+		CHECK(0, "process_vm_writev: %s", strerror(errno));
+		return;
+	}
+	sample_stable(h, st);
+	CHECK((flags_at(st, c->l.anon_write + 2 * PG) & SPT_F_SOFT_DIRTY) &&
+		      !(flags_at(st, c->l.anon_write) & SPT_F_SOFT_DIRTY),
+	      "a write sets soft-dirty on that page only");
+}
+
 static void test_layout(struct child *c)
 {
 	struct spt_state scan, fb;
@@ -502,6 +544,7 @@ static void test_layout(struct child *c)
 		CHECK(!has_entry(&scan, c->l.anon_untouched), "peek did not fault the page in");
 	}
 	CHECK(!spt_backend_procfs.exec_seen(h), "no exec seen");
+	test_soft_dirty(h, c, &scan);
 
 	spt_state_free(&scan);
 	spt_state_free(&fb);
