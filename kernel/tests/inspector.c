@@ -13,7 +13,9 @@
  * Ctrl-C or SIGTERM stops tracking, closes the table and exits 0. -n COUNT
  * stops after COUNT tables; -q prints only the summary lines.
  */
+#ifndef _GNU_SOURCE
 #define _GNU_SOURCE
+#endif
 #include <errno.h>
 #include <inttypes.h>
 #include <signal.h>

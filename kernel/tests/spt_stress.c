@@ -25,7 +25,9 @@
  * STACK_TOL_KB. /proc/slabinfo, when present, is only summarised.
  * Output is TAP.
  */
+#ifndef _GNU_SOURCE
 #define _GNU_SOURCE
+#endif
 #include <errno.h>
 #include <signal.h>
 #include <stdarg.h>

@@ -6,7 +6,9 @@
  * present; reports (without judging) whether the shadowpt syscalls exist.
  * TAP output.
  */
+#ifndef _GNU_SOURCE
 #define _GNU_SOURCE
+#endif
 #include <errno.h>
 #include <fcntl.h>
 #include <stdint.h>
