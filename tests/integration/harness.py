@@ -1055,6 +1055,9 @@ def main(tests):
     ap.add_argument("--proto", required=True)
     ap.add_argument("only", nargs="*", help="run only these test functions")
     CFG = ap.parse_args()
+    # meson passes build-relative paths; tests run programs from temp dirs.
+    for k in ("daemon", "client", "target", "proto"):
+        setattr(CFG, k, os.path.abspath(getattr(CFG, k)))
     if os.geteuid() != 0:
         print("SKIP: the integration suite needs root (pagemap PFNs, other uids)")
         sys.exit(77)
