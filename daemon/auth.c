@@ -15,14 +15,18 @@
 
 static gid_t admin_gid = (gid_t)-1;
 
-void auth_init(void)
+void auth_init_group(const char *group)
 {
-	struct group *gr = getgrnam(SPT_ADMIN_GROUP);
+	struct group *gr = getgrnam(group);
 
 	admin_gid = gr ? gr->gr_gid : (gid_t)-1;
 	if (!gr)
-		log_info("group '%s' does not exist: only root viewers are admins",
-			 SPT_ADMIN_GROUP);
+		log_info("group '%s' does not exist: only root viewers are admins", group);
+}
+
+void auth_init(void)
+{
+	auth_init_group(SPT_ADMIN_GROUP);
 }
 
 gid_t auth_admin_gid(void)

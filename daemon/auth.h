@@ -41,8 +41,10 @@ struct spt_proc_ids {
 	gid_t gid[4];
 };
 
-/* Looks up the admin group once (before dropping privileges). */
+/* Looks up the admin group (SPT_ADMIN_GROUP) once, before dropping privileges. */
 void auth_init(void);
+/* Same with another group name (unit tests). */
+void auth_init_group(const char *group);
 /* The admin group's gid, or (gid_t)-1 if the group does not exist. */
 gid_t auth_admin_gid(void);
 

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /* Unit tests: parsing of /proc/PID/status for authorization. */
 #include <errno.h>
+#include <grp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <unistd.h>
@@ -80,9 +81,42 @@ static void test_self(void)
 	}
 }
 
+/* Admin = uid 0, or the admin group as primary or supplementary group. */
+static void test_admin(void)
+{
+	const gid_t some[] = { 5, 27 };
+	gid_t with[3] = { 5, 27, 0 };
+	struct group *gr;
+	gid_t g;
+
+	auth_init_group("no-such-group-for-shadowpt-tests");
+	CHECK(auth_admin_gid() == (gid_t)-1);
+	CHECK(auth_peer_is_admin(0, 0, 0, NULL, 0));
+	CHECK(!auth_peer_is_admin(1000, 1000, 0, some, 2));
+	/* Any existing group of this system will do as "the admin group". */
+	gr = getgrnam("daemon");
+	if (!gr)
+		return;
+	g = gr->gr_gid;
+	auth_init_group("daemon");
+	CHECK(auth_admin_gid() == g);
+	with[2] = g;
+	CHECK(auth_peer_is_admin(1000, g, 0, some, 2));
+	CHECK(auth_peer_is_admin(1000, 1000, 0, with, 3));
+	CHECK(!auth_peer_is_admin(1000, 1000, 0, some, 2));
+	CHECK(!auth_peer_is_admin(1000, 1000, 0, NULL, 0)); /* no pid to look at */
+	/* Without SO_PEERGROUPS: the peer's /proc/PID/status Groups: line. */
+	if (geteuid() == 0 && setgroups(1, &g) == 0) {
+		CHECK(auth_peer_is_admin(1000, 1000, getpid(), NULL, 0));
+		setgroups(0, NULL);
+		CHECK(!auth_peer_is_admin(1000, 1000, getpid(), NULL, 0));
+	}
+}
+
 int main(void)
 {
 	test_parse();
+	test_admin();
 	test_groups();
 	test_self();
 	if (failures)
