@@ -30,3 +30,12 @@ uint32_t interval_next(struct spt_interval *iv, bool changed)
 		iv->cur_ms *= 2;
 	return iv->cur_ms;
 }
+
+uint32_t interval_with_cost(uint32_t ms, uint64_t last_sample_ns)
+{
+	uint64_t floor_ms = last_sample_ns / 1000000u * SPT_SAMPLE_COST_FACTOR;
+
+	if (floor_ms > SPT_SAMPLE_MAX_MS_CEIL)
+		floor_ms = SPT_SAMPLE_MAX_MS_CEIL;
+	return ms > floor_ms ? ms : (uint32_t)floor_ms;
+}

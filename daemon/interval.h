@@ -24,4 +24,13 @@ void interval_init(struct spt_interval *iv, uint32_t min_ms, uint32_t max_ms,
 /* The interval after a sample; changed = the sample produced a delta. */
 uint32_t interval_next(struct spt_interval *iv, bool changed);
 
+/*
+ * A sample runs on the event loop, so an expensive one (a huge address
+ * space through procfs) must not run back to back: the delay before the
+ * next sample is at least SPT_SAMPLE_COST_FACTOR times what the last one
+ * took, keeping one session's share of the loop under 1/(factor+1).
+ */
+#define SPT_SAMPLE_COST_FACTOR 4u
+uint32_t interval_with_cost(uint32_t ms, uint64_t last_sample_ns);
+
 #endif

@@ -192,8 +192,9 @@ static int session_sample(struct session *s)
 
 	spt_state_init(&next);
 	r = s->ops->sample(s->handle, &next);
+	s->last_sample_ns = spt_now_ns() - t0;
 	s->samples++;
-	s->sample_ns += spt_now_ns() - t0;
+	s->sample_ns += s->last_sample_ns;
 	if (r == 0)
 		r = session_commit(s, &next, s->ops->exec_seen && s->ops->exec_seen(s->handle));
 	spt_state_free(&next);
@@ -259,7 +260,7 @@ static void session_tick(struct session *s)
 		s->last_err = 0;
 	else
 		s->last_err = r;
-	session_schedule(s, interval_next(&s->iv, r > 0));
+	session_schedule(s, interval_with_cost(interval_next(&s->iv, r > 0), s->last_sample_ns));
 }
 
 static void session_on_timer(evutil_socket_t fd, short what, void *arg)
@@ -382,7 +383,7 @@ static int session_open(pid_t pid, int pidfd, uint64_t start, uint64_t end, int 
 		if (s->ev_wakeup)
 			event_add(s->ev_wakeup, NULL);
 	}
-	session_schedule(s, s->iv.cur_ms);
+	session_schedule(s, interval_with_cost(s->iv.cur_ms, s->last_sample_ns));
 	log_info("session %u: pid %d (%s) [%#llx,%#llx) via %s: %zu vmas, %zu pages", s->id,
 		 (int)pid, s->comm, (unsigned long long)start, (unsigned long long)end,
 		 s->ops->name, s->cur.nvmas, s->cur.npages);

@@ -102,7 +102,7 @@ struct session {
 	struct spt_tokenmap tokens;
 	LIST_HEAD(, watch) watches;
 	unsigned nwatches;
-	uint64_t samples, sample_ns;
+	uint64_t samples, sample_ns, last_sample_ns;
 	int last_err; /* last sample error logged, to log each kind once */
 };
 

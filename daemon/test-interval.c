@@ -40,5 +40,10 @@ int main(void)
 	for (int i = 0; i < 10; i++)
 		CHECK(interval_next(&iv, false) <= 100);
 	CHECK(iv.cur_ms == 100);
+	/* Cheap samples leave the interval alone; costly ones stretch it. */
+	CHECK(interval_with_cost(20, 300000) == 20);
+	CHECK(interval_with_cost(20, 50000000) == 50 * SPT_SAMPLE_COST_FACTOR);
+	CHECK(interval_with_cost(500, 50000000) == 500);
+	CHECK(interval_with_cost(20, 60000000000ull) == SPT_SAMPLE_MAX_MS_CEIL);
 	return failures ? 1 : 0;
 }
