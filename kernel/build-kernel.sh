@@ -291,9 +291,14 @@ chmod 755 "$stage"
 rm -rf "$result"
 mv "$stage" "$result"
 
-# Keep the 6 most recent results.
-find "$cache" -mindepth 1 -maxdepth 1 -type d -regex '.*/[0-9a-f]\{16\}' -printf '%T@ %p\n' |
-	sort -rn | tail -n +7 | cut -d' ' -f2- | while IFS= read -r old; do
+# Keep the 6 most recent results and the 3 most recently used build trees.
+touch "$out"
+{
+	find "$cache" -mindepth 1 -maxdepth 1 -type d -regex '.*/[0-9a-f]\{16\}' -printf '%T@ %p\n' |
+		sort -rn | tail -n +7
+	find "$cache/work" -mindepth 1 -maxdepth 1 -type d -name 'out-*' -printf '%T@ %p\n' |
+		sort -rn | tail -n +4
+} | cut -d' ' -f2- | while IFS= read -r old; do
 	log "pruning old cache entry $old"
 	rm -rf "$old"
 done

@@ -14,8 +14,8 @@
 #   SHADOWPT-VM: BEGIN <name>        before each test,
 #   SHADOWPT-VM: RESULT <name> <rc>  after it (rc 124/137: timed out),
 #   SHADOWPT-VM: DONE
-# and then powers the machine off. The test kernel has no ACPI, so the
-# power-off is `reboot -f`: with QEMU's -no-reboot a guest reset ends QEMU.
+# and then powers the machine off with `poweroff -f` (ACPI; should that
+# fail, `reboot -f`, which also ends QEMU when it runs with -no-reboot).
 # A kernel command line option spt_only=name1,name2 runs only those tests.
 #
 # Needs: busybox-static (/bin/busybox), cpio, gzip; ldd for dynamic binaries.
@@ -116,9 +116,9 @@ while read -r name cmd; do
 done </etc/shadowpt-tests
 sync
 echo "SHADOWPT-VM: DONE \$(cut -d' ' -f1 /proc/uptime) s"
-reboot -f
-sleep 5
 poweroff -f
+sleep 5
+reboot -f
 EOF
 chmod 755 "$stage/init"
 

@@ -126,7 +126,7 @@ fail=0
 reasons=()
 # Kernel messages carry a printk timestamp "[   12.345678] "; the pattern
 # list is matched only against those, so test output cannot trigger it.
-kpat='\[ *[0-9]+\.[0-9]{6}\] .*(WARNING:|BUG:|BUG |kernel BUG|KASAN|Oops|general protection fault|Kernel panic|Call Trace|RIP: |Tainted:|INFO: |possible circular locking|possible recursive locking|inconsistent lock state|possible irq lock inversion|suspicious RCU usage|lock held when returning|bad unlock balance|held lock freed|DEBUG_LOCKS_WARN_ON|lockdep|turning off the locking correctness validator|Disabling lock debugging|list_add corruption|list_del corruption|invoked oom-killer|Bad page|stack-protector|double fault|watchdog: |rcu_.*detected stall|self-detected stall)'
+kpat='\[ *[0-9]+\.[0-9]{6}\] .*(WARNING:|BUG:|BUG |kernel BUG|KASAN|Oops|general protection fault|Kernel panic|Call Trace|RIP: |Tainted:|INFO: |possible circular locking|possible recursive locking|inconsistent lock state|possible irq lock inversion|suspicious RCU usage|lock held when returning|bad unlock balance|held lock freed|DEBUG_LOCKS_WARN_ON|lockdep is turned off|turning off the locking correctness validator|Disabling lock debugging|list_add corruption|list_del corruption|invoked oom-killer|Bad page|stack-protector|double fault|watchdog: |rcu_.*detected stall|self-detected stall)'
 
 echo "===== shadowpt VM tests ($(basename "$bzimage") from $(dirname "$bzimage")) ====="
 for t in "${tests[@]}"; do
