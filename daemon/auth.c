@@ -119,8 +119,12 @@ int auth_status_has_group(const char *text, gid_t gid)
 	}
 }
 
-/* Reads /proc/PID/status into buf. 0, -ESRCH if no such process, -errno. */
-static int read_status(pid_t pid, char *buf, size_t size)
+/*
+ * Reads /proc/PID/status into buf and, if owner is not NULL, the file's
+ * owner (the kernel's task_dump_owner(): root when not dumpable). 0,
+ * -ESRCH if no such process, -errno.
+ */
+static int read_status(pid_t pid, char *buf, size_t size, uid_t *owner)
 {
 	char path[64];
 	size_t used = 0;
@@ -131,6 +135,17 @@ static int read_status(pid_t pid, char *buf, size_t size)
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return errno == ENOENT ? -ESRCH : -errno;
+	if (owner) {
+		struct stat st;
+
+		if (fstat(fd, &st) < 0) {
+			int err = -errno;
+
+			close(fd);
+			return err;
+		}
+		*owner = st.st_uid;
+	}
 	while (used + 1 < size && (n = read(fd, buf + used, size - 1 - used)) > 0)
 		used += (size_t)n;
 	if (n < 0 && used == 0) {
@@ -162,7 +177,7 @@ bool auth_peer_is_admin(uid_t uid, gid_t gid, pid_t pid, const gid_t *groups,
 		return false;
 	}
 	/* No SO_PEERGROUPS: fall back to the peer's current groups. */
-	if (pid <= 0 || read_status(pid, buf, sizeof(buf)) < 0)
+	if (pid <= 0 || read_status(pid, buf, sizeof(buf), NULL) < 0)
 		return false;
 	return auth_status_has_group(buf, admin_gid) == 1;
 }
@@ -170,15 +185,15 @@ bool auth_peer_is_admin(uid_t uid, gid_t gid, pid_t pid, const gid_t *groups,
 int auth_check_target(const struct spt_peer *peer, pid_t pid, char *why, size_t whylen)
 {
 	struct spt_proc_ids ids;
-	char buf[4096], path[64];
-	struct stat st;
+	char buf[4096];
+	uid_t owner = 0;
 	int r;
 
 	if (pid <= 0) {
 		snprintf(why, whylen, "pid %d is not a process id", (int)pid);
 		return -ESRCH;
 	}
-	r = read_status(pid, buf, sizeof(buf));
+	r = read_status(pid, buf, sizeof(buf), &owner);
 	if (r == -ESRCH) {
 		snprintf(why, whylen, "no process %d", (int)pid);
 		return -ESRCH;
@@ -208,12 +223,7 @@ int auth_check_target(const struct spt_peer *peer, pid_t pid, char *why, size_t 
 			return -EPERM;
 		}
 	}
-	snprintf(path, sizeof(path), "/proc/%d", (int)pid);
-	if (stat(path, &st) < 0) {
-		snprintf(why, whylen, "no process %d", (int)pid);
-		return -ESRCH;
-	}
-	if (st.st_uid != ids.uid[1]) {
+	if (owner != ids.uid[1]) {
 		snprintf(why, whylen,
 			 "process %d is not dumpable (setuid or PR_SET_DUMPABLE 0); only "
 			 "root or group %s may watch it",

@@ -11,10 +11,12 @@
  *     CAP_SYS_PTRACE (ptrace_may_access(PTRACE_MODE_READ_FSCREDS)):
  *     - peer uid == target real, effective AND saved uid (status "Uid:"),
  *     - peer gid == target real, effective AND saved gid (status "Gid:"),
- *     - and the target is dumpable: the kernel makes /proc/PID owned by
- *       root when the mm is not SUID_DUMP_USER (setuid, prctl
- *       PR_SET_DUMPABLE 0, ...), so we require the owner of /proc/PID to be
- *       the target's effective uid.
+ *     - and the target is dumpable: the kernel makes the files in
+ *       /proc/PID owned by root when the mm is not SUID_DUMP_USER (setuid,
+ *       prctl PR_SET_DUMPABLE 0, ...), so we require the owner of
+ *       /proc/PID/status (fstat of the fd we read it from) to be the
+ *       target's effective uid. Not the /proc/PID directory: measured on
+ *       6.18, it kept the task's uid after PR_SET_DUMPABLE 0.
  * Raw pfns are shown only to cases 1 and 2 (the kernel's pagemap rule);
  * everyone else gets tokens.
  */

@@ -4,6 +4,9 @@
 #include <grp.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "auth.h"
@@ -113,9 +116,62 @@ static void test_admin(void)
 	}
 }
 
+/* A child running as nobody, dumpable or not; it waits to be killed. */
+static pid_t spawn_nobody(int dumpable)
+{
+	int p[2];
+	char c;
+	pid_t pid;
+
+	if (pipe(p) < 0)
+		return -1;
+	pid = fork();
+	if (pid == 0) {
+		if (setgroups(0, NULL) || setresgid(65534, 65534, 65534) ||
+		    setresuid(65534, 65534, 65534) || prctl(PR_SET_DUMPABLE, dumpable, 0, 0, 0))
+			_exit(1);
+		if (write(p[1], "x", 1) != 1)
+			_exit(1);
+		pause();
+		_exit(0);
+	}
+	close(p[1]);
+	if (read(p[0], &c, 1) != 1)
+		pid = -1;
+	close(p[0]);
+	return pid;
+}
+
+/* Same uid is not enough: a non-dumpable target is refused. */
+static void test_dumpable(void)
+{
+	struct spt_peer nobody = { .uid = 65534, .gid = 65534, .pid = 1 };
+	char why[256];
+	pid_t d, nd;
+
+	if (geteuid() != 0)
+		return;
+	d = spawn_nobody(1);
+	nd = spawn_nobody(0);
+	CHECK(d > 0 && nd > 0);
+	if (d > 0)
+		CHECK(auth_check_target(&nobody, d, why, sizeof(why)) == 0);
+	if (nd > 0)
+		CHECK(auth_check_target(&nobody, nd, why, sizeof(why)) == -EPERM);
+	if (d > 0) {
+		kill(d, SIGKILL);
+		waitpid(d, NULL, 0);
+	}
+	if (nd > 0) {
+		kill(nd, SIGKILL);
+		waitpid(nd, NULL, 0);
+	}
+}
+
 int main(void)
 {
 	test_parse();
+	test_dumpable();
 	test_admin();
 	test_groups();
 	test_self();
