@@ -179,7 +179,13 @@ enum spt_vma_kind spt_maps_classify(const struct spt_maps_line *l)
 	if (l->shared && (name_is(l, "/dev/zero (deleted)") || name_is_sysv(l) ||
 			  name_is(l, "/anon_hugepage (deleted)")))
 		return SPT_VMA_SHARED_ANON;
-	if (!l->shared && name_is(l, "/dev/zero"))
+	/*
+	 * mmap_zero() makes every /dev/zero mapping that is not VM_SHARED
+	 * anonymous, keeping vm_file: private ones, and MAP_SHARED of a
+	 * read-only fd (VM_MAYSHARE, shown 's', but not VM_SHARED). Writable
+	 * shared ones became shmem above ("/dev/zero (deleted)").
+	 */
+	if (name_is(l, "/dev/zero"))
 		return SPT_VMA_ANON;
 	return SPT_VMA_FILE;
 }

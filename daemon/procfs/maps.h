@@ -7,9 +7,11 @@
  * VMA kinds follow the kernel's vma_is_anonymous() for the ANONYMOUS flag
  * (only SPT_VMA_ANON pages get it):
  *   ANON        no file and no special ops: private anon (no name),
- *               [heap], [stack], [stack:TID], [anon:name], and private
- *               mappings of /dev/zero (mmap_zero() calls vma_set_anonymous()
- *               but keeps vm_file, so the line shows "/dev/zero").
+ *               [heap], [stack], [stack:TID], [anon:name], and "/dev/zero"
+ *               mappings that are not VM_SHARED (private ones, or shared
+ *               ones of a read-only fd: mmap_zero() calls
+ *               vma_set_anonymous() but keeps vm_file, so the line shows
+ *               "/dev/zero").
  *   SHARED_ANON shmem with no file a user could open by name: shared
  *               anonymous memory ("/dev/zero (deleted)", the name
  *               MAP_SHARED|MAP_ANONYMOUS gets), "[anon_shmem:name]",

@@ -45,6 +45,7 @@ struct layout {
 	uint64_t file_cow; /* private RW file mapping, page 0 written (COW) */
 	uint64_t file_shared; /* 4 pages, page 0 written */
 	uint64_t heap_page; /* one sbrk page, written */
+	uint64_t devzero_ro; /* MAP_SHARED of a read-only /dev/zero fd, read */
 	uint64_t named; /* [anon:...], 0 if PR_SET_VMA is unsupported */
 	uint64_t thp; /* 2 MiB aligned, written; 0 when THP is off */
 	uint64_t reservation, reservation_page; /* 32 GiB PROT_NONE, one RW page */
@@ -113,6 +114,14 @@ static void child_main(int wfd, int rfd, const char *tmpfile)
 	p[0] = 9;
 	l.file_shared = (uintptr_t)p;
 	close(fd);
+
+	fd = open("/dev/zero", O_RDONLY);
+	if (fd >= 0) {
+		p = map(2 * PG, PROT_READ, MAP_SHARED, fd, 0);
+		sink = p[0];
+		l.devzero_ro = (uintptr_t)p;
+		close(fd);
+	}
 
 	p = sbrk(0);
 	if (p != (void *)-1 && sbrk(2 * PG) != (void *)-1) {
@@ -298,6 +307,14 @@ static void check_layout(const struct spt_state *st, const struct layout *l, con
 			      pfn_at(st, l->file_cow) != pfn_at(st, l->file_shared),
 		      "%s: page cache frame shared by both file mappings, COW copy has its own",
 		      mode);
+
+	if (l->devzero_ro) {
+		v = spt_state_find_vma(st, l->devzero_ro);
+		CHECK(v && v->kind == SPT_VMA_ANON && v->shared && !strcmp(v->name, "/dev/zero") &&
+			      SPEC(flags_at(st, l->devzero_ro)) == AAM,
+		      "%s: MAP_SHARED of read-only /dev/zero: 's' but anonymous (%s)", mode,
+		      v ? v->name : "none");
+	}
 
 	/* [heap], [stack], [vdso]. */
 	if (l->heap_page) {

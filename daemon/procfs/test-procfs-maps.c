@@ -54,7 +54,7 @@ static const struct expect_kind kinds[] = {
 	{ "[stack]", -1, SPT_VMA_ANON },
 	{ "[stack:1234]", -1, SPT_VMA_ANON },
 	{ "[anon:my name]", -1, SPT_VMA_ANON },
-	{ "/dev/zero", 0, SPT_VMA_ANON },
+	{ "/dev/zero", -1, SPT_VMA_ANON },
 	{ "/dev/zero (deleted)", 1, SPT_VMA_SHARED_ANON },
 	{ "[anon_shmem:shm name]", 1, SPT_VMA_SHARED_ANON },
 	{ "/SYSV00000000 (deleted)", 1, SPT_VMA_SHARED_ANON },
