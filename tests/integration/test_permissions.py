@@ -111,6 +111,54 @@ def test_nobody_cannot_peek_or_watch_other_uid():
     check(r.rc == EXIT_PERMISSION, "uid 65533 on nobody's target: %r" % r)
 
 
+CAP_DAC_READ_SEARCH, CAP_SYS_PTRACE, CAP_SYS_ADMIN = 2, 19, 21
+
+
+def proc_status(pid):
+    out = {}
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            k, _, v = line.partition(":")
+            out[k] = v.strip()
+    return out
+
+
+def test_daemon_dropped_privileges():
+    """As in production: started as root, the daemon becomes another user
+    (here nobody) keeping only the capabilities it needs, with
+    no_new_privs, and still serves root's and other users' processes."""
+    d = Daemon(extra_args=["--user", "nobody"])
+    st = proc_status(d.proc.pid)
+    check(st["Uid"].split() == ["65534"] * 4, "daemon uids after the drop: %s" % st["Uid"])
+    check(st["Gid"].split() == ["65534"] * 4, "daemon gids after the drop: %s" % st["Gid"])
+    check(st.get("NoNewPrivs") == "1", "no_new_privs not set")
+    eff = int(st["CapEff"], 16)
+    allowed = (1 << CAP_SYS_ADMIN) | (1 << CAP_SYS_PTRACE) | (1 << CAP_DAC_READ_SEARCH)
+    check(eff & ~allowed == 0, "daemon keeps capabilities beyond what it needs: %s" % st["CapEff"])
+    check(int(st["CapBnd"], 16) & ~allowed == 0 or int(st["CapPrm"], 16) & ~allowed == 0,
+          "daemon could regain capabilities: CapPrm %s" % st["CapPrm"])
+    for user in (None, NOBODY_UID):
+        t = Target(user=user)
+        a, _ = t.step("mmap-anon 4")
+        t.step("touch-write 0x%x 4" % a)
+        t.stop()
+        try:
+            def view():
+                r = d.client("snapshot", t.pid, "--json")
+                check(r.rc == EXIT_OK, "root viewer, target uid %s: %r\ndaemon log:\n%s" %
+                      (user or 0, r, d.log()[-800:]))
+                snaps = [e for e in r.events() if e.get("event") == "snapshot"]
+                check(snaps and snaps[0].get("pfn_visibility") == "raw",
+                      "root viewer did not get raw pfns: %r" % r)
+                tb = Table()
+                tb.apply_event(snaps[0])
+                return tb.vmas, tb.pages
+            compare_until_stable(view, t.pid)
+        finally:
+            t.cont()
+
+
 if __name__ == "__main__":
     main([test_nobody_refused_root_target, test_nobody_raw_protocol_refused,
-          test_nobody_own_target_no_raw_pfns, test_nobody_cannot_peek_or_watch_other_uid])
+          test_nobody_own_target_no_raw_pfns, test_nobody_cannot_peek_or_watch_other_uid,
+          test_daemon_dropped_privileges])
