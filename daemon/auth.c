@@ -182,18 +182,16 @@ bool auth_peer_is_admin(uid_t uid, gid_t gid, pid_t pid, const gid_t *groups,
 	return auth_status_has_group(buf, admin_gid) == 1;
 }
 
-int auth_check_target(const struct spt_peer *peer, pid_t pid, char *why, size_t whylen)
+int auth_read_target(pid_t pid, struct spt_target_creds *tc, char *why, size_t whylen)
 {
-	struct spt_proc_ids ids;
 	char buf[4096];
-	uid_t owner = 0;
 	int r;
 
 	if (pid <= 0) {
 		snprintf(why, whylen, "pid %d is not a process id", (int)pid);
 		return -ESRCH;
 	}
-	r = read_status(pid, buf, sizeof(buf), &owner);
+	r = read_status(pid, buf, sizeof(buf), &tc->owner);
 	if (r == -ESRCH) {
 		snprintf(why, whylen, "no process %d", (int)pid);
 		return -ESRCH;
@@ -202,28 +200,36 @@ int auth_check_target(const struct spt_peer *peer, pid_t pid, char *why, size_t 
 		snprintf(why, whylen, "cannot read /proc/%d/status: %s", (int)pid, strerror(-r));
 		return r;
 	}
-	if (auth_parse_status(buf, &ids) < 0) {
+	if (auth_parse_status(buf, &tc->ids) < 0) {
 		snprintf(why, whylen, "cannot parse /proc/%d/status", (int)pid);
 		return -EIO;
 	}
-	if (ids.tgid != pid) {
+	if (tc->ids.tgid != pid) {
 		snprintf(why, whylen, "%d is a thread of process %d; watch the process",
-			 (int)pid, (int)ids.tgid);
+			 (int)pid, (int)tc->ids.tgid);
 		return -EINVAL;
 	}
+	return 0;
+}
+
+int auth_decide(const struct spt_peer *peer, pid_t pid, const struct spt_target_creds *tc,
+		char *why, size_t whylen)
+{
+	const struct spt_proc_ids *ids = &tc->ids;
+
 	if (peer->admin)
 		return 0;
 	for (int i = 0; i < 3; i++) {
-		if (ids.uid[i] != peer->uid || ids.gid[i] != peer->gid) {
+		if (ids->uid[i] != peer->uid || ids->gid[i] != peer->gid) {
 			snprintf(why, whylen,
 				 "process %d runs with other credentials (uid %u/%u/%u gid "
 				 "%u/%u/%u); only root or group %s may watch it",
-				 (int)pid, ids.uid[0], ids.uid[1], ids.uid[2], ids.gid[0],
-				 ids.gid[1], ids.gid[2], SPT_ADMIN_GROUP);
+				 (int)pid, ids->uid[0], ids->uid[1], ids->uid[2], ids->gid[0],
+				 ids->gid[1], ids->gid[2], SPT_ADMIN_GROUP);
 			return -EPERM;
 		}
 	}
-	if (owner != ids.uid[1]) {
+	if (tc->owner != ids->uid[1]) {
 		snprintf(why, whylen,
 			 "process %d is not dumpable (setuid or PR_SET_DUMPABLE 0); only "
 			 "root or group %s may watch it",
@@ -231,4 +237,12 @@ int auth_check_target(const struct spt_peer *peer, pid_t pid, char *why, size_t 
 		return -EPERM;
 	}
 	return 0;
+}
+
+int auth_check_target(const struct spt_peer *peer, pid_t pid, char *why, size_t whylen)
+{
+	struct spt_target_creds tc;
+	int r = auth_read_target(pid, &tc, why, whylen);
+
+	return r < 0 ? r : auth_decide(peer, pid, &tc, why, whylen);
 }

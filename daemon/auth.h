@@ -63,6 +63,18 @@ int auth_status_has_group(const char *text, gid_t gid);
 bool auth_peer_is_admin(uid_t uid, gid_t gid, pid_t pid, const gid_t *groups,
 			size_t ngroups);
 
+/* What authorization needs to know about a target, read once. */
+struct spt_target_creds {
+	struct spt_proc_ids ids;
+	uid_t owner; /* of /proc/PID/status: root when not dumpable */
+};
+
+/* Reads pid's credentials: 0, -ESRCH, -EINVAL (a thread), -errno; why set. */
+int auth_read_target(pid_t pid, struct spt_target_creds *tc, char *why, size_t whylen);
+/* The decision for one peer on credentials read before: 0 or -EPERM. */
+int auth_decide(const struct spt_peer *peer, pid_t pid, const struct spt_target_creds *tc,
+		char *why, size_t whylen);
+
 /*
  * May peer watch/peek pid? Returns 0; -ESRCH when there is no such process
  * (pid <= 0 included); -EINVAL when pid is a thread, not a process;

@@ -163,6 +163,39 @@ static void session_publish(struct session *s, const struct spt_delta *d, bool e
 }
 
 /*
+ * Before anything new is published: viewers who were allowed by uid
+ * match may have lost that right (the target exec'd a setuid program or
+ * became non-dumpable). Their watch ends with a PERMISSION_DENIED error;
+ * the session itself stays (the caller closes it if nobody is left).
+ */
+static void session_revoke_unauthorized(struct session *s)
+{
+	struct spt_target_creds tc;
+	struct watch *w, *next;
+	char why[256];
+	bool read = false;
+
+	for (w = LIST_FIRST(&s->watches); w; w = next) {
+		next = LIST_NEXT(w, session_entry);
+		if (w->c->peer.admin)
+			continue;
+		if (!read) {
+			/* Gone or unreadable: exit handling decides, not this. */
+			if (auth_read_target(s->pid, &tc, why, sizeof(why)) < 0)
+				return;
+			read = true;
+		}
+		if (auth_decide(&w->c->peer, s->pid, &tc, why, sizeof(why)) == 0)
+			continue;
+		log_info("session %u: uid %u may no longer watch pid %d: %s", s->id,
+			 w->c->peer.uid, (int)s->pid, why);
+		client_send_error(w->c, 0, SHADOWPT__ERROR_CODE__ERROR_PERMISSION_DENIED, w->id,
+				  false, "watch %u ended: %s", w->id, why);
+		watch_free(w);
+	}
+}
+
+/*
  * Installs next as the current state and publishes the change. Returns
  * 1 if something changed, 0 if not, -errno.
  */
@@ -174,6 +207,7 @@ static int session_commit(struct session *s, struct spt_state *next, bool exec)
 	spt_delta_init(&d);
 	r = spt_state_diff(&s->cur, next, &d);
 	if (r == 0 && !spt_delta_empty(&d)) {
+		session_revoke_unauthorized(s);
 		spt_state_move(&s->cur, next);
 		s->cur_ns = spt_now_ns();
 		session_publish(s, &d, exec);
@@ -251,6 +285,11 @@ static void session_tick(struct session *s)
 
 	if (r == -ESRCH) {
 		session_end(s);
+		return;
+	}
+	if (s->nwatches == 0) {
+		/* Every viewer lost the right to watch. */
+		session_free(s);
 		return;
 	}
 	if (r < 0 && r != s->last_err)
