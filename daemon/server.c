@@ -226,10 +226,35 @@ int server_listen(void)
 	return server_bind_path(spt_opts.socket_path);
 }
 
+/* Whether uid:gid (no capabilities) may unlink entries of dir. */
+static bool dir_writable_by(const char *dir, uid_t uid, gid_t gid)
+{
+	struct stat st;
+
+	if (stat(dir, &st) < 0)
+		return false;
+	if (st.st_uid == uid)
+		return st.st_mode & S_IWUSR;
+	if (st.st_gid == gid)
+		return st.st_mode & S_IWGRP;
+	return st.st_mode & S_IWOTH;
+}
+
 int server_chown_socket(uid_t uid, gid_t gid)
 {
+	char dir[sizeof(((struct sockaddr_un *)0)->sun_path)];
+	char *slash;
+
 	if (!bound_path)
 		return 0;
+	snprintf(dir, sizeof(dir), "%s", spt_opts.socket_path);
+	slash = strrchr(dir, '/');
+	if (!slash)
+		snprintf(dir, sizeof(dir), ".");
+	else if (slash == dir)
+		dir[1] = '\0';
+	else
+		*slash = '\0';
 	/* So that the daemon, once it is that user, can remove its socket. */
 	if ((created_dir[0] && chown(created_dir, uid, gid) < 0) ||
 	    chown(spt_opts.socket_path, uid, gid) < 0) {
@@ -238,6 +263,10 @@ int server_chown_socket(uid_t uid, gid_t gid)
 		log_err("cannot give the socket to uid %u: %s", (unsigned)uid, strerror(-r));
 		return r;
 	}
+	if (!created_dir[0] && !dir_writable_by(dir, uid, gid))
+		log_notice("%s is not writable by uid %u: %s will stay behind at exit "
+			   "(the next start replaces it)",
+			   dir, (unsigned)uid, spt_opts.socket_path);
 	return 0;
 }
 
@@ -420,7 +449,8 @@ int server_run(void)
 	clients_reap();
 	server_free_events();
 	if (bound_path && unlink(spt_opts.socket_path) < 0 && errno != ENOENT)
-		log_warn("cannot remove %s: %s", spt_opts.socket_path, strerror(errno));
+		log_msg(errno == EACCES ? SPT_LOG_NOTICE : SPT_LOG_WARNING, "cannot remove %s: %s",
+			spt_opts.socket_path, strerror(errno));
 	event_base_free(spt_base);
 	spt_base = NULL;
 	log_info("exited cleanly");
