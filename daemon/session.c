@@ -434,6 +434,17 @@ fail:
 	return r < 0 ? r : -EIO;
 }
 
+/*
+ * A viewer that names a backend gets that backend: it must not be joined
+ * to another backend's session of the same window (the VM suite compares
+ * kernel and procfs viewers of one window). auto joins whatever serves it.
+ */
+static bool session_serves_backend(const struct session *s, int backend)
+{
+	return backend == SHADOWPT__BACKEND__BACKEND_UNSPECIFIED ||
+	       backend == SHADOWPT__BACKEND__BACKEND_AUTO || s->ops->id == backend;
+}
+
 int session_get(pid_t pid, int pidfd, uint64_t start, uint64_t end, int backend,
 		uint32_t min_ms, uint32_t max_ms, struct session **out, int *code,
 		char *why, size_t whylen)
@@ -446,7 +457,7 @@ int session_get(pid_t pid, int pidfd, uint64_t start, uint64_t end, int backend,
 		 * pid: the same one. A dying session is not joined.
 		 */
 		if (s->pid == pid && s->start == start && s->end == end &&
-		    session_target_alive(s)) {
+		    session_serves_backend(s, backend) && session_target_alive(s)) {
 			close(pidfd);
 			*out = s;
 			return 0;
