@@ -1,0 +1,2108 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * spt_selftest - in-VM semantic selftest of the shadowpt system calls.
+ *
+ * Build (static, so it runs from a bare initramfs):
+ *   gcc -static -O2 -Wall -Wextra -pthread -I kernel/include/uapi \
+ *       -o spt_selftest kernel/tests/spt_selftest.c
+ * Run as root on a kernel carrying kernel/patches (CONFIG_SHADOWPT=y):
+ *   ./spt_selftest            all cases, TAP on stdout
+ *   ./spt_selftest -v         also log progress on stderr
+ * Exit status 0 iff every case passed (SKIPs count as passes).
+ *
+ * Targets are child processes driven step by step over pipes. After each
+ * step the shadow table is compared with ground truth from
+ * /proc/PID/maps and /proc/PID/pagemap (PFNs need root), polling for up
+ * to two seconds. The program re-executes itself (/proc/self/exe) for
+ * the execve cases and some inspector-exit cases.
+ */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/capability.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/mount.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <linux/shadowpt.h>
+
+#define PG 4096UL
+#define MIB (1024UL * 1024UL)
+#define SPT_ALL (SPTE_VADDR_ALLOCATED | SPTE_VADDR_ANONYMOUS | SPTE_PTE_MAPPED)
+#define WAIT_MS 2000
+
+static int verbose;
+static char reason[512];
+
+static long spt_open(pid_t pid, struct user_shadow_pt *u)
+{
+	return syscall(__NR_shadowpt_open, pid, u);
+}
+
+static long spt_close(void)
+{
+	return syscall(__NR_shadowpt_close);
+}
+
+static long spt_start(void)
+{
+	return syscall(__NR_shadowpt_start);
+}
+
+static long spt_stop(void)
+{
+	return syscall(__NR_shadowpt_stop);
+}
+
+static long spt_page_contents(unsigned long pfn, void *buf)
+{
+	return syscall(__NR_shadowpt_page_contents, pfn, buf);
+}
+
+static void vlog(const char *fmt, ...)
+{
+	va_list ap;
+
+	if (!verbose)
+		return;
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+}
+
+#define FAIL(...) do { snprintf(reason, sizeof(reason), __VA_ARGS__); return 0; } while (0)
+#define SKIP -1
+
+static void msleep(int ms)
+{
+	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
+
+	nanosleep(&ts, NULL);
+}
+
+static long now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int read_full(int fd, void *buf, size_t len)
+{
+	char *p = buf;
+
+	while (len) {
+		ssize_t n = read(fd, p, len);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return -1;
+		p += n;
+		len -= n;
+	}
+	return 0;
+}
+
+static int write_full(int fd, const void *buf, size_t len)
+{
+	const char *p = buf;
+
+	while (len) {
+		ssize_t n = write(fd, p, len);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return -1;
+		p += n;
+		len -= n;
+	}
+	return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* Target: a child executing commands sent over a pipe                 */
+/* ------------------------------------------------------------------ */
+
+enum {
+	T_NOP, T_ARENA, T_MMAP, T_MUNMAP, T_READ, T_WRITE, T_MADVISE,
+	T_FORK, T_KILL, T_SBRK, T_MALLOC, T_FREE, T_THREADS, T_STACK,
+	T_GETSP, T_EXEC, T_EXEC_THREAD, T_EXIT,
+};
+
+struct cmd {
+	int op;
+	int fd;
+	unsigned long a, b, c;
+};
+
+struct rep {
+	long ret;
+	unsigned long v;
+};
+
+struct target {
+	pid_t pid;
+	int wfd;	/* commands to the target */
+	int rfd;	/* replies from the target */
+};
+
+static const char *self_exe = "/proc/self/exe";
+
+struct thr_arg {
+	unsigned long addr, len;
+	int idx, n;
+};
+
+static void *thr_write(void *p)
+{
+	struct thr_arg *a = p;
+	unsigned long i;
+
+	for (i = a->idx; i < a->len / PG; i += a->n)
+		*(volatile char *)(a->addr + i * PG) = (char)(0x30 + a->idx);
+	return NULL;
+}
+
+static unsigned long __attribute__((noinline)) grow_stack(unsigned long bytes)
+{
+	volatile char *p = alloca(bytes);
+	long i;
+
+	for (i = bytes - 1; i >= 0; i -= PG)
+		p[i] = 1;
+	p[0] = 1;
+	return (unsigned long)p;
+}
+
+static int g_exec_rfd, g_exec_wfd;
+
+static void *thr_exec(void *p)
+{
+	char r[16], w[16];
+	char *argv[] = { "spt_selftest", "--target", r, w, NULL };
+
+	(void)p;
+	snprintf(r, sizeof(r), "%d", g_exec_rfd);
+	snprintf(w, sizeof(w), "%d", g_exec_wfd);
+	execv(self_exe, argv);
+	_exit(99);
+}
+
+static void target_loop(int rfd, int wfd)
+{
+	for (;;) {
+		struct rep r = { 0, 0 };
+		struct cmd c;
+		unsigned long i;
+
+		if (read_full(rfd, &c, sizeof(c)))
+			_exit(0);
+		switch (c.op) {
+		case T_NOP:
+			break;
+		case T_ARENA: {
+			/* A free, 2 MiB aligned hole of c.a bytes. */
+			char *p = mmap(NULL, c.a + 2 * MIB, PROT_NONE,
+				       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+			unsigned long b;
+
+			if (p == MAP_FAILED) {
+				r.ret = -errno;
+				break;
+			}
+			b = ((unsigned long)p + 2 * MIB - 1) & ~(2 * MIB - 1);
+			munmap(p, c.a + 2 * MIB);
+			r.v = b;
+			break;
+		}
+		case T_MMAP: {
+			void *p = mmap((void *)c.a, c.b, (int)(c.c & 0xff),
+				       (int)(c.c >> 8), c.fd, 0);
+
+			if (p == MAP_FAILED)
+				r.ret = -errno;
+			else
+				r.v = (unsigned long)p;
+			break;
+		}
+		case T_MUNMAP:
+			r.ret = munmap((void *)c.a, c.b) ? -errno : 0;
+			break;
+		case T_READ:
+			for (i = 0; i < c.b; i += PG)
+				r.v += *(volatile char *)(c.a + i);
+			break;
+		case T_WRITE:
+			memset((void *)c.a, (int)c.c, c.b);
+			break;
+		case T_MADVISE:
+			r.ret = madvise((void *)c.a, c.b, (int)c.c) ? -errno : 0;
+			break;
+		case T_FORK: {
+			pid_t p = fork();
+
+			if (p == 0) {
+				for (;;)
+					pause();
+			}
+			r.ret = p < 0 ? -errno : 0;
+			r.v = p;
+			break;
+		}
+		case T_KILL:
+			kill((pid_t)c.a, SIGKILL);
+			waitpid((pid_t)c.a, NULL, 0);
+			break;
+		case T_SBRK: {
+			void *p = sbrk((intptr_t)c.a);
+
+			r.ret = p == (void *)-1 ? -errno : 0;
+			r.v = (unsigned long)sbrk(0);
+			break;
+		}
+		case T_MALLOC:
+			r.v = (unsigned long)malloc(c.a);
+			break;
+		case T_FREE:
+			free((void *)c.a);
+			break;
+		case T_THREADS: {
+			pthread_t th[16];
+			struct thr_arg ta[16];
+			int n = (int)c.c, k;
+
+			for (k = 0; k < n; k++) {
+				ta[k] = (struct thr_arg){ c.a, c.b, k, n };
+				pthread_create(&th[k], NULL, thr_write, &ta[k]);
+			}
+			for (k = 0; k < n; k++)
+				pthread_join(th[k], NULL);
+			break;
+		}
+		case T_STACK:
+			r.v = grow_stack(c.a);
+			break;
+		case T_GETSP: {
+			volatile char here;
+
+			r.v = (unsigned long)&here;
+			break;
+		}
+		case T_EXEC: {
+			char rs[16], ws[16];
+			char *argv[] = { "spt_selftest", "--target", rs, ws, NULL };
+
+			snprintf(rs, sizeof(rs), "%d", rfd);
+			snprintf(ws, sizeof(ws), "%d", wfd);
+			execv(self_exe, argv);
+			r.ret = -errno;
+			break;
+		}
+		case T_EXEC_THREAD: {
+			pthread_t th;
+
+			g_exec_rfd = rfd;
+			g_exec_wfd = wfd;
+			pthread_create(&th, NULL, thr_exec, NULL);
+			pthread_join(th, NULL);	/* de_thread() kills us */
+			r.ret = -EAGAIN;
+			break;
+		}
+		case T_EXIT:
+			_exit(0);
+		}
+		if (write_full(wfd, &r, sizeof(r)))
+			_exit(1);
+	}
+}
+
+static int target_spawn(struct target *t)
+{
+	int c2t[2], t2c[2];
+
+	if (pipe(c2t) || pipe(t2c))
+		return -1;
+	t->pid = fork();
+	if (t->pid < 0)
+		return -1;
+	if (t->pid == 0) {
+		close(c2t[1]);
+		close(t2c[0]);
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		target_loop(c2t[0], t2c[1]);
+	}
+	close(c2t[0]);
+	close(t2c[1]);
+	t->wfd = c2t[1];
+	t->rfd = t2c[0];
+	return 0;
+}
+
+static long tcmd_fd(struct target *t, int op, unsigned long a,
+		    unsigned long b, unsigned long c, int fd, unsigned long *v)
+{
+	struct cmd cm = { op, fd, a, b, c };
+	struct rep r;
+
+	if (write_full(t->wfd, &cm, sizeof(cm)) ||
+	    read_full(t->rfd, &r, sizeof(r)))
+		return -EPIPE;
+	if (v)
+		*v = r.v;
+	return r.ret;
+}
+
+static long tcmd(struct target *t, int op, unsigned long a, unsigned long b,
+		 unsigned long c, unsigned long *v)
+{
+	return tcmd_fd(t, op, a, b, c, -1, v);
+}
+
+static void target_kill(struct target *t)
+{
+	if (t->pid > 0) {
+		kill(t->pid, SIGKILL);
+		waitpid(t->pid, NULL, 0);
+	}
+	close(t->wfd);
+	close(t->rfd);
+	t->pid = 0;
+}
+
+#define MMAP_ANON(prot) ((prot) | ((MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE) << 8))
+#define RW (PROT_READ | PROT_WRITE)
+
+/* ------------------------------------------------------------------ */
+/* Table access and ground truth                                       */
+/* ------------------------------------------------------------------ */
+
+struct table {
+	struct user_shadow_pt u;
+	struct shadow_pte *e;	/* the remapped table */
+	size_t bytes;
+	unsigned long n;
+	int open;
+};
+
+static size_t entries_bytes(unsigned long n)
+{
+	return (n * sizeof(struct shadow_pte) + PG - 1) & ~(PG - 1);
+}
+
+/* Map a buffer, open a table on [start, start + len) of pid. */
+static long table_open(struct table *t, pid_t pid, unsigned long start,
+		       unsigned long len)
+{
+	memset(t, 0, sizeof(*t));
+	t->n = len / PG;
+	t->bytes = entries_bytes(t->n);
+	t->e = mmap(NULL, t->bytes, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS,
+		    -1, 0);
+	if (t->e == MAP_FAILED)
+		return -errno;
+	t->u.start_vaddr = start;
+	t->u.end_vaddr = start + len;
+	t->u.entries = t->e;
+	if (spt_open(pid, &t->u)) {
+		long e = -errno;
+
+		munmap(t->e, t->bytes);
+		t->e = NULL;
+		return e;
+	}
+	t->open = 1;
+	return 0;
+}
+
+static long table_close(struct table *t)
+{
+	long r = 0;
+
+	if (t->open && spt_close())
+		r = -errno;
+	t->open = 0;
+	if (t->e)
+		munmap(t->e, t->bytes);
+	t->e = NULL;
+	return r;
+}
+
+/* A consistent copy: re-read until two reads agree. */
+static void table_snap(struct table *t, struct shadow_pte *out)
+{
+	struct shadow_pte *tmp = malloc(t->n * sizeof(*tmp));
+	int i;
+
+	for (i = 0; i < 1000; i++) {
+		memcpy(out, t->e, t->n * sizeof(*out));
+		memcpy(tmp, t->e, t->n * sizeof(*tmp));
+		if (!memcmp(out, tmp, t->n * sizeof(*tmp)))
+			break;
+	}
+	free(tmp);
+}
+
+static int maps_is_anon(const char *perms, const char *path)
+{
+	if (perms[3] != 'p')
+		return 0;
+	return !*path || !strcmp(path, "[heap]") || !strcmp(path, "[stack]") ||
+	       !strncmp(path, "[anon:", 6);
+}
+
+/* Expected entries of [start, start + n pages) from procfs. */
+static int ground_truth(pid_t pid, unsigned long start, unsigned long n,
+			struct shadow_pte *out)
+{
+	unsigned long end = start + n * PG, i;
+	char fn[64], line[512];
+	uint64_t *pm;
+	FILE *f;
+	int fd;
+
+	for (i = 0; i < n; i++)
+		out[i] = (struct shadow_pte){ start + i * PG, 0, 0 };
+	snprintf(fn, sizeof(fn), "/proc/%d/maps", pid);
+	f = fopen(fn, "r");
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f)) {
+		unsigned long vs, ve, a;
+		char perms[8], path[400] = "";
+		int off = 0;
+
+		if (sscanf(line, "%lx-%lx %7s %*s %*s %*s%n", &vs, &ve, perms,
+			   &off) < 3)
+			continue;
+		sscanf(line + off, " %399[^\n]", path);
+		for (a = vs > start ? vs : start; a < ve && a < end; a += PG) {
+			out[(a - start) / PG].state_flags = SPTE_VADDR_ALLOCATED |
+				(maps_is_anon(perms, path) ? SPTE_VADDR_ANONYMOUS : 0);
+		}
+	}
+	fclose(f);
+	snprintf(fn, sizeof(fn), "/proc/%d/pagemap", pid);
+	fd = open(fn, O_RDONLY);
+	if (fd < 0)
+		return -1;
+	pm = calloc(n, 8);
+	if (pread(fd, pm, n * 8, (start / PG) * 8) != (ssize_t)(n * 8)) {
+		free(pm);
+		close(fd);
+		return -1;
+	}
+	close(fd);
+	for (i = 0; i < n; i++) {
+		if (pm[i] >> 63) {
+			out[i].state_flags |= SPTE_PTE_MAPPED;
+			out[i].pfn = pm[i] & ((1ULL << 55) - 1);
+		}
+	}
+	free(pm);
+	return 0;
+}
+
+static int entry_eq(const struct shadow_pte *a, const struct shadow_pte *b)
+{
+	return a->vaddr == b->vaddr && (a->state_flags & SPT_ALL) ==
+		(b->state_flags & SPT_ALL) && a->pfn == b->pfn;
+}
+
+/*
+ * Poll until the table equals ground truth (and check(), if given, holds
+ * on the table). Returns 1 on success, 0 with reason[] set on timeout.
+ */
+static int wait_truth(struct table *t, pid_t pid,
+		      int (*check)(struct shadow_pte *e, unsigned long n, void *arg),
+		      void *arg)
+{
+	struct shadow_pte *s = calloc(t->n, sizeof(*s));
+	struct shadow_pte *g = calloc(t->n, sizeof(*g));
+	long deadline = now_ms() + WAIT_MS;
+	int ok = 0;
+
+	for (;;) {
+		unsigned long i, bad = t->n;
+
+		table_snap(t, s);
+		if (ground_truth(pid, t->u.start_vaddr, t->n, g)) {
+			snprintf(reason, sizeof(reason), "cannot read procfs of %d", pid);
+			break;
+		}
+		for (i = 0; i < t->n; i++) {
+			if (!entry_eq(&s[i], &g[i])) {
+				bad = i;
+				break;
+			}
+		}
+		if (bad == t->n && (!check || check(s, t->n, arg))) {
+			ok = 1;
+			break;
+		}
+		if (now_ms() > deadline) {
+			if (bad < t->n)
+				snprintf(reason, sizeof(reason),
+					 "entry %lu (0x%lx): table flags %lu pfn 0x%lx, procfs flags %lu pfn 0x%lx",
+					 bad, s[bad].vaddr, s[bad].state_flags,
+					 s[bad].pfn, g[bad].state_flags, g[bad].pfn);
+			else if (!reason[0])
+				snprintf(reason, sizeof(reason), "table matches procfs but check failed");
+			break;
+		}
+		reason[0] = 0;
+		msleep(5);
+	}
+	free(s);
+	free(g);
+	return ok;
+}
+
+static struct shadow_pte *ent(struct table *t, unsigned long addr)
+{
+	return &t->e[(addr - t->u.start_vaddr) / PG];
+}
+
+/* Check helpers: flags of a page range. */
+struct range_want {
+	unsigned long start, addr, len, flags;
+};
+
+static int check_range(struct shadow_pte *e, unsigned long n, void *arg)
+{
+	struct range_want *w = arg;
+	unsigned long a;
+
+	(void)n;
+	for (a = w->addr; a < w->addr + w->len; a += PG) {
+		struct shadow_pte *x = &e[(a - w->start) / PG];
+
+		if ((x->state_flags & SPT_ALL) != w->flags) {
+			snprintf(reason, sizeof(reason),
+				 "page 0x%lx: flags %lu, want %lu", a,
+				 x->state_flags, w->flags);
+			return 0;
+		}
+	}
+	return 1;
+}
+
+static int expect(struct table *t, pid_t pid, unsigned long addr,
+		  unsigned long len, unsigned long flags)
+{
+	struct range_want w = { t->u.start_vaddr, addr, len, flags };
+
+	return wait_truth(t, pid, check_range, &w);
+}
+
+/* Common setup: a target with a free 2 MiB aligned arena, tracked. */
+struct env {
+	struct target t;
+	struct table tb;
+	unsigned long base;
+};
+
+static int env_setup(struct env *v, unsigned long len)
+{
+	long r;
+
+	memset(v, 0, sizeof(*v));
+	if (target_spawn(&v->t))
+		FAIL("fork target: %s", strerror(errno));
+	r = tcmd(&v->t, T_ARENA, len, 0, 0, &v->base);
+	if (r)
+		FAIL("arena: %s", strerror((int)-r));
+	r = table_open(&v->tb, v->t.pid, v->base, len);
+	if (r)
+		FAIL("shadowpt_open: %s", strerror((int)-r));
+	if (spt_start())
+		FAIL("shadowpt_start: %s", strerror(errno));
+	return 1;
+}
+
+static void env_done(struct env *v)
+{
+	table_close(&v->tb);
+	if (v->t.pid)
+		target_kill(&v->t);
+}
+
+static long pagemap_pfn(pid_t pid, unsigned long addr)
+{
+	char fn[64];
+	uint64_t pm = 0;
+	int fd;
+
+	snprintf(fn, sizeof(fn), "/proc/%d/pagemap", pid);
+	fd = open(fn, O_RDONLY);
+	if (fd < 0)
+		return -1;
+	if (pread(fd, &pm, 8, (addr / PG) * 8) != 8)
+		pm = 0;
+	close(fd);
+	return pm >> 63 ? (long)(pm & ((1ULL << 55) - 1)) : 0;
+}
+
+/* Run fn in a child process; return its exit status (or 128+signal). */
+static int in_child(int (*fn)(void *), void *arg)
+{
+	pid_t p = fork();
+	int st;
+
+	if (p == 0)
+		_exit(fn(arg));
+	if (p < 0 || waitpid(p, &st, 0) < 0)
+		return -1;
+	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+/* ------------------------------------------------------------------ */
+/* Cases: open argument checking                                       */
+/* ------------------------------------------------------------------ */
+
+static int open_errno(pid_t pid, unsigned long start, unsigned long end,
+		      void *entries)
+{
+	struct user_shadow_pt u = { start, end, entries };
+
+	if (!spt_open(pid, &u)) {
+		spt_close();
+		return 0;
+	}
+	return errno;
+}
+
+static void *scratch(size_t len)
+{
+	void *p = mmap(NULL, len, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+	return p == MAP_FAILED ? NULL : p;
+}
+
+static unsigned long some_range(void)
+{
+	static char *area;
+
+	if (!area)
+		area = scratch(64 * PG);
+	return (unsigned long)area;
+}
+
+#define EXPECT_ERRNO(expr, want) do {					\
+	int __e = (expr);						\
+	if (__e != (want))						\
+		FAIL("got %s, want %s", __e ? strerror(__e) : "success",\
+		     strerror(want));					\
+	return 1;							\
+} while (0)
+
+static int t_open_nopid(void)
+{
+	pid_t p = fork();
+	void *buf = scratch(PG);
+
+	if (p == 0)
+		_exit(0);
+	waitpid(p, NULL, 0);	/* reaped: p no longer exists */
+	EXPECT_ERRNO(open_errno(p, some_range(), some_range() + PG, buf), EINVAL);
+}
+
+static void *idle_thread(void *arg)
+{
+	int *tid = arg;
+
+	__atomic_store_n(tid, (int)syscall(SYS_gettid), __ATOMIC_SEQ_CST);
+	for (;;)
+		pause();
+	return NULL;
+}
+
+static int t_open_thread(void)
+{
+	static int tid;
+	pthread_t th;
+	void *buf = scratch(PG);
+
+	if (!tid) {
+		pthread_create(&th, NULL, idle_thread, &tid);
+		while (!__atomic_load_n(&tid, __ATOMIC_SEQ_CST))
+			msleep(1);
+	}
+	EXPECT_ERRNO(open_errno(tid, some_range(), some_range() + PG, buf), EINVAL);
+}
+
+static int t_open_null_dest(void)
+{
+	errno = 0;
+	if (!spt_open(getpid(), NULL)) {
+		spt_close();
+		FAIL("NULL dest accepted");
+	}
+	EXPECT_ERRNO(errno, EINVAL);
+}
+
+static int t_open_unreadable_dest(void)
+{
+	void *p = mmap(NULL, PG, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+	errno = 0;
+	if (!spt_open(getpid(), p)) {
+		spt_close();
+		FAIL("unreadable dest accepted");
+	}
+	munmap(p, PG);
+	EXPECT_ERRNO(errno, EINVAL);
+}
+
+static int t_open_start_gt_end(void)
+{
+	EXPECT_ERRNO(open_errno(getpid(), some_range() + PG, some_range(),
+				scratch(PG)), EINVAL);
+}
+
+static int t_open_start_eq_end(void)
+{
+	EXPECT_ERRNO(open_errno(getpid(), some_range(), some_range(),
+				scratch(PG)), EINVAL);
+}
+
+static int t_open_unaligned_start(void)
+{
+	EXPECT_ERRNO(open_errno(getpid(), some_range() + 8, some_range() + PG,
+				scratch(PG)), EINVAL);
+}
+
+static int t_open_unaligned_end(void)
+{
+	EXPECT_ERRNO(open_errno(getpid(), some_range(), some_range() + PG + 8,
+				scratch(PG)), EINVAL);
+}
+
+static int t_open_entries_no_vma(void)
+{
+	char *p = scratch(PG);
+
+	munmap(p, PG);
+	EXPECT_ERRNO(open_errno(getpid(), some_range(), some_range() + PG, p),
+		     EINVAL);
+}
+
+static int t_open_entries_null(void)
+{
+	EXPECT_ERRNO(open_errno(getpid(), some_range(), some_range() + PG, NULL),
+		     EINVAL);
+}
+
+static int t_open_entries_populated(void)
+{
+	char *p = scratch(PG);
+
+	p[0] = 1;
+	EXPECT_ERRNO(open_errno(getpid(), some_range(), some_range() + PG, p),
+		     EINVAL);
+}
+
+static int t_open_entries_populated_tail(void)
+{
+	char *p = scratch(2 * PG);
+
+	p[PG] = 1;	/* only the second page of two is backed */
+	EXPECT_ERRNO(open_errno(getpid(), some_range(), some_range() + 171 * PG, p),
+		     EINVAL);
+}
+
+static int t_open_entries_too_small(void)
+{
+	/* 171 entries need 4104 bytes: two pages, not one. */
+	char *p = mmap(NULL, 3 * PG, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS,
+		       -1, 0);
+	int e;
+
+	munmap(p + PG, 2 * PG);	/* a one-page VMA */
+	e = open_errno(getpid(), some_range(), some_range() + 171 * PG, p);
+	munmap(p, PG);
+	EXPECT_ERRNO(e, EINVAL);
+}
+
+static int t_open_size_rounded(void)
+{
+	char *p = mmap(NULL, 2 * PG, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS,
+		       -1, 0);
+	int e = open_errno(getpid(), some_range(), some_range() + 171 * PG, p);
+
+	munmap(p, 2 * PG);
+	EXPECT_ERRNO(e, 0);
+}
+
+static int t_open_truncate(void)
+{
+	struct table t;
+	unsigned long start = 0x100000000UL;
+	long r;
+
+	r = table_open(&t, getpid(), start, 2 * MAX_SPT_RANGE);
+	if (r)
+		FAIL("open: %s", strerror((int)-r));
+	if (t.u.end_vaddr != start + MAX_SPT_RANGE) {
+		table_close(&t);
+		FAIL("end_vaddr 0x%lx, want 0x%lx", t.u.end_vaddr,
+		     start + MAX_SPT_RANGE);
+	}
+	if (t.e[2047].vaddr != start + MAX_SPT_RANGE - PG) {
+		table_close(&t);
+		FAIL("last entry vaddr 0x%lx", t.e[2047].vaddr);
+	}
+	table_close(&t);
+	return 1;
+}
+
+static int t_open_initial(void)
+{
+	struct table t;
+	unsigned long i, start = some_range();
+	long r = table_open(&t, getpid(), start, 64 * PG);
+
+	if (r)
+		FAIL("open: %s", strerror((int)-r));
+	for (i = 0; i < 64; i++) {
+		if (t.e[i].vaddr != start + i * PG || t.e[i].state_flags ||
+		    t.e[i].pfn) {
+			table_close(&t);
+			FAIL("entry %lu not initialised", i);
+		}
+	}
+	return table_close(&t) ? 0 : 1;
+}
+
+static int drop_cap_and_open(void *arg)
+{
+	struct __user_cap_header_struct h = { _LINUX_CAPABILITY_VERSION_3, 0 };
+	struct __user_cap_data_struct d[2];
+	char buf[PG];
+
+	(void)arg;
+	if (syscall(SYS_capget, &h, d))
+		return 10;
+	d[0].effective &= ~(1U << CAP_SYS_ADMIN);
+	d[0].permitted &= ~(1U << CAP_SYS_ADMIN);
+	if (syscall(SYS_capset, &h, d))
+		return 11;
+	if (open_errno(getpid(), some_range(), some_range() + PG,
+		       scratch(PG)) != EPERM)
+		return 1;
+	if (spt_page_contents(1, buf) != -1 || errno != EPERM)
+		return 2;
+	return 0;
+}
+
+static int t_open_eperm(void)
+{
+	int st = in_child(drop_cap_and_open, NULL);
+
+	if (st == 1)
+		FAIL("open without CAP_SYS_ADMIN did not fail with EPERM");
+	if (st == 2)
+		FAIL("page_contents without CAP_SYS_ADMIN did not fail with EPERM");
+	if (st)
+		FAIL("child status %d", st);
+	return 1;
+}
+
+static int child_open_busy(void *arg)
+{
+	(void)arg;
+	return open_errno(getpid(), some_range(), some_range() + PG,
+			  scratch(PG)) == EBUSY ? 0 : 1;
+}
+
+static int t_open_ebusy(void)
+{
+	struct table t;
+	long r = table_open(&t, getpid(), some_range(), PG);
+	int st, self;
+
+	if (r)
+		FAIL("open: %s", strerror((int)-r));
+	self = open_errno(getpid(), some_range(), some_range() + PG, scratch(PG));
+	st = in_child(child_open_busy, NULL);
+	table_close(&t);
+	if (self != EBUSY)
+		FAIL("second open by the opener: %s", strerror(self));
+	if (st)
+		FAIL("open by another process was not EBUSY");
+	return 1;
+}
+
+/* ------------------------------------------------------------------ */
+/* Cases: close/start/stop ownership, close restores, read-only table  */
+/* ------------------------------------------------------------------ */
+
+static int child_call(void *arg)
+{
+	long (*fn)(void) = (long (*)(void))arg;
+
+	if (fn() == 0)
+		return 1;
+	return errno == EPERM ? 0 : 2;
+}
+
+static int owner_case(long (*fn)(void), const char *name)
+{
+	struct table t;
+	long r = table_open(&t, getpid(), some_range(), PG);
+	int st;
+
+	if (r)
+		FAIL("open: %s", strerror((int)-r));
+	st = in_child(child_call, (void *)fn);
+	if (table_close(&t))
+		FAIL("opener's close failed after %s by non-opener", name);
+	if (st == 1)
+		FAIL("%s by another process succeeded", name);
+	if (st)
+		FAIL("%s by another process: not EPERM (status %d)", name, st);
+	return 1;
+}
+
+static int t_close_other(void)
+{
+	return owner_case(spt_close, "close");
+}
+
+static int t_start_other(void)
+{
+	return owner_case(spt_start, "start");
+}
+
+static int t_stop_other(void)
+{
+	return owner_case(spt_stop, "stop");
+}
+
+static int t_close_none(void)
+{
+	EXPECT_ERRNO(spt_close() ? errno : 0, EINVAL);
+}
+
+static sigjmp_buf segv_jmp;
+
+static void on_segv(int sig)
+{
+	(void)sig;
+	siglongjmp(segv_jmp, 1);
+}
+
+static int t_table_readonly(void)
+{
+	struct sigaction sa = { .sa_handler = on_segv }, old;
+	volatile int faulted = 0;
+	struct table t;
+	long r = table_open(&t, getpid(), some_range(), PG);
+	int mp;
+
+	if (r)
+		FAIL("open: %s", strerror((int)-r));
+	sigaction(SIGSEGV, &sa, &old);
+	if (!sigsetjmp(segv_jmp, 1))
+		*(volatile char *)t.e = 1;
+	else
+		faulted = 1;
+	sigaction(SIGSEGV, &old, NULL);
+	mp = mprotect(t.e, t.bytes, PROT_READ | PROT_WRITE);
+	table_close(&t);
+	if (!faulted)
+		FAIL("write to the table did not fault");
+	if (!mp)
+		FAIL("mprotect(PROT_WRITE) of the table succeeded");
+	return 1;
+}
+
+static int t_close_restores(void)
+{
+	struct user_shadow_pt u;
+	char *p = scratch(2 * PG), line[512];
+	int found = 0, i;
+	FILE *f;
+
+	u = (struct user_shadow_pt){ some_range(), some_range() + 64 * PG,
+				     (void *)p };
+	if (spt_open(getpid(), &u))
+		FAIL("open: %s", strerror(errno));
+	if (spt_close())
+		FAIL("close: %s", strerror(errno));
+	if (pagemap_pfn(getpid(), (unsigned long)p) != 0)
+		FAIL("range still populated after close");
+	for (i = 0; i < (int)(2 * PG); i++)
+		p[i] = (char)i;
+	for (i = 0; i < (int)(2 * PG); i++)
+		if (p[i] != (char)i)
+			FAIL("read back mismatch at %d", i);
+	f = fopen("/proc/self/maps", "r");
+	while (f && fgets(line, sizeof(line), f)) {
+		unsigned long s, e;
+		char perms[8];
+
+		if (sscanf(line, "%lx-%lx %7s", &s, &e, perms) == 3 &&
+		    s <= (unsigned long)p && e > (unsigned long)p) {
+			found = 1;
+			if (strncmp(perms, "rw-p", 4) || strstr(line, "shadowpt"))
+				FAIL("VMA after close: %.200s", line);
+		}
+	}
+	if (f)
+		fclose(f);
+	munmap(p, 2 * PG);
+	if (!found)
+		FAIL("VMA vanished");
+	return 1;
+}
+
+/* ------------------------------------------------------------------ */
+/* Cases: start/stop                                                   */
+/* ------------------------------------------------------------------ */
+
+static int t_stop_no_updates(void)
+{
+	struct env v;
+	unsigned long a;
+	struct shadow_pte before;
+	int ok = 0;
+
+	if (!env_setup(&v, 2 * MIB))
+		goto out;
+	a = v.base;
+	if (tcmd(&v.t, T_MMAP, a, 4 * PG, MMAP_ANON(RW), NULL) ||
+	    tcmd(&v.t, T_WRITE, a, 4 * PG, 7, NULL)) {
+		snprintf(reason, sizeof(reason), "target mmap failed");
+		goto out;
+	}
+	if (!expect(&v.tb, v.t.pid, a, 4 * PG, SPT_ALL))
+		goto out;
+	if (spt_stop()) {
+		snprintf(reason, sizeof(reason), "stop: %s", strerror(errno));
+		goto out;
+	}
+	before = *ent(&v.tb, a);
+	tcmd(&v.t, T_MUNMAP, a, 4 * PG, 0, NULL);
+	tcmd(&v.t, T_MMAP, a + 8 * PG, PG, MMAP_ANON(RW), NULL);
+	msleep(200);
+	if (!entry_eq(ent(&v.tb, a), &before) ||
+	    ent(&v.tb, a + 8 * PG)->state_flags) {
+		snprintf(reason, sizeof(reason), "table changed after stop");
+		goto out;
+	}
+	ok = 1;
+out:
+	env_done(&v);
+	return ok;
+}
+
+static int t_start_resets(void)
+{
+	struct env v;
+	unsigned long a;
+	int ok = 0;
+
+	if (!env_setup(&v, 2 * MIB))
+		goto out;
+	a = v.base;
+	spt_stop();
+	tcmd(&v.t, T_MMAP, a, 4 * PG, MMAP_ANON(RW), NULL);
+	tcmd(&v.t, T_WRITE, a, 2 * PG, 1, NULL);
+	msleep(50);
+	if (ent(&v.tb, a)->state_flags) {
+		snprintf(reason, sizeof(reason), "updated while stopped");
+		goto out;
+	}
+	if (spt_start()) {
+		snprintf(reason, sizeof(reason), "start: %s", strerror(errno));
+		goto out;
+	}
+	/* No waiting: start must have reset the table synchronously. */
+	if ((ent(&v.tb, a)->state_flags & SPT_ALL) != SPT_ALL ||
+	    (ent(&v.tb, a + 3 * PG)->state_flags & SPT_ALL) !=
+	    (SPTE_VADDR_ALLOCATED | SPTE_VADDR_ANONYMOUS)) {
+		snprintf(reason, sizeof(reason), "start did not reset the table");
+		goto out;
+	}
+	ok = wait_truth(&v.tb, v.t.pid, NULL, NULL);
+	/* A second start while tracking resets again. */
+	if (ok && spt_start()) {
+		snprintf(reason, sizeof(reason), "restart: %s", strerror(errno));
+		ok = 0;
+	}
+	if (ok)
+		ok = wait_truth(&v.tb, v.t.pid, NULL, NULL);
+out:
+	env_done(&v);
+	return ok;
+}
+
+/* ------------------------------------------------------------------ */
+/* Cases: VMA tracking                                                 */
+/* ------------------------------------------------------------------ */
+
+static int t_mmap_anon(void)
+{
+	struct env v;
+	int ok = 0;
+
+	if (!env_setup(&v, 2 * MIB))
+		goto out;
+	if (tcmd(&v.t, T_MMAP, v.base + 16 * PG, 8 * PG, MMAP_ANON(RW), NULL)) {
+		snprintf(reason, sizeof(reason), "target mmap failed");
+		goto out;
+	}
+	ok = expect(&v.tb, v.t.pid, v.base + 16 * PG, 8 * PG,
+		    SPTE_VADDR_ALLOCATED | SPTE_VADDR_ANONYMOUS);
+out:
+	env_done(&v);
+	return ok;
+}
+
+static int t_munmap(void)
+{
+	struct env v;
+	int ok = 0;
+
+	if (!env_setup(&v, 2 * MIB))
+		goto out;
+	tcmd(&v.t, T_MMAP, v.base, 8 * PG, MMAP_ANON(RW), NULL);
+	tcmd(&v.t, T_WRITE, v.base, 8 * PG, 3, NULL);
+	if (!expect(&v.tb, v.t.pid, v.base, 8 * PG, SPT_ALL))
+		goto out;
+	tcmd(&v.t, T_MUNMAP, v.base, 8 * PG, 0, NULL);
+	ok = expect(&v.tb, v.t.pid, v.base, 8 * PG, 0);
+out:
+	env_done(&v);
+	return ok;
+}
+
+static int t_munmap_partial(void)
+{
+	struct env v;
+	int ok = 0;
+
+	if (!env_setup(&v, 2 * MIB))
+		goto out;
+	tcmd(&v.t, T_MMAP, v.base, 16 * PG, MMAP_ANON(RW), NULL);
+	tcmd(&v.t, T_WRITE, v.base, 16 * PG, 3, NULL);
+	tcmd(&v.t, T_MUNMAP, v.base + 4 * PG, 4 * PG, 0, NULL);
+	ok = expect(&v.tb, v.t.pid, v.base + 4 * PG, 4 * PG, 0) &&
+	     expect(&v.tb, v.t.pid, v.base, 4 * PG, SPT_ALL) &&
+	     expect(&v.tb, v.t.pid, v.base + 8 * PG, 8 * PG, SPT_ALL);
+out:
+	env_done(&v);
+	return ok;
+}
+
+/* Open a table on [start, start + len) of an existing target. */
+static int env_attach(struct env *v, unsigned long start, unsigned long len)
+{
+	long r = table_open(&v->tb, v->t.pid, start, len);
+
+	if (r)
+		FAIL("shadowpt_open: %s", strerror((int)-r));
+	if (spt_start())
+		FAIL("shadowpt_start: %s", strerror(errno));
+	return 1;
+}
+
+static int t_malloc_free_mmap(void)
+{
+	struct env v;
+	unsigned long hole, p;
+	int ok = 0;
+
+	memset(&v, 0, sizeof(v));
+	if (target_spawn(&v.t))
+		return 0;
+	tcmd(&v.t, T_ARENA, 4 * MIB, 0, 0, &hole);
+	if (!env_attach(&v, hole - 2 * MIB, MAX_SPT_RANGE))
+		goto out;
+	tcmd(&v.t, T_MALLOC, MIB, 0, 0, &p);
+	if (p < v.tb.u.start_vaddr || p + MIB > v.tb.u.end_vaddr) {
+		snprintf(reason, sizeof(reason), "malloc put 1 MiB at 0x%lx, outside the window", p);
+		goto out;
+	}
+	tcmd(&v.t, T_WRITE, p, MIB, 9, NULL);
+	if (!expect(&v.tb, v.t.pid, (p + PG - 1) & ~(PG - 1), 64 * PG, SPT_ALL))
+		goto out;
+	tcmd(&v.t, T_FREE, p, 0, 0, NULL);
+	ok = expect(&v.tb, v.t.pid, (p + PG - 1) & ~(PG - 1), 64 * PG, 0);
+out:
+	env_done(&v);
+	return ok;
+}
+
+static int t_malloc_brk(void)
+{
+	struct env v;
+	unsigned long brk0, p, start;
+	int ok = 0;
+
+	memset(&v, 0, sizeof(v));
+	if (target_spawn(&v.t))
+		return 0;
+	tcmd(&v.t, T_SBRK, 0, 0, 0, &brk0);
+	start = (brk0 & ~(PG - 1));
+	start = start > 2 * MIB ? start - 2 * MIB : 0;
+	if (!env_attach(&v, start, MAX_SPT_RANGE))
+		goto out;
+	tcmd(&v.t, T_MALLOC, 64 * 1024, 0, 0, &p);
+	if (p < start || p + 64 * 1024 > start + MAX_SPT_RANGE) {
+		snprintf(reason, sizeof(reason), "malloc(64K) at 0x%lx, outside the window", p);
+		goto out;
+	}
+	tcmd(&v.t, T_WRITE, p, 64 * 1024, 5, NULL);
+	ok = expect(&v.tb, v.t.pid, (p + PG - 1) & ~(PG - 1), 8 * PG, SPT_ALL);
+	if (ok) {
+		tcmd(&v.t, T_FREE, p, 0, 0, NULL);
+		ok = wait_truth(&v.tb, v.t.pid, NULL, NULL);
+	}
+out:
+	env_done(&v);
+	return ok;
+}
+
+static int t_brk_grow_shrink(void)
+{
+	struct env v;
+	unsigned long brk0, brk1, brk2;
+	int ok = 0;
+
+	memset(&v, 0, sizeof(v));
+	if (target_spawn(&v.t))
+		return 0;
+	tcmd(&v.t, T_SBRK, 0, 0, 0, &brk0);
+	brk0 = (brk0 + PG - 1) & ~(PG - 1);
+	if (!env_attach(&v, brk0, MAX_SPT_RANGE))
+		goto out;
+	if (tcmd(&v.t, T_SBRK, 512 * 1024, 0, 0, &brk1)) {
+		snprintf(reason, sizeof(reason), "sbrk grow failed");
+		goto out;
+	}
+	if (!expect(&v.tb, v.t.pid, brk0, ((brk1 & ~(PG - 1)) - brk0),
+		    SPTE_VADDR_ALLOCATED | SPTE_VADDR_ANONYMOUS))
+		goto out;
+	tcmd(&v.t, T_WRITE, brk0, 128 * 1024, 1, NULL);
+	if (!expect(&v.tb, v.t.pid, brk0, 128 * 1024, SPT_ALL))
+		goto out;
+	if (tcmd(&v.t, T_SBRK, -(256 * 1024), 0, 0, &brk2)) {
+		snprintf(reason, sizeof(reason), "sbrk shrink failed");
+		goto out;
+	}
+	brk2 = (brk2 + PG - 1) & ~(PG - 1);
+	ok = expect(&v.tb, v.t.pid, brk2, 256 * 1024, 0);
+out:
+	env_done(&v);
+	return ok;
+}
+
+static int t_stack_growth(void)
+{
+	struct env v;
+	unsigned long sp, low, top;
+	int ok = 0;
+
+	memset(&v, 0, sizeof(v));
+	if (target_spawn(&v.t))
+		return 0;
+	tcmd(&v.t, T_GETSP, 0, 0, 0, &sp);
+	top = (sp & ~(PG - 1)) + PG;
+	if (!env_attach(&v, top - MAX_SPT_RANGE, MAX_SPT_RANGE))
+		goto out;
+	if (!wait_truth(&v.tb, v.t.pid, NULL, NULL))
+		goto out;
+	if (ent(&v.tb, top - 3 * MIB)->state_flags) {
+		snprintf(reason, sizeof(reason), "stack already reaches 3 MiB down");
+		goto out;
+	}
+	tcmd(&v.t, T_STACK, 3 * MIB, 0, 0, &low);
+	ok = expect(&v.tb, v.t.pid, (low + PG - 1) & ~(PG - 1), 16 * PG, SPT_ALL);
+out:
+	env_done(&v);
+	return ok;
+}
+
+static int t_file_backed(void)
+{
+	struct env v;
+	char dir[] = "/tmp/spt_selftestXXXXXX", path[64];
+	int fd, ok = 0;
+
+	memset(&v, 0, sizeof(v));
+	if (!mkdtemp(dir))
+		FAIL("mkdtemp: %s", strerror(errno));
+	mount("tmpfs", dir, "tmpfs", 0, "size=16m");	/* fine if it fails */
+	snprintf(path, sizeof(path), "%s/file", dir);
+	fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0600);
+	if (fd < 0 || ftruncate(fd, 64 * PG)) {
+		snprintf(reason, sizeof(reason), "file: %s", strerror(errno));
+		goto out_unmount;
+	}
+	{
+		char b[PG];
+
+		memset(b, 'f', sizeof(b));
+		for (int i = 0; i < 64; i++)
+			pwrite(fd, b, PG, i * PG);
+	}
+	if (!env_setup(&v, 2 * MIB))
+		goto out;
+	if (tcmd_fd(&v.t, T_MMAP, v.base, 64 * PG,
+		    PROT_READ | ((MAP_PRIVATE | MAP_FIXED_NOREPLACE) << 8), fd, NULL)) {
+		snprintf(reason, sizeof(reason), "target file mmap failed");
+		goto out;
+	}
+	if (!expect(&v.tb, v.t.pid, v.base, 64 * PG, SPTE_VADDR_ALLOCATED))
+		goto out;
+	tcmd(&v.t, T_READ, v.base, 16 * PG, 0, NULL);
+	ok = expect(&v.tb, v.t.pid, v.base, 16 * PG,
+		    SPTE_VADDR_ALLOCATED | SPTE_PTE_MAPPED);
+out:
+	env_done(&v);
+	close(fd);
+out_unmount:
+	unlink(path);
+	umount(dir);
+	rmdir(dir);
+	return ok;
+}
+
+static int t_shared_anon(void)
+{
+	struct env v;
+	int ok = 0;
+
+	if (!env_setup(&v, 2 * MIB))
+		goto out;
+	if (tcmd(&v.t, T_MMAP, v.base, 8 * PG, RW |
+		 ((MAP_SHARED | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE) << 8), NULL)) {
+		snprintf(reason, sizeof(reason), "target mmap failed");
+		goto out;
+	}
+	if (!expect(&v.tb, v.t.pid, v.base, 8 * PG, SPTE_VADDR_ALLOCATED))
+		goto out;
+	tcmd(&v.t, T_WRITE, v.base, 4 * PG, 2, NULL);
+	ok = expect(&v.tb, v.t.pid, v.base, 4 * PG,
+		    SPTE_VADDR_ALLOCATED | SPTE_PTE_MAPPED);
+out:
+	env_done(&v);
+	return ok;
+}
+
+/* ------------------------------------------------------------------ */
+/* Cases: PTE tracking                                                 */
+/* ------------------------------------------------------------------ */
+
+static int t_read_fault_zero(void)
+{
+	struct env v;
+	int ok = 0;
+
+	if (!env_setup(&v, 2 * MIB))
+		goto out;
+	tcmd(&v.t, T_MMAP, v.base, 8 * PG, MMAP_ANON(RW), NULL);
+	tcmd(&v.t, T_READ, v.base, PG, 0, NULL);
+	tcmd(&v.t, T_READ, v.base + 5 * PG, PG, 0, NULL);
+	if (!expect(&v.tb, v.t.pid, v.base, PG, SPT_ALL))
+		goto out;
+	if (!ent(&v.tb, v.base)->pfn ||
+	    ent(&v.tb, v.base)->pfn != ent(&v.tb, v.base + 5 * PG)->pfn) {
+		snprintf(reason, sizeof(reason), "read faults do not share the zero page pfn");
+		goto out;
+	}
+	ok = 1;
+out:
+	env_done(&v);
+	return ok;
+}
+
+static int t_write_fault(void)
+{
+	struct env v;
+	unsigned long zero;
+	int ok = 0;
+
+	if (!env_setup(&v, 2 * MIB))
+		goto out;
+	tcmd(&v.t, T_MMAP, v.base, 8 * PG, MMAP_ANON(RW), NULL);
+	tcmd(&v.t, T_READ, v.base, PG, 0, NULL);
+	if (!expect(&v.tb, v.t.pid, v.base, PG, SPT_ALL))
+		goto out;
+	zero = ent(&v.tb, v.base)->pfn;
+	tcmd(&v.t, T_WRITE, v.base, 2 * PG, 0x11, NULL);
+	if (!expect(&v.tb, v.t.pid, v.base, 2 * PG, SPT_ALL))
+		goto out;
+	if (ent(&v.tb, v.base)->pfn == zero || !ent(&v.tb, v.base)->pfn) {
+		snprintf(reason, sizeof(reason), "write fault kept the zero page pfn");
+		goto out;
+	}
+	ok = 1;
+out:
+	env_done(&v);
+	return ok;
+}
+
+static int t_cow_fork(void)
+{
+	struct env v;
+	unsigned long gc, pfn_a, pfn_b;
+	int ok = 0;
+
+	if (!env_setup(&v, 2 * MIB))
+		goto out;
+	tcmd(&v.t, T_MMAP, v.base, 4 * PG, MMAP_ANON(RW), NULL);
+	tcmd(&v.t, T_WRITE, v.base, 4 * PG, 0x22, NULL);
+	if (!expect(&v.tb, v.t.pid, v.base, 4 * PG, SPT_ALL))
+		goto out;
+	pfn_a = ent(&v.tb, v.base)->pfn;
+	if (tcmd(&v.t, T_FORK, 0, 0, 0, &gc)) {
+		snprintf(reason, sizeof(reason), "target fork failed");
+		goto out;
+	}
+	if (!wait_truth(&v.tb, v.t.pid, NULL, NULL))
+		goto out_gc;
+	tcmd(&v.t, T_WRITE, v.base, PG, 0x33, NULL);
+	if (!expect(&v.tb, v.t.pid, v.base, PG, SPT_ALL))
+		goto out_gc;
+	pfn_b = ent(&v.tb, v.base)->pfn;
+	if (pfn_b == pfn_a) {
+		snprintf(reason, sizeof(reason), "pfn did not change on COW");
+		goto out_gc;
+	}
+	if (pagemap_pfn((pid_t)gc, v.base) != (long)pfn_a) {
+		snprintf(reason, sizeof(reason), "child lost the original frame");
+		goto out_gc;
+	}
+	ok = 1;
+out_gc:
+	tcmd(&v.t, T_KILL, gc, 0, 0, NULL);
+out:
+	env_done(&v);
+	return ok;
+}
+
+static int t_madv_dontneed(void)
+{
+	struct env v;
+	int ok = 0;
+
+	if (!env_setup(&v, 2 * MIB))
+		goto out;
+	tcmd(&v.t, T_MMAP, v.base, 8 * PG, MMAP_ANON(RW), NULL);
+	tcmd(&v.t, T_WRITE, v.base, 8 * PG, 0x44, NULL);
+	if (!expect(&v.tb, v.t.pid, v.base, 8 * PG, SPT_ALL))
+		goto out;
+	tcmd(&v.t, T_MADVISE, v.base + 2 * PG, 4 * PG, MADV_DONTNEED, NULL);
+	ok = expect(&v.tb, v.t.pid, v.base + 2 * PG, 4 * PG,
+		    SPTE_VADDR_ALLOCATED | SPTE_VADDR_ANONYMOUS) &&
+	     expect(&v.tb, v.t.pid, v.base, 2 * PG, SPT_ALL);
+out:
+	env_done(&v);
+	return ok;
+}
+
+static int t_threads(void)
+{
+	struct env v;
+	int ok = 0;
+
+	if (!env_setup(&v, 2 * MIB))
+		goto out;
+	tcmd(&v.t, T_MMAP, v.base, 64 * PG, MMAP_ANON(RW), NULL);
+	tcmd(&v.t, T_THREADS, v.base, 64 * PG, 4, NULL);
+	ok = expect(&v.tb, v.t.pid, v.base, 64 * PG, SPT_ALL);
+out:
+	env_done(&v);
+	return ok;
+}
+
+static int check_thp(struct shadow_pte *e, unsigned long n, void *arg)
+{
+	unsigned long i, base = *(unsigned long *)arg;
+
+	(void)n;
+	for (i = 0; i < 512; i++) {
+		if (!(e[i].state_flags & SPTE_PTE_MAPPED) ||
+		    e[i].pfn != e[0].pfn + i || e[i].vaddr != base + i * PG) {
+			snprintf(reason, sizeof(reason), "subpage %lu: pfn 0x%lx, head 0x%lx",
+				 i, e[i].pfn, e[0].pfn);
+			return 0;
+		}
+	}
+	return 1;
+}
+
+static int t_thp(void)
+{
+	struct env v;
+	int ok = 0, fd;
+	long pfn0, pfn1;
+
+	fd = open("/sys/kernel/mm/transparent_hugepage/enabled", O_WRONLY);
+	if (fd < 0) {
+		snprintf(reason, sizeof(reason), "no THP support in this kernel");
+		return SKIP;
+	}
+	write(fd, "madvise", 7);
+	close(fd);
+	if (!env_setup(&v, 4 * MIB))
+		goto out;
+	tcmd(&v.t, T_MMAP, v.base, 2 * MIB, MMAP_ANON(RW), NULL);
+	tcmd(&v.t, T_MADVISE, v.base, 2 * MIB, MADV_HUGEPAGE, NULL);
+	tcmd(&v.t, T_WRITE, v.base + 100, 1, 1, NULL);
+	msleep(10);
+	pfn0 = pagemap_pfn(v.t.pid, v.base);
+	pfn1 = pagemap_pfn(v.t.pid, v.base + PG);
+	if (pfn0 <= 0 || pfn1 != pfn0 + 1 || pfn0 % 512) {
+		snprintf(reason, sizeof(reason), "kernel did not map a THP here");
+		env_done(&v);
+		return SKIP;
+	}
+	ok = wait_truth(&v.tb, v.t.pid, check_thp, &v.base);
+out:
+	env_done(&v);
+	return ok;
+}
+
+/* ------------------------------------------------------------------ */
+/* Cases: exec, exit                                                   */
+/* ------------------------------------------------------------------ */
+
+static int exec_case(int op)
+{
+	struct env v;
+	unsigned long start = 0x400000, extra = 0, off, pfn_before;
+	long r;
+	int ok = 0;
+
+	memset(&v, 0, sizeof(v));
+	if (target_spawn(&v.t))
+		return 0;
+	if (!env_attach(&v, start, MAX_SPT_RANGE))
+		goto out;
+	for (off = 7 * MIB; off >= 4 * MIB; off -= MIB) {
+		if (!tcmd(&v.t, T_MMAP, start + off, PG, MMAP_ANON(RW), NULL)) {
+			extra = start + off;
+			break;
+		}
+	}
+	if (!extra) {
+		snprintf(reason, sizeof(reason), "no free page in the window");
+		goto out;
+	}
+	tcmd(&v.t, T_WRITE, extra, PG, 0x55, NULL);
+	if (!expect(&v.tb, v.t.pid, extra, PG, SPT_ALL))
+		goto out;
+	pfn_before = ent(&v.tb, extra)->pfn;
+	r = tcmd(&v.t, op, 0, 0, 0, NULL);
+	if (r) {
+		snprintf(reason, sizeof(reason), "exec: %s", strerror((int)-r));
+		goto out;
+	}
+	if (!wait_truth(&v.tb, v.t.pid, NULL, NULL))
+		goto out;
+	if (ent(&v.tb, extra)->state_flags && ent(&v.tb, extra)->pfn == pfn_before) {
+		snprintf(reason, sizeof(reason), "old mapping still shown");
+		goto out;
+	}
+	if (!(ent(&v.tb, start)->state_flags & SPTE_VADDR_ALLOCATED)) {
+		snprintf(reason, sizeof(reason), "new image text not shown");
+		goto out;
+	}
+	/* Still tracking the new mm. */
+	if (tcmd(&v.t, T_MMAP, extra, PG, MMAP_ANON(RW), NULL)) {
+		snprintf(reason, sizeof(reason), "mmap after exec failed");
+		goto out;
+	}
+	tcmd(&v.t, T_WRITE, extra, PG, 0x66, NULL);
+	ok = expect(&v.tb, v.t.pid, extra, PG, SPT_ALL);
+out:
+	env_done(&v);
+	return ok;
+}
+
+static int t_exec(void)
+{
+	return exec_case(T_EXEC);
+}
+
+static int t_exec_thread(void)
+{
+	return exec_case(T_EXEC_THREAD);
+}
+
+static int check_all_zero(struct shadow_pte *e, unsigned long n, void *arg)
+{
+	unsigned long i;
+
+	(void)arg;
+	for (i = 0; i < n; i++) {
+		if (e[i].state_flags || e[i].pfn) {
+			snprintf(reason, sizeof(reason), "entry %lu still flags %lu pfn 0x%lx",
+				 i, e[i].state_flags, e[i].pfn);
+			return 0;
+		}
+	}
+	return 1;
+}
+
+static int t_target_exit(void)
+{
+	struct env v;
+	struct shadow_pte *s;
+	long deadline;
+	int ok = 0;
+
+	if (!env_setup(&v, 2 * MIB))
+		goto out;
+	tcmd(&v.t, T_MMAP, v.base, 16 * PG, MMAP_ANON(RW), NULL);
+	tcmd(&v.t, T_WRITE, v.base, 16 * PG, 1, NULL);
+	if (!expect(&v.tb, v.t.pid, v.base, 16 * PG, SPT_ALL))
+		goto out;
+	tcmd(&v.t, T_EXIT, 0, 0, 0, NULL);
+	waitpid(v.t.pid, NULL, 0);
+	v.t.pid = 0;
+	s = calloc(v.tb.n, sizeof(*s));
+	deadline = now_ms() + WAIT_MS;
+	do {
+		table_snap(&v.tb, s);
+		ok = check_all_zero(s, v.tb.n, NULL);
+		if (!ok)
+			msleep(5);
+	} while (!ok && now_ms() < deadline);
+	free(s);
+	if (!ok)
+		goto out;
+	if (spt_start() || spt_stop()) {
+		snprintf(reason, sizeof(reason), "start/stop after target exit: %s",
+			 strerror(errno));
+		ok = 0;
+		goto out;
+	}
+	if (table_close(&v.tb)) {
+		snprintf(reason, sizeof(reason), "close after target exit failed");
+		ok = 0;
+	}
+out:
+	env_done(&v);
+	return ok;
+}
+
+static int t_page_contents(void)
+{
+	struct env v;
+	static unsigned char buf[PG];
+	unsigned long pfn, i;
+	int ok = 0;
+
+	if (!env_setup(&v, 2 * MIB))
+		goto out;
+	tcmd(&v.t, T_MMAP, v.base, 2 * PG, MMAP_ANON(RW), NULL);
+	tcmd(&v.t, T_WRITE, v.base + PG, PG, 0xa7, NULL);
+	if (!expect(&v.tb, v.t.pid, v.base + PG, PG, SPT_ALL))
+		goto out;
+	pfn = ent(&v.tb, v.base + PG)->pfn;
+	if (spt_page_contents(pfn, buf)) {
+		snprintf(reason, sizeof(reason), "page_contents: %s", strerror(errno));
+		goto out;
+	}
+	for (i = 0; i < PG; i++) {
+		if (buf[i] != 0xa7) {
+			snprintf(reason, sizeof(reason), "byte %lu is 0x%x", i, buf[i]);
+			goto out;
+		}
+	}
+	ok = 1;
+out:
+	env_done(&v);
+	return ok;
+}
+
+static int t_page_contents_einval(void)
+{
+	struct env v;
+	static unsigned char buf[PG];
+	static char mine[PG];
+	long own;
+	int ok = 0;
+
+	mine[0] = 1;
+	own = pagemap_pfn(getpid(), (unsigned long)mine);
+	if (own <= 0)
+		FAIL("cannot read own pfn");
+	if (!env_setup(&v, 2 * MIB))
+		goto out;
+	if (!spt_page_contents(own, buf) || errno != EINVAL) {
+		snprintf(reason, sizeof(reason), "pfn outside the table: not EINVAL");
+		goto out;
+	}
+	env_done(&v);
+	if (!spt_page_contents(own, buf) || errno != EINVAL)
+		FAIL("no table: not EINVAL");
+	return 1;
+out:
+	env_done(&v);
+	return ok;
+}
+
+static int t_self_inspect(void)
+{
+	struct table t;
+	char *p = mmap(NULL, 2 * MIB, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	long r;
+	int ok;
+
+	r = table_open(&t, getpid(), (unsigned long)p, 2 * MIB);
+	if (r)
+		FAIL("open on self: %s", strerror((int)-r));
+	if (spt_start()) {
+		table_close(&t);
+		FAIL("start on self: %s", strerror(errno));
+	}
+	memset(p, 1, 16 * PG);
+	munmap(p + 32 * PG, 8 * PG);
+	ok = expect(&t, getpid(), (unsigned long)p, 16 * PG, SPT_ALL) &&
+	     expect(&t, getpid(), (unsigned long)p + 32 * PG, 8 * PG, 0);
+	if (table_close(&t) && ok)
+		FAIL("close on self failed");
+	munmap(p, 2 * MIB);
+	return ok;
+}
+
+/* ------------------------------------------------------------------ */
+/* Cases: inspector exit                                               */
+/* ------------------------------------------------------------------ */
+
+struct insp_arg {
+	const char *mode;
+	pid_t target;
+	unsigned long start;
+	int ready;
+};
+
+static void *insp_mt_opener(void *p)
+{
+	struct insp_arg *a = p;
+	struct table t;
+	char c = 1;
+
+	if (table_open(&t, a->target, a->start, 2 * MIB) || spt_start())
+		c = 2;
+	write(a->ready, &c, 1);
+	for (;;)
+		pause();
+	return NULL;
+}
+
+static void *insp_sleeper(void *p)
+{
+	(void)p;
+	for (;;)
+		pause();
+	return NULL;
+}
+
+/* The inspector side, in a re-executed or forked process. */
+static int inspector_main(struct insp_arg *a)
+{
+	struct table t;
+	char c = 1;
+
+	if (!strcmp(a->mode, "mt")) {
+		pthread_t th;
+
+		pthread_create(&th, NULL, insp_sleeper, NULL);
+		pthread_create(&th, NULL, insp_mt_opener, a);
+		pthread_create(&th, NULL, insp_sleeper, NULL);
+		msleep(300);
+		exit(0);	/* exit_group with the opener thread alive */
+	}
+	if (!strcmp(a->mode, "self")) {
+		char *p = mmap(NULL, 2 * MIB, PROT_READ | PROT_WRITE,
+			       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+		if (table_open(&t, getpid(), (unsigned long)p, 2 * MIB) ||
+		    spt_start())
+			c = 2;
+		memset(p, 3, 8 * PG);
+		write(a->ready, &c, 1);
+		_exit(0);
+	}
+	if (table_open(&t, a->target, a->start, 2 * MIB))
+		c = 2;
+	if (strcmp(a->mode, "return") && spt_start())
+		c = 2;
+	write(a->ready, &c, 1);
+	if (!strcmp(a->mode, "exit"))
+		exit(0);
+	if (!strcmp(a->mode, "kill")) {
+		for (;;)
+			pause();
+	}
+	return 0;	/* "return": back to main(), which returns */
+}
+
+static int inspector_case(const char *mode)
+{
+	struct env v;
+	int ready[2], ok = 0, st;
+	char c = 0, fdbuf[16], tbuf[16], sbuf[32];
+	pid_t p;
+	long r;
+
+	memset(&v, 0, sizeof(v));
+	if (target_spawn(&v.t) || pipe(ready))
+		FAIL("setup");
+	tcmd(&v.t, T_ARENA, 2 * MIB, 0, 0, &v.base);
+	tcmd(&v.t, T_MMAP, v.base, 8 * PG, MMAP_ANON(RW), NULL);
+	tcmd(&v.t, T_WRITE, v.base, 8 * PG, 1, NULL);
+	p = fork();
+	if (p == 0) {
+		char *argv[] = { "spt_selftest", "--inspector", (char *)mode,
+				 tbuf, sbuf, fdbuf, NULL };
+
+		close(ready[0]);
+		snprintf(tbuf, sizeof(tbuf), "%d", v.t.pid);
+		snprintf(sbuf, sizeof(sbuf), "%lu", v.base);
+		snprintf(fdbuf, sizeof(fdbuf), "%d", ready[1]);
+		execv(self_exe, argv);
+		_exit(99);
+	}
+	close(ready[1]);
+	if (read(ready[0], &c, 1) != 1 || c != 1) {
+		snprintf(reason, sizeof(reason), "inspector (%s) failed to open/start", mode);
+		if (!strcmp(mode, "kill"))
+			kill(p, SIGKILL);
+		waitpid(p, NULL, 0);
+		goto out;
+	}
+	if (!strcmp(mode, "kill"))
+		kill(p, SIGKILL);
+	waitpid(p, &st, 0);
+	/* The table must be gone: the next open succeeds at once. */
+	r = table_open(&v.tb, v.t.pid, v.base, 2 * MIB);
+	if (r == -EBUSY) {
+		long deadline = now_ms() + WAIT_MS;
+
+		while (r == -EBUSY && now_ms() < deadline) {
+			msleep(10);
+			r = table_open(&v.tb, v.t.pid, v.base, 2 * MIB);
+		}
+		if (!r) {
+			snprintf(reason, sizeof(reason), "open was EBUSY right after the inspector exited");
+			goto out;
+		}
+	}
+	if (r) {
+		snprintf(reason, sizeof(reason), "open after inspector exit: %s",
+			 strerror((int)-r));
+		goto out;
+	}
+	if (spt_start()) {
+		snprintf(reason, sizeof(reason), "start: %s", strerror(errno));
+		goto out;
+	}
+	ok = expect(&v.tb, v.t.pid, v.base, 8 * PG, SPT_ALL);
+out:
+	close(ready[0]);
+	env_done(&v);
+	return ok;
+}
+
+static int t_insp_return(void)
+{
+	return inspector_case("return");
+}
+
+static int t_insp_exit_tracking(void)
+{
+	return inspector_case("exit");
+}
+
+static int t_insp_sigkill(void)
+{
+	return inspector_case("kill");
+}
+
+static int t_insp_multithreaded(void)
+{
+	return inspector_case("mt");
+}
+
+static int t_insp_self(void)
+{
+	return inspector_case("self");
+}
+
+static int munmap_table_child(void *arg)
+{
+	struct table t;
+
+	(void)arg;
+	/* 512 entries: a three-page table. */
+	if (table_open(&t, getpid(), some_range(), 512 * PG) || spt_start())
+		return 1;
+	/* Partial unmap is refused; a full unmap releases the table. */
+	if (!munmap(t.e, PG))
+		return 2;
+	if (munmap(t.e, t.bytes))
+		return 3;
+	if (spt_close() == 0 || errno != EINVAL)
+		return 4;
+	return 0;
+}
+
+static int t_insp_munmap(void)
+{
+	int st = in_child(munmap_table_child, NULL);
+	struct table t;
+	long r;
+
+	if (st)
+		FAIL("child status %d", st);
+	r = table_open(&t, getpid(), some_range(), PG);
+	if (r)
+		FAIL("open after munmap of the table: %s", strerror((int)-r));
+	table_close(&t);
+	return 1;
+}
+
+/* ------------------------------------------------------------------ */
+
+struct tcase {
+	const char *name;
+	int (*fn)(void);
+};
+
+static const struct tcase cases[] = {
+	{ "open: EINVAL for a nonexistent pid", t_open_nopid },
+	{ "open: EINVAL for a thread that is not the group leader", t_open_thread },
+	{ "open: EINVAL for a NULL dest", t_open_null_dest },
+	{ "open: EINVAL for an unreadable dest", t_open_unreadable_dest },
+	{ "open: EINVAL for start > end", t_open_start_gt_end },
+	{ "open: EINVAL for start == end", t_open_start_eq_end },
+	{ "open: EINVAL for an unaligned start", t_open_unaligned_start },
+	{ "open: EINVAL for an unaligned end", t_open_unaligned_end },
+	{ "open: EINVAL for entries outside any VMA", t_open_entries_no_vma },
+	{ "open: EINVAL for NULL entries", t_open_entries_null },
+	{ "open: EINVAL for entries already backed by pages", t_open_entries_populated },
+	{ "open: EINVAL for entries partly backed by pages", t_open_entries_populated_tail },
+	{ "open: EINVAL for entries too small (page rounded)", t_open_entries_too_small },
+	{ "open: entries size is rounded up to whole pages", t_open_size_rounded },
+	{ "open: EPERM without CAP_SYS_ADMIN (open, page_contents)", t_open_eperm },
+	{ "open: EBUSY while another table exists", t_open_ebusy },
+	{ "open: range over MAX_SPT_RANGE truncated, end_vaddr written back", t_open_truncate },
+	{ "open: entries initialised with vaddr, nothing tracked yet", t_open_initial },
+	{ "close: EPERM for a process that did not open", t_close_other },
+	{ "start: EPERM for a process that did not open", t_start_other },
+	{ "stop: EPERM for a process that did not open", t_stop_other },
+	{ "close: EINVAL without a table", t_close_none },
+	{ "table is read-only in the inspector", t_table_readonly },
+	{ "close restores a writeable, empty anonymous range", t_close_restores },
+	{ "stop: no updates after stop", t_stop_no_updates },
+	{ "start: resets the table to the current state", t_start_resets },
+	{ "vma: mmap anonymous", t_mmap_anon },
+	{ "vma: munmap", t_munmap },
+	{ "vma: partial munmap splitting a VMA", t_munmap_partial },
+	{ "vma: malloc/free (mmap path)", t_malloc_free_mmap },
+	{ "vma: malloc (brk path)", t_malloc_brk },
+	{ "vma: brk grow and shrink", t_brk_grow_shrink },
+	{ "vma: stack growth", t_stack_growth },
+	{ "vma+pte: file-backed mapping (tmpfs)", t_file_backed },
+	{ "vma+pte: shared anonymous mapping", t_shared_anon },
+	{ "pte: read fault maps the zero page", t_read_fault_zero },
+	{ "pte: write fault", t_write_fault },
+	{ "pte: COW after fork changes the pfn", t_cow_fork },
+	{ "pte: MADV_DONTNEED", t_madv_dontneed },
+	{ "pte: faults from several target threads", t_threads },
+	{ "pte: 4 KiB subpages of a PMD-mapped THP", t_thp },
+	{ "exec: target execve, tracking follows the new mm", t_exec },
+	{ "exec: execve from a non-leader thread", t_exec_thread },
+	{ "exit: target exit clears the table, close still works", t_target_exit },
+	{ "page_contents: returns the bytes the target wrote", t_page_contents },
+	{ "page_contents: EINVAL for a pfn not in the table / no table", t_page_contents_einval },
+	{ "self: inspector == target", t_self_inspect },
+	{ "inspector exit: return from main without start", t_insp_return },
+	{ "inspector exit: exit() while tracking", t_insp_exit_tracking },
+	{ "inspector exit: SIGKILL while tracking", t_insp_sigkill },
+	{ "inspector exit: multithreaded inspector", t_insp_multithreaded },
+	{ "inspector exit: inspector == target", t_insp_self },
+	{ "inspector munmaps the table: released like close", t_insp_munmap },
+};
+
+int main(int argc, char **argv)
+{
+	int n = sizeof(cases) / sizeof(cases[0]), i, failed = 0;
+
+	if (argc == 4 && !strcmp(argv[1], "--target")) {
+		int rfd = atoi(argv[2]), wfd = atoi(argv[3]);
+		struct rep r = { 0, 1 };
+
+		/* Ready after execve: answer the pending T_EXEC. */
+		if (write_full(wfd, &r, sizeof(r)))
+			return 1;
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		target_loop(rfd, wfd);
+	}
+	if (argc == 6 && !strcmp(argv[1], "--inspector")) {
+		struct insp_arg a = { argv[2], atoi(argv[3]),
+				      strtoul(argv[4], NULL, 0), atoi(argv[5]) };
+
+		return inspector_main(&a);
+	}
+	if (argc > 1 && !strcmp(argv[1], "-v"))
+		verbose = 1;
+
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	/* A bare initramfs may lack these; errors are fine. */
+	mkdir("/proc", 0755);
+	mkdir("/sys", 0755);
+	mkdir("/tmp", 01777);
+	if (access("/proc/self/maps", R_OK))
+		mount("proc", "/proc", "proc", 0, NULL);
+	if (access("/sys/kernel", F_OK))
+		mount("sysfs", "/sys", "sysfs", 0, NULL);
+	printf("1..%d\n", n);
+	for (i = 0; i < n; i++) {
+		int r;
+
+		reason[0] = 0;
+		vlog("# running %d: %s\n", i + 1, cases[i].name);
+		r = cases[i].fn();
+		if (r == SKIP) {
+			printf("ok %d - %s # SKIP %s\n", i + 1, cases[i].name, reason);
+		} else if (r) {
+			printf("ok %d - %s\n", i + 1, cases[i].name);
+		} else {
+			printf("not ok %d - %s # %s\n", i + 1, cases[i].name,
+			       reason[0] ? reason : "failed");
+			failed++;
+			/* Do not let a leftover table break later cases. */
+			spt_close();
+		}
+	}
+	printf("# %d passed, %d failed\n", n - failed, failed);
+	return failed ? 1 : 0;
+}
