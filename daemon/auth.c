@@ -159,8 +159,7 @@ static int read_status(pid_t pid, char *buf, size_t size, uid_t *owner)
 	return 0;
 }
 
-bool auth_peer_is_admin(uid_t uid, gid_t gid, pid_t pid, const gid_t *groups,
-			size_t ngroups)
+bool auth_peer_is_admin(uid_t uid, gid_t gid, pid_t pid, const gid_t *groups, size_t ngroups)
 {
 	char buf[4096];
 
@@ -205,8 +204,8 @@ int auth_read_target(pid_t pid, struct spt_target_creds *tc, char *why, size_t w
 		return -EIO;
 	}
 	if (tc->ids.tgid != pid) {
-		snprintf(why, whylen, "%d is a thread of process %d; watch the process",
-			 (int)pid, (int)tc->ids.tgid);
+		snprintf(why, whylen, "%d is a thread of process %d; watch the process", (int)pid,
+			 (int)tc->ids.tgid);
 		return -EINVAL;
 	}
 	return 0;

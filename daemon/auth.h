@@ -60,8 +60,7 @@ int auth_status_has_group(const char *text, gid_t gid);
  * peer's supplementary groups from SO_PEERGROUPS, or NULL when unavailable,
  * in which case /proc/PEERPID/status "Groups:" is read.
  */
-bool auth_peer_is_admin(uid_t uid, gid_t gid, pid_t pid, const gid_t *groups,
-			size_t ngroups);
+bool auth_peer_is_admin(uid_t uid, gid_t gid, pid_t pid, const gid_t *groups, size_t ngroups);
 
 /* What authorization needs to know about a target, read once. */
 struct spt_target_creds {

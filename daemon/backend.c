@@ -30,10 +30,14 @@ static int default_backend = SHADOWPT__BACKEND__BACKEND_AUTO;
 const char *spt_backend_name(int id)
 {
 	switch (id) {
-	case SHADOWPT__BACKEND__BACKEND_AUTO: return "auto";
-	case SHADOWPT__BACKEND__BACKEND_PROCFS: return "procfs";
-	case SHADOWPT__BACKEND__BACKEND_KERNEL: return "kernel";
-	default: return "unspecified";
+	case SHADOWPT__BACKEND__BACKEND_AUTO:
+		return "auto";
+	case SHADOWPT__BACKEND__BACKEND_PROCFS:
+		return "procfs";
+	case SHADOWPT__BACKEND__BACKEND_KERNEL:
+		return "kernel";
+	default:
+		return "unspecified";
 	}
 }
 
@@ -67,8 +71,8 @@ int spt_backend_probe(int preferred, char *why, size_t whylen)
 	if (preferred == SHADOWPT__BACKEND__BACKEND_KERNEL && !kernel_ops)
 		log_warn("--backend kernel: watches without a backend preference will fail");
 	default_backend = preferred == SHADOWPT__BACKEND__BACKEND_UNSPECIFIED
-				  ? SHADOWPT__BACKEND__BACKEND_AUTO
-				  : preferred;
+			      ? SHADOWPT__BACKEND__BACKEND_AUTO
+			      : preferred;
 	return default_backend;
 }
 
@@ -121,7 +125,8 @@ int spt_backend_select(int requested, uint64_t start, uint64_t end,
 			snprintf(why, whylen, "procfs (range larger than the kernel table, %u KiB)",
 				 MAX_SPT_RANGE / 1024);
 		else
-			snprintf(why, whylen, "procfs (kernel backend unavailable: %s)", kernel_why);
+			snprintf(why, whylen, "procfs (kernel backend unavailable: %s)",
+				 kernel_why);
 		return 0;
 	case SHADOWPT__BACKEND__BACKEND_PROCFS:
 		if (!procfs_ops)

@@ -28,7 +28,7 @@
 
 struct spt_backend_ops {
 	const char *name; /* "procfs", "kernel" */
-	int id; /* Shadowpt__Backend: SHADOWPT__BACKEND__BACKEND_PROCFS, ... */
+	int id;		  /* Shadowpt__Backend: SHADOWPT__BACKEND__BACKEND_PROCFS, ... */
 
 	/*
 	 * Starts observing [start, end) of pid. pidfd is the daemon's pidfd
@@ -40,8 +40,8 @@ struct spt_backend_ops {
 	 * -EPERM/-EACCES not readable by the daemon, -ENOSPC resource busy
 	 * (kernel table taken), -EINVAL range unsupported, other -errno.
 	 */
-	int (*open)(pid_t pid, int pidfd, uint64_t start, uint64_t end, void **handle,
-		    char *why, size_t whylen);
+	int (*open)(pid_t pid, int pidfd, uint64_t start, uint64_t end, void **handle, char *why,
+		    size_t whylen);
 
 	/*
 	 * Fills out (initialised and empty on entry; spt_state_append_*
@@ -106,7 +106,8 @@ int spt_backend_select(int requested, uint64_t start, uint64_t end,
  */
 const struct spt_backend_ops *spt_backend_fallback(int requested,
 						   const struct spt_backend_ops *failed, int err,
-						   const char *failed_why, char *why, size_t whylen);
+						   const char *failed_why, char *why,
+						   size_t whylen);
 
 /*
  * Probes the system once at startup (patched kernel present?) and sets

@@ -8,13 +8,13 @@ static uint32_t clamp_ms(uint32_t v, uint32_t lo, uint32_t hi)
 	return v < lo ? lo : v > hi ? hi : v;
 }
 
-void interval_init(struct spt_interval *iv, uint32_t min_ms, uint32_t max_ms,
-		   uint32_t def_min, uint32_t def_max)
+void interval_init(struct spt_interval *iv, uint32_t min_ms, uint32_t max_ms, uint32_t def_min,
+		   uint32_t def_max)
 {
-	iv->min_ms = clamp_ms(min_ms ? min_ms : def_min, SPT_SAMPLE_MIN_MS_FLOOR,
-			      SPT_SAMPLE_MAX_MS_CEIL);
-	iv->max_ms = clamp_ms(max_ms ? max_ms : def_max, SPT_SAMPLE_MIN_MS_FLOOR,
-			      SPT_SAMPLE_MAX_MS_CEIL);
+	iv->min_ms =
+	    clamp_ms(min_ms ? min_ms : def_min, SPT_SAMPLE_MIN_MS_FLOOR, SPT_SAMPLE_MAX_MS_CEIL);
+	iv->max_ms =
+	    clamp_ms(max_ms ? max_ms : def_max, SPT_SAMPLE_MIN_MS_FLOOR, SPT_SAMPLE_MAX_MS_CEIL);
 	if (iv->max_ms < iv->min_ms)
 		iv->max_ms = iv->min_ms;
 	iv->cur_ms = iv->min_ms;

@@ -19,8 +19,8 @@ struct spt_interval {
  * Clamps requested bounds (0 = daemon default) to the daemon's limits:
  * SPT_SAMPLE_MIN_MS_FLOOR <= min <= max <= SPT_SAMPLE_MAX_MS_CEIL.
  */
-void interval_init(struct spt_interval *iv, uint32_t min_ms, uint32_t max_ms,
-		   uint32_t def_min, uint32_t def_max);
+void interval_init(struct spt_interval *iv, uint32_t min_ms, uint32_t max_ms, uint32_t def_min,
+		   uint32_t def_max);
 /* The interval after a sample; changed = the sample produced a delta. */
 uint32_t interval_next(struct spt_interval *iv, bool changed);
 

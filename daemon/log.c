@@ -21,9 +21,8 @@ void log_init(enum spt_log_level max_level)
 void log_msg(enum spt_log_level level, const char *fmt, ...)
 {
 	static const char *const names[] = {
-		[SPT_LOG_ERR] = "error", [SPT_LOG_WARNING] = "warning",
-		[SPT_LOG_NOTICE] = "notice", [SPT_LOG_INFO] = "info",
-		[SPT_LOG_DEBUG] = "debug",
+	    [SPT_LOG_ERR] = "error", [SPT_LOG_WARNING] = "warning", [SPT_LOG_NOTICE] = "notice",
+	    [SPT_LOG_INFO] = "info", [SPT_LOG_DEBUG] = "debug",
 	};
 	char line[1024];
 	va_list ap;
@@ -42,7 +41,7 @@ void log_msg(enum spt_log_level level, const char *fmt, ...)
 		clock_gettime(CLOCK_REALTIME, &ts);
 		localtime_r(&ts.tv_sec, &tm);
 		fprintf(stderr, "%02d:%02d:%02d.%03ld shadowptd[%d] %s: %s\n", tm.tm_hour,
-			tm.tm_min, tm.tm_sec, ts.tv_nsec / 1000000, (int)getpid(),
-			names[level], line);
+			tm.tm_min, tm.tm_sec, ts.tv_nsec / 1000000, (int)getpid(), names[level],
+			line);
 	}
 }

@@ -17,13 +17,12 @@ enum spt_log_level {
 
 /* Messages above max_level are dropped. Default: SPT_LOG_INFO. */
 void log_init(enum spt_log_level max_level);
-void log_msg(enum spt_log_level level, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
+void log_msg(enum spt_log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
-#define log_err(...) log_msg(SPT_LOG_ERR, __VA_ARGS__)
-#define log_warn(...) log_msg(SPT_LOG_WARNING, __VA_ARGS__)
+#define log_err(...)	log_msg(SPT_LOG_ERR, __VA_ARGS__)
+#define log_warn(...)	log_msg(SPT_LOG_WARNING, __VA_ARGS__)
 #define log_notice(...) log_msg(SPT_LOG_NOTICE, __VA_ARGS__)
-#define log_info(...) log_msg(SPT_LOG_INFO, __VA_ARGS__)
-#define log_debug(...) log_msg(SPT_LOG_DEBUG, __VA_ARGS__)
+#define log_info(...)	log_msg(SPT_LOG_INFO, __VA_ARGS__)
+#define log_debug(...)	log_msg(SPT_LOG_DEBUG, __VA_ARGS__)
 
 #endif

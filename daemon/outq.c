@@ -125,12 +125,13 @@ long outq_flush(struct outq *q, int fd, uint64_t *frames)
 
 	while (!TAILQ_EMPTY(&q->items)) {
 		struct iovec iov[OUTQ_IOV_MAX];
-		struct msghdr msg = { .msg_iov = iov };
+		struct msghdr msg = {.msg_iov = iov};
 		struct outq_item *it;
 		ssize_t n;
 		int niov = 0;
 
-		TAILQ_FOREACH(it, &q->items, entry) {
+		TAILQ_FOREACH(it, &q->items, entry)
+		{
 			if (niov == OUTQ_IOV_MAX)
 				break;
 			iov[niov].iov_base = it->buf->data + it->off;

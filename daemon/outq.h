@@ -37,9 +37,9 @@ struct spt_buf *spt_buf_ref(struct spt_buf *b);
 void spt_buf_unref(struct spt_buf *b);
 
 enum outq_kind {
-	OUTQ_CONTROL, /* replies, errors, WatchStarted, TargetExited */
+	OUTQ_CONTROL,  /* replies, errors, WatchStarted, TargetExited */
 	OUTQ_SNAPSHOT, /* snapshot chunks */
-	OUTQ_DELTA, /* may be dropped under pressure */
+	OUTQ_DELTA,    /* may be dropped under pressure */
 };
 
 struct outq_item {

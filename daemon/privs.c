@@ -19,7 +19,7 @@
  * not dumpable), so without it open() fails with EACCES before ptrace
  * access is even checked (measured: see DESIGN deviation note in privs.h).
  */
-static const cap_value_t keep_caps[] = { CAP_SYS_ADMIN, CAP_SYS_PTRACE, CAP_DAC_READ_SEARCH };
+static const cap_value_t keep_caps[] = {CAP_SYS_ADMIN, CAP_SYS_PTRACE, CAP_DAC_READ_SEARCH};
 #define NKEEP ((int)(sizeof(keep_caps) / sizeof(keep_caps[0])))
 
 int privs_lookup_user(const char *user, uid_t *uid, gid_t *gid)
@@ -72,7 +72,8 @@ static int privs_set_caps(void)
 	    cap_set_flag(caps, CAP_EFFECTIVE, NKEEP, keep_caps, CAP_SET) < 0 ||
 	    cap_set_proc(caps) < 0) {
 		r = -errno;
-		log_err("cannot set capabilities to cap_sys_admin,cap_sys_ptrace,cap_dac_read_search=ep: %s",
+		log_err("cannot set capabilities to "
+			"cap_sys_admin,cap_sys_ptrace,cap_dac_read_search=ep: %s",
 			strerror(-r));
 	}
 	cap_free(caps);

@@ -48,10 +48,9 @@ int client_queue(struct client *c, struct spt_buf *b, enum outq_kind kind, uint3
 	return 0;
 }
 
-int client_send_frame(struct client *c, const SptFrame *f, enum outq_kind kind,
-		      uint32_t watch_id)
+int client_send_frame(struct client *c, const SptFrame *f, enum outq_kind kind, uint32_t watch_id)
 {
-	struct spt_encoded e = { 0 };
+	struct spt_encoded e = {0};
 	struct spt_buf *b;
 	int r;
 
@@ -74,8 +73,8 @@ int client_send_frame(struct client *c, const SptFrame *f, enum outq_kind kind,
 	return r;
 }
 
-static int client_send_errorv(struct client *c, uint32_t request_id, int code,
-			      uint32_t watch_id, bool fatal, const char *fmt, va_list ap)
+static int client_send_errorv(struct client *c, uint32_t request_id, int code, uint32_t watch_id,
+			      bool fatal, const char *fmt, va_list ap)
 {
 	Shadowpt__Error err;
 	SptFrame f;
@@ -106,7 +105,7 @@ int client_send_error(struct client *c, uint32_t request_id, int code, uint32_t 
 
 /* Protocol violation: say why, stop reading, close once flushed. */
 static void client_fatal(struct client *c, uint32_t request_id, int code, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
+    __attribute__((format(printf, 4, 5)));
 static void client_fatal(struct client *c, uint32_t request_id, int code, const char *fmt, ...)
 {
 	va_list ap;
@@ -167,9 +166,9 @@ void client_accept(int fd, const struct spt_peer *peer, const gid_t *groups, int
 	c->id = client_next_id++;
 	c->fd = fd;
 	c->peer = *peer;
-	c->peer.admin = auth_peer_is_admin(peer->uid, peer->gid, peer->pid,
-					   ngroups >= 0 ? groups : NULL,
-					   ngroups >= 0 ? (size_t)ngroups : 0);
+	c->peer.admin =
+	    auth_peer_is_admin(peer->uid, peer->gid, peer->pid, ngroups >= 0 ? groups : NULL,
+			       ngroups >= 0 ? (size_t)ngroups : 0);
 	c->accepted_ms = spt_now_ms();
 	LIST_INIT(&c->watches);
 	outq_init(&c->outq, SPT_OUTPUT_BUDGET);
@@ -257,7 +256,8 @@ static void client_resync_watches(struct client *c)
 {
 	struct watch *w;
 
-	LIST_FOREACH(w, &c->watches, client_entry) {
+	LIST_FOREACH(w, &c->watches, client_entry)
+	{
 		if (!w->needs_resync)
 			continue;
 		if (c->outq.queued > OUTQ_LOW_WATERMARK(&c->outq))
@@ -384,19 +384,23 @@ static struct watch *client_find_watch(struct client *c, uint32_t id)
 	struct watch *w;
 
 	LIST_FOREACH(w, &c->watches, client_entry)
-		if (w->id == id)
-			return w;
+	if (w->id == id)
+		return w;
 	return NULL;
 }
 
 static int error_code_of(int r)
 {
 	switch (r) {
-	case -ESRCH: return SHADOWPT__ERROR_CODE__ERROR_NO_SUCH_PROCESS;
+	case -ESRCH:
+		return SHADOWPT__ERROR_CODE__ERROR_NO_SUCH_PROCESS;
 	case -EPERM:
-	case -EACCES: return SHADOWPT__ERROR_CODE__ERROR_PERMISSION_DENIED;
-	case -EINVAL: return SHADOWPT__ERROR_CODE__ERROR_INVALID_ARGUMENT;
-	default: return SHADOWPT__ERROR_CODE__ERROR_INTERNAL;
+	case -EACCES:
+		return SHADOWPT__ERROR_CODE__ERROR_PERMISSION_DENIED;
+	case -EINVAL:
+		return SHADOWPT__ERROR_CODE__ERROR_INVALID_ARGUMENT;
+	default:
+		return SHADOWPT__ERROR_CODE__ERROR_INTERNAL;
 	}
 }
 
@@ -481,19 +485,19 @@ static void client_on_watch(struct client *c, const SptFrame *f)
 		client_send_error(c, rid, error_code_of(r), 0, false, "%s", why);
 		return;
 	}
-	LIST_FOREACH(w, &c->watches, client_entry) {
+	LIST_FOREACH(w, &c->watches, client_entry)
+	{
 		if (w->s->pid == pid && w->s->start == start && w->s->end == end &&
 		    session_target_alive(w->s)) {
 			close(pidfd);
 			client_send_error(c, rid, SHADOWPT__ERROR_CODE__ERROR_INVALID_ARGUMENT,
-					  w->id, false, "already watching this as watch %u",
-					  w->id);
+					  w->id, false, "already watching this as watch %u", w->id);
 			return;
 		}
 	}
-	r = session_get(pid, pidfd, start, end, backend, req->has_min_interval_ms ?
-			req->min_interval_ms : 0, req->has_max_interval_ms ?
-			req->max_interval_ms : 0, &s, &code, why, sizeof(why));
+	r = session_get(
+	    pid, pidfd, start, end, backend, req->has_min_interval_ms ? req->min_interval_ms : 0,
+	    req->has_max_interval_ms ? req->max_interval_ms : 0, &s, &code, why, sizeof(why));
 	if (r < 0) {
 		client_send_error(c, rid, code, 0, false, "%s", why);
 		return;
@@ -514,8 +518,8 @@ static void client_on_watch(struct client *c, const SptFrame *f)
 	ws.range = &rg;
 	ws.backend = (Shadowpt__Backend)s->ops->id;
 	ws.pfn_visibility = !spt_pfns_readable ? SHADOWPT__PFN_VISIBILITY__PFN_HIDDEN
-			    : w->raw_pfns	   ? SHADOWPT__PFN_VISIBILITY__PFN_RAW
-						   : SHADOWPT__PFN_VISIBILITY__PFN_TOKEN;
+			    : w->raw_pfns      ? SHADOWPT__PFN_VISIBILITY__PFN_RAW
+					       : SHADOWPT__PFN_VISIBILITY__PFN_TOKEN;
 	ws.backend_reason = s->backend_reason;
 	ws.comm = s->comm;
 	out.has_request_id = 1;
@@ -624,8 +628,8 @@ static bool client_watches_session(const struct client *c, const struct session 
 	const struct watch *w;
 
 	LIST_FOREACH(w, &c->watches, client_entry)
-		if (w->s == s)
-			return true;
+	if (w->s == s)
+		return true;
 	return false;
 }
 
@@ -641,7 +645,7 @@ static void client_on_status(struct client *c, const SptFrame *f)
 	size_t n = 0, i = 0;
 
 	TAILQ_FOREACH(s, &spt_sessions, entry)
-		n++;
+	n++;
 	if (n) {
 		ss = calloc(n, sizeof(*ss));
 		ssp = calloc(n, sizeof(*ssp));
@@ -655,7 +659,8 @@ static void client_on_status(struct client *c, const SptFrame *f)
 			return;
 		}
 	}
-	TAILQ_FOREACH(s, &spt_sessions, entry) {
+	TAILQ_FOREACH(s, &spt_sessions, entry)
+	{
 		if (!c->peer.admin && !client_watches_session(c, s))
 			continue;
 		shadowpt__session_status__init(&ss[i]);
@@ -687,7 +692,7 @@ static void client_on_status(struct client *c, const SptFrame *f)
 	st.default_backend = (Shadowpt__Backend)spt_opts.backend;
 	st.uptime_ms = spt_now_ms() - spt_start_ms;
 	TAILQ_FOREACH(o, &spt_clients, entry)
-		st.connections += !o->dead;
+	st.connections += !o->dead;
 	st.sessions = (uint32_t)n;
 	st.viewers = sessions_viewers();
 	st.frames_in = spt_stats.frames_in;
@@ -725,7 +730,7 @@ static void client_on_ping(struct client *c, const SptFrame *f)
 static const char *frame_name(const SptFrame *f)
 {
 	return f->msg_case == SHADOWPT__FRAME__MSG__NOT_SET ? "an empty frame (no message set)"
-							     : spt_frame_type_name(f);
+							    : spt_frame_type_name(f);
 }
 
 static void client_dispatch(struct client *c, const SptFrame *f)
@@ -781,7 +786,7 @@ static void client_process_input(struct client *c)
 			client_fatal(c, 0, SHADOWPT__ERROR_CODE__ERROR_FRAME_TOO_LARGE,
 				     "frame of %u bytes exceeds the %u byte limit",
 				     (unsigned)hdr[0] << 24 | (unsigned)hdr[1] << 16 |
-				     (unsigned)hdr[2] << 8 | hdr[3],
+					 (unsigned)hdr[2] << 8 | hdr[3],
 				     SPT_MAX_CLIENT_FRAME);
 			return;
 		}
@@ -829,7 +834,8 @@ void clients_shutdown(void)
 {
 	struct client *c;
 
-	TAILQ_FOREACH(c, &spt_clients, entry) {
+	TAILQ_FOREACH(c, &spt_clients, entry)
+	{
 		if (c->dead)
 			continue;
 		/* Whatever is not on its way already does not matter now. */
@@ -845,8 +851,8 @@ bool clients_all_flushed(void)
 	struct client *c;
 
 	TAILQ_FOREACH(c, &spt_clients, entry)
-		if (!c->dead && !outq_empty(&c->outq))
-			return false;
+	if (!c->dead && !outq_empty(&c->outq))
+		return false;
 	return true;
 }
 
@@ -855,7 +861,8 @@ void clients_check_deadlines(void)
 	uint64_t now = spt_now_ms();
 	struct client *c;
 
-	TAILQ_FOREACH(c, &spt_clients, entry) {
+	TAILQ_FOREACH(c, &spt_clients, entry)
+	{
 		if (c->dead)
 			continue;
 		if (c->closing) {

@@ -22,7 +22,7 @@
 #include "log.h"
 #include "server.h"
 
-#define SERVER_MAX_LISTENERS 8
+#define SERVER_MAX_LISTENERS   8
 #define SERVER_MAX_PEER_GROUPS 256
 
 struct event_base *spt_base;
@@ -63,8 +63,8 @@ struct uid_usage *server_uid_usage(uid_t uid)
 	struct uid_usage *u;
 
 	LIST_FOREACH(u, &uid_usages, entry)
-		if (u->uid == uid)
-			return u;
+	if (u->uid == uid)
+		return u;
 	u = calloc(1, sizeof(*u));
 	if (!u)
 		return NULL;
@@ -88,11 +88,11 @@ void server_update_status(void)
 	unsigned nc = 0, ns = 0;
 
 	TAILQ_FOREACH(c, &spt_clients, entry)
-		nc += !c->dead;
+	nc += !c->dead;
 	TAILQ_FOREACH(s, &spt_sessions, entry)
-		ns++;
-	sd_notifyf(0, "STATUS=%u viewer connection%s, %u session%s%s", nc, nc == 1 ? "" : "s",
-		   ns, ns == 1 ? "" : "s", spt_shutting_down ? ", shutting down" : "");
+	ns++;
+	sd_notifyf(0, "STATUS=%u viewer connection%s, %u session%s%s", nc, nc == 1 ? "" : "s", ns,
+		   ns == 1 ? "" : "s", spt_shutting_down ? ", shutting down" : "");
 }
 
 static void server_on_reap(evutil_socket_t fd, short what, void *arg)
@@ -146,7 +146,7 @@ static int server_check_stale(const struct sockaddr_un *sa)
 
 static int server_bind_path(const char *path)
 {
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
 	char dir[sizeof(sa.sun_path)];
 	char *slash;
 	int fd, r;
@@ -213,7 +213,8 @@ int server_listen(void)
 
 			if (sd_is_socket_unix(fd, SOCK_STREAM, 1, NULL, 0) <= 0) {
 				log_err("socket-activation fd %d is not a listening unix stream "
-					"socket", fd);
+					"socket",
+					fd);
 				return -EINVAL;
 			}
 			fcntl(fd, F_SETFD, FD_CLOEXEC);
@@ -272,7 +273,7 @@ int server_chown_socket(uid_t uid, gid_t gid)
 
 static void server_pause_accept(void)
 {
-	struct timeval tv = { .tv_sec = 0, .tv_usec = 200000 };
+	struct timeval tv = {.tv_sec = 0, .tv_usec = 200000};
 
 	for (int i = 0; i < nlisten; i++)
 		event_del(listen_evs[i]);
@@ -317,7 +318,7 @@ static void server_on_accept(evutil_socket_t lfd, short what, void *arg)
 			ngroups = (int)(len / sizeof(gid_t));
 		else
 			ngroups = -1; /* too many or unsupported: read /proc instead */
-		peer = (struct spt_peer){ .uid = cred.uid, .gid = cred.gid, .pid = cred.pid };
+		peer = (struct spt_peer){.uid = cred.uid, .gid = cred.gid, .pid = cred.pid};
 		client_accept(fd, &peer, groups, ngroups);
 	}
 }
@@ -344,7 +345,7 @@ static void server_finish_if_flushed(evutil_socket_t fd, short what, void *arg)
 
 static void server_on_signal(evutil_socket_t sig, short what, void *arg)
 {
-	struct timeval tick = { .tv_sec = 0, .tv_usec = 20000 };
+	struct timeval tick = {.tv_sec = 0, .tv_usec = 20000};
 
 	if (spt_shutting_down)
 		return;
@@ -364,8 +365,8 @@ static void server_on_signal(evutil_socket_t sig, short what, void *arg)
 
 static int server_setup_events(void)
 {
-	struct timeval dl = { .tv_sec = SPT_DEADLINE_CHECK_MS / 1000,
-			      .tv_usec = (SPT_DEADLINE_CHECK_MS % 1000) * 1000 };
+	struct timeval dl = {.tv_sec = SPT_DEADLINE_CHECK_MS / 1000,
+			     .tv_usec = (SPT_DEADLINE_CHECK_MS % 1000) * 1000};
 	uint64_t wd_usec = 0;
 
 	ev_reap = event_new(spt_base, -1, 0, server_on_reap, NULL);
@@ -388,8 +389,8 @@ static int server_setup_events(void)
 		event_add(listen_evs[i], NULL);
 	}
 	if (sd_watchdog_enabled(0, &wd_usec) > 0 && wd_usec > 0) {
-		struct timeval tv = { .tv_sec = (time_t)(wd_usec / 2 / 1000000),
-				      .tv_usec = (suseconds_t)(wd_usec / 2 % 1000000) };
+		struct timeval tv = {.tv_sec = (time_t)(wd_usec / 2 / 1000000),
+				     .tv_usec = (suseconds_t)(wd_usec / 2 % 1000000)};
 
 		ev_watchdog = event_new(spt_base, -1, EV_PERSIST, server_on_watchdog, NULL);
 		if (!ev_watchdog)
@@ -403,8 +404,8 @@ static int server_setup_events(void)
 
 static void server_free_events(void)
 {
-	struct event **evs[] = { &ev_reap, &ev_deadlines, &ev_watchdog, &ev_sigterm,
-				 &ev_sigint, &ev_shutdown_tick, &ev_accept_resume };
+	struct event **evs[] = {&ev_reap,   &ev_deadlines,     &ev_watchdog,	 &ev_sigterm,
+				&ev_sigint, &ev_shutdown_tick, &ev_accept_resume};
 
 	for (size_t i = 0; i < sizeof(evs) / sizeof(evs[0]); i++) {
 		if (*evs[i])
@@ -445,7 +446,7 @@ int server_run(void)
 	/* Shut down: whatever is left is closed without further ado. */
 	sessions_close_all();
 	TAILQ_FOREACH(c, &spt_clients, entry)
-		client_close(c, "daemon exiting");
+	client_close(c, "daemon exiting");
 	clients_reap();
 	server_free_events();
 	if (bound_path && unlink(spt_opts.socket_path) < 0 && errno != ENOENT)

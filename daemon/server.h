@@ -7,7 +7,7 @@
 
 /* Default socket path (DESIGN.md section 3). */
 #define SPT_DEFAULT_RUNTIME_DIR "/run/shadowptd"
-#define SPT_DEFAULT_SOCKET SPT_DEFAULT_RUNTIME_DIR "/shadowptd.sock"
+#define SPT_DEFAULT_SOCKET	SPT_DEFAULT_RUNTIME_DIR "/shadowptd.sock"
 
 /*
  * Takes the listening sockets: systemd's (sd_listen_fds) or our own bound

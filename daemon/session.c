@@ -26,7 +26,7 @@ static uint32_t session_next_id = 1;
 
 bool session_target_alive(const struct session *s)
 {
-	struct pollfd p = { .fd = s->pidfd, .events = POLLIN };
+	struct pollfd p = {.fd = s->pidfd, .events = POLLIN};
 
 	/* A pidfd polls readable once the process has exited. */
 	return poll(&p, 1, 0) == 0;
@@ -38,7 +38,7 @@ unsigned sessions_viewers(void)
 	unsigned n = 0;
 
 	TAILQ_FOREACH(s, &spt_sessions, entry)
-		n += s->nwatches;
+	n += s->nwatches;
 	return n;
 }
 
@@ -76,10 +76,9 @@ static void session_free(struct session *s)
 		close(s->pidfd);
 	spt_state_free(&s->cur);
 	tokenmap_free(&s->tokens);
-	log_info("session %u (pid %d [%#llx,%#llx) %s) closed after %llu samples",
-		 s->id, (int)s->pid, (unsigned long long)s->start,
-		 (unsigned long long)s->end, s->ops ? s->ops->name : "no backend",
-		 (unsigned long long)s->samples);
+	log_info("session %u (pid %d [%#llx,%#llx) %s) closed after %llu samples", s->id,
+		 (int)s->pid, (unsigned long long)s->start, (unsigned long long)s->end,
+		 s->ops ? s->ops->name : "no backend", (unsigned long long)s->samples);
 	free(s);
 	server_update_status();
 }
@@ -121,22 +120,23 @@ void session_remove_watch(struct watch *w)
 static void session_publish(struct session *s, const struct spt_delta *d, bool exec)
 {
 	struct spt_delta_meta meta = {
-		.watch_id = s->id,
-		.base_seq = s->seq,
-		.seq = s->seq + 1,
-		.timestamp_ns = s->cur_ns,
-		.exec = exec,
+	    .watch_id = s->id,
+	    .base_seq = s->seq,
+	    .seq = s->seq + 1,
+	    .timestamp_ns = s->cur_ns,
+	    .exec = exec,
 	};
-	struct spt_buf *bufs[2] = { NULL, NULL }; /* raw, token */
-	bool failed[2] = { false, false };
+	struct spt_buf *bufs[2] = {NULL, NULL}; /* raw, token */
+	bool failed[2] = {false, false};
 	struct watch *w;
 
 	s->seq++;
-	LIST_FOREACH(w, &s->watches, session_entry) {
+	LIST_FOREACH(w, &s->watches, session_entry)
+	{
 		int cls = (w->raw_pfns || !spt_pfns_readable) ? 0 : 1;
 
 		if (!bufs[cls] && !failed[cls]) {
-			struct spt_encoded e = { 0 };
+			struct spt_encoded e = {0};
 			int r = spt_delta_encode(d, &meta, cls ? tokenmap_map_fn : NULL,
 						 cls ? &s->tokens : NULL, &e);
 
@@ -187,8 +187,8 @@ static void session_revoke_unauthorized(struct session *s)
 		}
 		if (auth_decide(&w->c->peer, s->pid, &tc, why, sizeof(why)) == 0)
 			continue;
-		log_info("session %u: uid %u may no longer watch pid %d: %s", s->id,
-			 w->c->peer.uid, (int)s->pid, why);
+		log_info("session %u: uid %u may no longer watch pid %d: %s", s->id, w->c->peer.uid,
+			 (int)s->pid, why);
 		client_send_error(w->c, 0, SHADOWPT__ERROR_CODE__ERROR_PERMISSION_DENIED, w->id,
 				  false, "watch %u ended: %s", w->id, why);
 		watch_free(w);
@@ -237,7 +237,7 @@ static int session_sample(struct session *s)
 
 static void session_schedule(struct session *s, uint32_t ms)
 {
-	struct timeval tv = { .tv_sec = ms / 1000, .tv_usec = (ms % 1000) * 1000 };
+	struct timeval tv = {.tv_sec = ms / 1000, .tv_usec = (ms % 1000) * 1000};
 
 	evtimer_add(s->ev_timer, &tv);
 }
@@ -293,8 +293,8 @@ static void session_tick(struct session *s)
 		return;
 	}
 	if (r < 0 && r != s->last_err)
-		log_warn("session %u: sampling pid %d failed: %s (keeping the last state)",
-			 s->id, (int)s->pid, strerror(-r));
+		log_warn("session %u: sampling pid %d failed: %s (keeping the last state)", s->id,
+			 (int)s->pid, strerror(-r));
 	if (r >= 0)
 		s->last_err = 0;
 	else
@@ -402,8 +402,7 @@ static int session_open(pid_t pid, int pidfd, uint64_t start, uint64_t end, int 
 	}
 	if (r < 0) {
 		*code = SHADOWPT__ERROR_CODE__ERROR_INTERNAL;
-		snprintf(why, whylen, "first sample of pid %d failed: %s", (int)pid,
-			 strerror(-r));
+		snprintf(why, whylen, "first sample of pid %d failed: %s", (int)pid, strerror(-r));
 		log_warn("session for pid %d: %s", (int)pid, why);
 		goto fail;
 	}
@@ -445,13 +444,13 @@ static bool session_serves_backend(const struct session *s, int backend)
 	       backend == SHADOWPT__BACKEND__BACKEND_AUTO || s->ops->id == backend;
 }
 
-int session_get(pid_t pid, int pidfd, uint64_t start, uint64_t end, int backend,
-		uint32_t min_ms, uint32_t max_ms, struct session **out, int *code,
-		char *why, size_t whylen)
+int session_get(pid_t pid, int pidfd, uint64_t start, uint64_t end, int backend, uint32_t min_ms,
+		uint32_t max_ms, struct session **out, int *code, char *why, size_t whylen)
 {
 	struct session *s;
 
-	TAILQ_FOREACH(s, &spt_sessions, entry) {
+	TAILQ_FOREACH(s, &spt_sessions, entry)
+	{
 		/*
 		 * Both pidfds alive means both name the live process with this
 		 * pid: the same one. A dying session is not joined.
@@ -493,10 +492,10 @@ int session_send_snapshot(struct watch *w, bool resync)
 {
 	struct session *s = w->s;
 	struct spt_snapshot_meta meta = {
-		.watch_id = w->id,
-		.seq = s->seq,
-		.timestamp_ns = s->cur_ns,
-		.resync = resync,
+	    .watch_id = w->id,
+	    .seq = s->seq,
+	    .timestamp_ns = s->cur_ns,
+	    .resync = resync,
 	};
 	bool raw = w->raw_pfns || !spt_pfns_readable;
 	struct spt_encoded *frames = NULL;

@@ -64,17 +64,17 @@ int main(int argc, char **argv)
 {
 	enum { OPT_MIN = 256, OPT_MAX, OPT_KEEP_ROOT };
 	static const struct option longopts[] = {
-		{ "socket", required_argument, NULL, 's' },
-		{ "backend", required_argument, NULL, 'b' },
-		{ "min-interval-ms", required_argument, NULL, OPT_MIN },
-		{ "max-interval-ms", required_argument, NULL, OPT_MAX },
-		{ "user", required_argument, NULL, 'u' },
-		{ "keep-root", no_argument, NULL, OPT_KEEP_ROOT },
-		{ "foreground", no_argument, NULL, 'f' },
-		{ "verbose", no_argument, NULL, 'v' },
-		{ "help", no_argument, NULL, 'h' },
-		{ "version", no_argument, NULL, 'V' },
-		{ 0 },
+	    {"socket", required_argument, NULL, 's'},
+	    {"backend", required_argument, NULL, 'b'},
+	    {"min-interval-ms", required_argument, NULL, OPT_MIN},
+	    {"max-interval-ms", required_argument, NULL, OPT_MAX},
+	    {"user", required_argument, NULL, 'u'},
+	    {"keep-root", no_argument, NULL, OPT_KEEP_ROOT},
+	    {"foreground", no_argument, NULL, 'f'},
+	    {"verbose", no_argument, NULL, 'v'},
+	    {"help", no_argument, NULL, 'h'},
+	    {"version", no_argument, NULL, 'V'},
+	    {0},
 	};
 	const char *user = SPT_DEFAULT_USER, *env;
 	bool keep_root = false, verbose = false;
@@ -104,8 +104,10 @@ int main(int argc, char **argv)
 			} else if (!strcmp(optarg, "procfs")) {
 				spt_opts.backend = SHADOWPT__BACKEND__BACKEND_PROCFS;
 			} else {
-				fprintf(stderr, "shadowptd: --backend: expected auto, kernel or "
-						"procfs, got '%s'\n", optarg);
+				fprintf(stderr,
+					"shadowptd: --backend: expected auto, kernel or "
+					"procfs, got '%s'\n",
+					optarg);
 				return 2;
 			}
 			break;
@@ -132,7 +134,8 @@ int main(int argc, char **argv)
 			usage(stdout);
 			return 0;
 		case 'V':
-			printf("shadowptd %s (protocol %u)\n", SHADOWPT_VERSION, SPT_PROTOCOL_VERSION);
+			printf("shadowptd %s (protocol %u)\n", SHADOWPT_VERSION,
+			       SPT_PROTOCOL_VERSION);
 			return 0;
 		default:
 			usage(stderr);

@@ -33,9 +33,9 @@ struct evbuffer;
  * proto/limits.h).
  */
 #define SPT_HANDSHAKE_TIMEOUT_MS 10000u /* Hello must arrive by then */
-#define SPT_CLOSE_FLUSH_MS 2000u /* after a fatal Error, flush at most this */
-#define SPT_SHUTDOWN_FLUSH_MS 1000u /* on SIGTERM, flush viewers at most this */
-#define SPT_DEADLINE_CHECK_MS 500u /* period of the deadline scan */
+#define SPT_CLOSE_FLUSH_MS	 2000u	/* after a fatal Error, flush at most this */
+#define SPT_SHUTDOWN_FLUSH_MS	 1000u	/* on SIGTERM, flush viewers at most this */
+#define SPT_DEADLINE_CHECK_MS	 500u	/* period of the deadline scan */
 
 struct spt_stats {
 	uint64_t frames_in, frames_out, bytes_out;
@@ -57,7 +57,7 @@ struct watch {
 	uint32_t id; /* == session id: shared delta bytes carry it */
 	struct client *c;
 	struct session *s;
-	bool raw_pfns; /* admin viewer: raw pfns, else tokens */
+	bool raw_pfns;	   /* admin viewer: raw pfns, else tokens */
 	bool needs_resync; /* deltas were dropped: snapshot when drained */
 	LIST_ENTRY(watch) client_entry;
 	LIST_ENTRY(watch) session_entry;
@@ -74,8 +74,8 @@ struct client {
 	struct uid_usage *usage;
 	char name[SPT_MAX_CLIENT_NAME + 1];
 	bool hello_done;
-	bool closing; /* fatal error queued: close once flushed */
-	bool dead; /* closed, waiting to be freed */
+	bool closing;	  /* fatal error queued: close once flushed */
+	bool dead;	  /* closed, waiting to be freed */
 	bool read_paused; /* output over budget: stop reading requests */
 	uint64_t accepted_ms;
 	uint64_t blocked_since_ms; /* 0, or when output last stopped moving */
@@ -96,7 +96,7 @@ struct session {
 	char backend_reason[160];
 	char comm[32];
 	struct spt_state cur;
-	uint64_t seq; /* seq of cur */
+	uint64_t seq;	 /* seq of cur */
 	uint64_t cur_ns; /* CLOCK_MONOTONIC time cur was sampled */
 	struct spt_interval iv;
 	struct spt_tokenmap tokens;
@@ -136,8 +136,7 @@ void client_accept(int fd, const struct spt_peer *peer, const gid_t *groups, int
 /* Queues an encoded frame; kind and watch_id drive the budget policy. */
 int client_queue(struct client *c, struct spt_buf *b, enum outq_kind kind, uint32_t watch_id);
 /* Encodes and queues one frame. */
-int client_send_frame(struct client *c, const SptFrame *f, enum outq_kind kind,
-		      uint32_t watch_id);
+int client_send_frame(struct client *c, const SptFrame *f, enum outq_kind kind, uint32_t watch_id);
 int client_send_error(struct client *c, uint32_t request_id, int code, uint32_t watch_id,
 		      bool fatal, const char *fmt, ...) __attribute__((format(printf, 6, 7)));
 /* Budget policy for one delta of watch w (drop + resync when over). */
@@ -162,9 +161,8 @@ void clients_check_deadlines(void);
  * /proc/PID read so far was about the process the pidfd names. Returns 0,
  * or -errno with *code a Shadowpt__ErrorCode and why.
  */
-int session_get(pid_t pid, int pidfd, uint64_t start, uint64_t end, int backend,
-		uint32_t min_ms, uint32_t max_ms, struct session **out, int *code,
-		char *why, size_t whylen);
+int session_get(pid_t pid, int pidfd, uint64_t start, uint64_t end, int backend, uint32_t min_ms,
+		uint32_t max_ms, struct session **out, int *code, char *why, size_t whylen);
 /* Closes s if nobody watches it (after a failed subscription). */
 void session_release_if_idle(struct session *s);
 /* Subscribes c; the caller sends WatchStarted then session_send_snapshot. */

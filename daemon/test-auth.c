@@ -12,18 +12,18 @@
 #include "auth.h"
 
 static int failures;
-#define CHECK(c)                                                               \
-	do {                                                                   \
-		if (!(c)) {                                                    \
-			fprintf(stderr, "%s:%d: CHECK(%s) failed\n", __FILE__, __LINE__, #c); \
-			failures++;                                            \
-		}                                                              \
+#define CHECK(c)                                                                                   \
+	do {                                                                                       \
+		if (!(c)) {                                                                        \
+			fprintf(stderr, "%s:%d: CHECK(%s) failed\n", __FILE__, __LINE__, #c);      \
+			failures++;                                                                \
+		}                                                                                  \
 	} while (0)
 
 static const char status_ok[] =
-	"Name:\tcat\nUmask:\t0022\nState:\tR (running)\nTgid:\t1234\nNgid:\t0\n"
-	"Pid:\t1234\nPPid:\t1\nTracerPid:\t0\nUid:\t1000\t1001\t1002\t1003\n"
-	"Gid:\t100\t101\t102\t103\nFDSize:\t64\nGroups:\t4 24 27 998 \nNStgid:\t1234\n";
+    "Name:\tcat\nUmask:\t0022\nState:\tR (running)\nTgid:\t1234\nNgid:\t0\n"
+    "Pid:\t1234\nPPid:\t1\nTracerPid:\t0\nUid:\t1000\t1001\t1002\t1003\n"
+    "Gid:\t100\t101\t102\t103\nFDSize:\t64\nGroups:\t4 24 27 998 \nNStgid:\t1234\n";
 
 static void test_parse(void)
 {
@@ -31,21 +31,17 @@ static void test_parse(void)
 
 	CHECK(auth_parse_status(status_ok, &ids) == 0);
 	CHECK(ids.tgid == 1234);
-	CHECK(ids.uid[0] == 1000 && ids.uid[1] == 1001 && ids.uid[2] == 1002 &&
-	      ids.uid[3] == 1003);
-	CHECK(ids.gid[0] == 100 && ids.gid[1] == 101 && ids.gid[2] == 102 &&
-	      ids.gid[3] == 103);
+	CHECK(ids.uid[0] == 1000 && ids.uid[1] == 1001 && ids.uid[2] == 1002 && ids.uid[3] == 1003);
+	CHECK(ids.gid[0] == 100 && ids.gid[1] == 101 && ids.gid[2] == 102 && ids.gid[3] == 103);
 	/* Missing, truncated or garbled lines are refused, never guessed. */
 	CHECK(auth_parse_status("Name:\tx\nTgid:\t5\nGid:\t1\t1\t1\t1\n", &ids) == -EINVAL);
 	CHECK(auth_parse_status("Tgid:\t5\nUid:\t1\t1\t1\nGid:\t1\t1\t1\t1\n", &ids) == -EINVAL);
-	CHECK(auth_parse_status("Tgid:\t5\nUid:\t1\t1\tx\t1\nGid:\t1\t1\t1\t1\n", &ids) ==
-	      -EINVAL);
+	CHECK(auth_parse_status("Tgid:\t5\nUid:\t1\t1\tx\t1\nGid:\t1\t1\t1\t1\n", &ids) == -EINVAL);
 	CHECK(auth_parse_status("Tgid:\t5\nUid:\t1\t1\t1\t1\t7\nGid:\t1\t1\t1\t1\n", &ids) ==
 	      -EINVAL);
-	CHECK(auth_parse_status("Tgid:\t5\nUid:\t1\t1\t1\t99999999999\nGid:\t1\t1\t1\t1\n",
-				&ids) == -EINVAL);
-	CHECK(auth_parse_status("Tgid:\t0\nUid:\t1\t1\t1\t1\nGid:\t1\t1\t1\t1\n", &ids) ==
+	CHECK(auth_parse_status("Tgid:\t5\nUid:\t1\t1\t1\t99999999999\nGid:\t1\t1\t1\t1\n", &ids) ==
 	      -EINVAL);
+	CHECK(auth_parse_status("Tgid:\t0\nUid:\t1\t1\t1\t1\nGid:\t1\t1\t1\t1\n", &ids) == -EINVAL);
 	/* A key must match at line start: "PPid" is not "Pid", "NStgid" not "Tgid". */
 	CHECK(auth_parse_status("NStgid:\t7\nUid:\t1\t1\t1\t1\nGid:\t1\t1\t1\t1\n", &ids) ==
 	      -EINVAL);
@@ -65,7 +61,7 @@ static void test_groups(void)
 
 static void test_self(void)
 {
-	struct spt_peer me = { .uid = geteuid(), .gid = getegid(), .pid = getpid() };
+	struct spt_peer me = {.uid = geteuid(), .gid = getegid(), .pid = getpid()};
 	char why[256];
 
 	/* Our own process is always watchable by ourselves. */
@@ -77,7 +73,7 @@ static void test_self(void)
 		/* pid 1 runs as root: a non-admin non-root peer is refused. */
 		CHECK(auth_check_target(&me, 1, why, sizeof(why)) == -EPERM);
 	} else {
-		struct spt_peer nobody = { .uid = 65534, .gid = 65534, .pid = 1 };
+		struct spt_peer nobody = {.uid = 65534, .gid = 65534, .pid = 1};
 
 		CHECK(auth_check_target(&nobody, 1, why, sizeof(why)) == -EPERM);
 		CHECK(auth_check_target(&nobody, getpid(), why, sizeof(why)) == -EPERM);
@@ -87,8 +83,8 @@ static void test_self(void)
 /* Admin = uid 0, or the admin group as primary or supplementary group. */
 static void test_admin(void)
 {
-	const gid_t some[] = { 5, 27 };
-	gid_t with[3] = { 5, 27, 0 };
+	const gid_t some[] = {5, 27};
+	gid_t with[3] = {5, 27, 0};
 	struct group *gr;
 	gid_t g;
 
@@ -145,7 +141,7 @@ static pid_t spawn_nobody(int dumpable)
 /* Same uid is not enough: a non-dumpable target is refused. */
 static void test_dumpable(void)
 {
-	struct spt_peer nobody = { .uid = 65534, .gid = 65534, .pid = 1 };
+	struct spt_peer nobody = {.uid = 65534, .gid = 65534, .pid = 1};
 	char why[256];
 	pid_t d, nd;
 

@@ -15,17 +15,17 @@
 #include "outq.h"
 
 static int failures;
-#define CHECK(c)                                                               \
-	do {                                                                   \
-		if (!(c)) {                                                    \
-			fprintf(stderr, "%s:%d: CHECK(%s) failed\n", __FILE__, __LINE__, #c); \
-			failures++;                                            \
-		}                                                              \
+#define CHECK(c)                                                                                   \
+	do {                                                                                       \
+		if (!(c)) {                                                                        \
+			fprintf(stderr, "%s:%d: CHECK(%s) failed\n", __FILE__, __LINE__, #c);      \
+			failures++;                                                                \
+		}                                                                                  \
 	} while (0)
 
 static struct spt_buf *mkbuf(size_t len, uint8_t fill)
 {
-	struct spt_encoded e = { .data = malloc(len), .len = len };
+	struct spt_encoded e = {.data = malloc(len), .len = len};
 	struct spt_buf *b;
 
 	memset(e.data, fill, len);

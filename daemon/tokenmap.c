@@ -7,7 +7,7 @@
 
 void tokenmap_init(struct spt_tokenmap *m)
 {
-	*m = (struct spt_tokenmap){ .next = 1 };
+	*m = (struct spt_tokenmap){.next = 1};
 }
 
 void tokenmap_free(struct spt_tokenmap *m)
