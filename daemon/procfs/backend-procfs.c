@@ -213,8 +213,8 @@ static int procfs_peek(void *handle, uint64_t vaddr, uint8_t page[4096])
 	 * pages in (or swap them in) and change what we are showing.
 	 */
 	fd = open_in_proc(b, "pagemap");
-	if (fd < 0)
-		return fd;
+	if (fd < 0) /* a zombie's pagemap gives EACCES to non-root callers */
+		return target_gone(b) ? -ESRCH : fd;
 	ret = spt_pagemap_read_entry(fd, vaddr, &pme);
 	close(fd);
 	if (ret)
@@ -224,7 +224,7 @@ static int procfs_peek(void *handle, uint64_t vaddr, uint8_t page[4096])
 
 	fd = open_in_proc(b, "mem");
 	if (fd < 0)
-		return fd;
+		return target_gone(b) ? -ESRCH : fd;
 	do
 		n = pread(fd, page, 4096, (off_t)vaddr);
 	while (n < 0 && errno == EINTR);
