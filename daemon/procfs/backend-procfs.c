@@ -14,7 +14,12 @@
  * re-opened for every sample: an fd kept across an execve would read the
  * dead mm (empty). The previous sample's pagemap fd serves as the exec
  * detector: a live target whose old pagemap fd reads EOF got a new mm.
+ *
+ * A leader that called pthread_exit() is a zombie without an mm while its
+ * threads run on: its maps read empty. Then the mm is read through the
+ * first thread in /proc/PID/task that has one.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -39,6 +44,7 @@ struct procfs_backend {
 	int pidfd;
 	bool own_pidfd;
 	int dirfd; /* /proc/PID */
+	int mmdirfd; /* /proc/PID/task/TID when the leader exited before its threads, or -1 */
 	uint64_t start, end;
 	int pagemap_fd; /* opened by the last sample attempt; exec sentinel */
 	bool exec_pending, exec_seen;
@@ -56,7 +62,7 @@ static bool target_gone(const struct procfs_backend *b)
 
 static int open_in_proc(const struct procfs_backend *b, const char *name)
 {
-	int fd = openat(b->dirfd, name, O_RDONLY | O_CLOEXEC);
+	int fd = openat(b->mmdirfd >= 0 ? b->mmdirfd : b->dirfd, name, O_RDONLY | O_CLOEXEC);
 
 	if (fd < 0)
 		return (errno == ENOENT || errno == ESRCH) ? -ESRCH : -errno;
@@ -71,6 +77,39 @@ static bool pagemap_live(int fd)
 	return pread(fd, &e, sizeof(e), 0) == (ssize_t)sizeof(e);
 }
 
+/* Points mmdirfd at a thread of the target that still has the mm. */
+static int find_mm_thread(struct procfs_backend *b)
+{
+	int taskfd = openat(b->dirfd, "task", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	struct dirent *de;
+	DIR *d;
+
+	if (taskfd < 0)
+		return -errno;
+	d = fdopendir(taskfd);
+	if (!d) {
+		close(taskfd);
+		return -ENOMEM;
+	}
+	while ((de = readdir(d))) {
+		int tfd;
+
+		if (de->d_name[0] < '0' || de->d_name[0] > '9')
+			continue;
+		tfd = openat(taskfd, de->d_name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (tfd < 0)
+			continue;
+		if (spt_procfs_read_file(tfd, "maps", &b->maps) == 0 && b->maps.len) {
+			b->mmdirfd = tfd;
+			closedir(d);
+			return 0;
+		}
+		close(tfd);
+	}
+	closedir(d);
+	return -ENOENT;
+}
+
 static void procfs_close(void *handle)
 {
 	struct procfs_backend *b = handle;
@@ -81,6 +120,8 @@ static void procfs_close(void *handle)
 		close(b->pagemap_fd);
 	if (b->dirfd >= 0)
 		close(b->dirfd);
+	if (b->mmdirfd >= 0)
+		close(b->mmdirfd);
 	if (b->own_pidfd && b->pidfd >= 0)
 		close(b->pidfd);
 	spt_procfs_buf_free(&b->maps);
@@ -109,7 +150,7 @@ int spt_procfs_open(pid_t pid, int pidfd, uint64_t start, uint64_t end,
 	b->pid = pid;
 	b->start = start;
 	b->end = end;
-	b->dirfd = b->pagemap_fd = -1;
+	b->dirfd = b->mmdirfd = b->pagemap_fd = -1;
 	b->pidfd = pidfd;
 	spt_pagemap_init(&b->pm, mode);
 	if (pidfd < 0) {
@@ -136,6 +177,9 @@ int spt_procfs_open(pid_t pid, int pidfd, uint64_t start, uint64_t end,
 		goto fail;
 	}
 	ret = open_in_proc(b, "pagemap");
+	/* A zombie leader's pagemap refuses to open while its threads run on. */
+	if (ret < 0 && find_mm_thread(b) == 0)
+		ret = open_in_proc(b, "pagemap");
 	if (ret < 0) {
 		snprintf(why, whylen, "cannot open /proc/%d/pagemap: %s", (int)pid,
 			 strerror(-ret));
@@ -160,6 +204,15 @@ static int sample_once(struct procfs_backend *b, struct spt_state *out)
 	int fd, ret;
 
 	fd = open_in_proc(b, "pagemap");
+	if (fd < 0 && b->mmdirfd >= 0) {
+		/* That thread is gone: look again from the leader. */
+		close(b->mmdirfd);
+		b->mmdirfd = -1;
+		return -EAGAIN;
+	}
+	/* A zombie leader's pagemap refuses to open while its threads run on. */
+	if (fd < 0 && !target_gone(b) && find_mm_thread(b) == 0)
+		return -EAGAIN;
 	if (fd < 0)
 		return fd;
 	if (b->pagemap_fd >= 0) {
@@ -169,15 +222,22 @@ static int sample_once(struct procfs_backend *b, struct spt_state *out)
 	}
 	b->pagemap_fd = fd;
 
-	ret = spt_procfs_read_file(b->dirfd, "maps", &b->maps);
+	ret = spt_procfs_read_file(b->mmdirfd >= 0 ? b->mmdirfd : b->dirfd, "maps", &b->maps);
 	if (ret)
 		return ret;
+	/* Empty: a kernel thread, a zombie, or a leader gone before its threads. */
+	if (!b->maps.len && b->mmdirfd < 0 && !target_gone(b) && find_mm_thread(b) == 0) {
+		/* fd read no mm at all: not evidence of an exec next time. */
+		close(b->pagemap_fd);
+		b->pagemap_fd = -1;
+		return -EAGAIN;
+	}
 	ret = spt_maps_parse(b->maps.data, b->maps.len, b->start, b->end, out);
 	if (ret == -EINVAL)
 		return -EAGAIN; /* VMAs changed between two reads of the text */
 	if (ret)
 		return ret;
-	return spt_pagemap_fill(&b->pm, b->dirfd, fd, out);
+	return spt_pagemap_fill(&b->pm, b->mmdirfd >= 0 ? b->mmdirfd : b->dirfd, fd, out);
 }
 
 static int procfs_sample(void *handle, struct spt_state *out)

@@ -8,6 +8,7 @@
  * and -ESRCH once the child is gone.
  */
 #include <errno.h>
+#include <pthread.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
@@ -673,6 +674,95 @@ static void test_exec_and_exit(const char *tmpfile)
 	spt_state_free(&st);
 }
 
+static void *thread_wait(void *arg)
+{
+	char c;
+
+	while (read(*(int *)arg, &c, 1) > 0)
+		;
+	_exit(0);
+}
+
+/* /proc/PID/stat state letter, or 0. */
+static char proc_state(pid_t pid)
+{
+	char path[64], buf[512];
+	const char *p;
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	fd = open(path, O_RDONLY);
+	if (fd < 0)
+		return 0;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return 0;
+	buf[n] = '\0';
+	p = strrchr(buf, ')');
+	return p && p[1] == ' ' ? p[2] : 0;
+}
+
+/* The leader calls pthread_exit(): a zombie without mm, the thread runs on. */
+static void test_leader_exited(void)
+{
+	int up[2], down[2], ret;
+	struct spt_state st;
+	uint64_t a = 0;
+	char why[256];
+	void *h;
+	pid_t pid;
+
+	if (pipe(up) || pipe(down))
+		return;
+	pid = fork();
+	if (pid == 0) {
+		char *p = map(PG, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		pthread_t t;
+
+		close(up[0]);
+		close(down[1]);
+		p[0] = 1;
+		a = (uintptr_t)p;
+		if (pthread_create(&t, NULL, thread_wait, &down[0]) ||
+		    write(up[1], &a, sizeof(a)) != sizeof(a))
+			_exit(3);
+		pthread_exit(NULL);
+	}
+	close(up[1]);
+	close(down[0]);
+	if (read(up[0], &a, sizeof(a)) != sizeof(a)) {
+		CHECK(0, "leader-exit child started");
+		return;
+	}
+	close(up[0]);
+	for (int i = 0; i < 200 && proc_state(pid) != 'Z'; i++)
+		usleep(10000);
+	spt_state_init(&st);
+	ret = spt_backend_procfs.open(pid, -1, 0, SPT_USER_ADDR_MAX, &h, why, sizeof(why));
+	CHECK(ret == 0, "open a process whose leader exited (state %c): %s", proc_state(pid), why);
+	if (ret)
+		goto out;
+	ret = sample_stable(h, &st);
+	CHECK(ret == 0 && st.nvmas > 5 && SPEC(flags_at(&st, a)) == AAM &&
+		      !spt_backend_procfs.exec_seen(h),
+	      "leader exited, thread alive: mm read through the thread (%d, %zu VMAs)", ret,
+	      st.nvmas);
+	close(down[1]);
+	down[1] = -1;
+	waitpid(pid, NULL, 0);
+	ret = sample_stable(h, &st);
+	CHECK(ret == -ESRCH, "last thread gone: -ESRCH (%d)", ret);
+	spt_backend_procfs.close(h);
+out:
+	if (down[1] >= 0) {
+		close(down[1]);
+		waitpid(pid, NULL, 0);
+	}
+	spt_state_free(&st);
+}
+
 int main(void)
 {
 	char tmpfile[] = "/tmp/shadowpt-procfs-test-XXXXXX";
@@ -702,6 +792,7 @@ int main(void)
 	close(c.pidfd);
 
 	test_exec_and_exit(tmpfile);
+	test_leader_exited();
 	unlink(tmpfile);
 	return spt_test_done();
 }
