@@ -646,7 +646,7 @@ static void test_exec_and_exit(const char *tmpfile)
 	if (write(c.ctl, "x", 1) != 1)
 		CHECK(0, "trigger exec");
 	/* Wait for the new image: [reservation] disappears. */
-	for (tries = 0; tries < 200; tries++) {
+	for (tries = 0; tries < 500; tries++) {
 		ret = sample_stable(h, &st);
 		if (ret == 0 && !spt_state_find_vma(&st, c.l.reservation_page))
 			break;
@@ -737,7 +737,7 @@ static void test_leader_exited(void)
 		return;
 	}
 	close(up[0]);
-	for (int i = 0; i < 200 && proc_state(pid) != 'Z'; i++)
+	for (int i = 0; i < 500 && proc_state(pid) != 'Z'; i++)
 		usleep(10000);
 	spt_state_init(&st);
 	ret = spt_backend_procfs.open(pid, -1, 0, SPT_USER_ADDR_MAX, &h, why, sizeof(why));
