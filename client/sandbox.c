@@ -66,6 +66,19 @@ static const unsigned long sctl_allowed_ioctls[] = {
 	TIOCGWINSZ, TCGETS, TCSETS, TCSETSW, TCSETSF,
 };
 
+#ifdef SCTL_SANDBOX_SANITIZER
+/*
+ * LeakSanitizer stops the world with ptrace and reads /proc at exit, which
+ * the sandbox forbids: sanitizer builds default to detect_leaks=0 (the unit
+ * tests, which run unsandboxed, still check leaks).
+ */
+const char *__asan_default_options(void);
+const char *__asan_default_options(void)
+{
+	return "detect_leaks=0";
+}
+#endif
+
 int sctl_sandbox_install(void)
 {
 	scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_KILL_PROCESS);

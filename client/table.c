@@ -58,6 +58,8 @@ static void recent_normalize(struct sctl_table *t, int64_t now_ms)
 {
 	size_t i, out = 0;
 
+	if (!t->nrecent)
+		return;
 	qsort(t->recent, t->nrecent, sizeof(*t->recent), recent_cmp);
 	for (i = 0; i < t->nrecent; i++) {
 		const struct sctl_recent *r = &t->recent[i];
