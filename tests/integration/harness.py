@@ -439,6 +439,9 @@ class Daemon:
 
     def __init__(self, extra_args=(), wrapper=(), socket_path=None, wait=True):
         self.dir = tmpdir()
+        # The daemon drops to its own user (shadowpt, or --user) after
+        # binding: it must still be able to remove its socket at exit.
+        os.chmod(self.dir, 0o777)
         self.socket = socket_path or os.path.join(self.dir, "sock")
         self.logpath = os.path.join(self.dir, "daemon.log")
         self.logf = open(self.logpath, "wb")
@@ -580,6 +583,7 @@ class Target:
                 vals.append(p)
         if cmd == "fork-cow":
             self.children.append(vals[3])
+        self.last = vals
         return vals
 
     def step_maybe(self, line, timeout=T_STEP):
@@ -645,6 +649,17 @@ def run_client(socket_path, args, user=None, timeout=T_CLIENT, env=None):
                         p.stderr.decode("utf-8", "replace"), argv)
 
 
+def validate_event(ev):
+    """What DESIGN.md section 3 promises of every JSON Lines object."""
+    check(isinstance(ev, dict), "JSON line is not an object: %r" % short(ev))
+    for k in ("event", "pid", "seq"):
+        check(k in ev, "JSON event without %r: %s" % (k, short(ev)))
+    for p in ev.get("pages", []) or []:
+        check(set(p) >= {"vaddr", "flags", "pfn"} and isinstance(p["flags"], list)
+              and p["vaddr"].startswith("0x") and (p["pfn"] is None or isinstance(p["pfn"], int)),
+              "bad page entry %r" % p)
+
+
 def parse_jsonl(text):
     evs = []
     for ln in text.splitlines():
@@ -652,9 +667,11 @@ def parse_jsonl(text):
         if not ln:
             continue
         try:
-            evs.append(json.loads(ln))
+            ev = json.loads(ln)
         except ValueError:
             raise TestFailure("not JSON Lines: %r" % ln[:200])
+        validate_event(ev)
+        evs.append(ev)
     return evs
 
 
@@ -695,6 +712,7 @@ class Watcher:
             with self.cond:
                 self.events.append(ev)
                 try:
+                    validate_event(ev)
                     self.table.apply_event(ev)
                 except Exception as e:  # a bad stream must fail the test
                     self.error = "cannot apply %s event: %s" % (ev.get("event"), e)
@@ -768,6 +786,15 @@ def flags_from_json(flags):
     return v
 
 
+EXT_NAMES = ("swapped", "soft-dirty", "exclusive", "thp", "file")
+
+
+def ext_names(flags):
+    if isinstance(flags, int):
+        return frozenset()
+    return frozenset(n for n in flags if n in EXT_NAMES)
+
+
 def norm_perms(p):
     """Permissions as in /proc/PID/maps: 'rw-p', 'r--s'."""
     return p
@@ -780,6 +807,7 @@ class Table:
     def __init__(self):
         self.vmas = {}
         self.pages = {}
+        self.ext = {}  # vaddr -> frozenset of extended flag names (JSON only)
         self.seq = None
         self.snapshots = 0
         self.resyncs = 0
@@ -803,10 +831,12 @@ class Table:
         if kind == "snapshot":
             self.vmas = dict(self.vma_from_json(v) for v in ev.get("vmas", []))
             self.pages = {}
+            self.ext = {}
             for p in ev.get("pages", []):
                 va, st = self.page_from_json(p)
                 if st[0]:
                     self.pages[va] = st
+                    self.ext[va] = ext_names(p.get("flags", []))
             self.seq = ev.get("seq")
             self.snapshots += 1
             if ev.get("resync"):
@@ -828,8 +858,10 @@ class Table:
                 va, st = self.page_from_json(p)
                 if st[0] == 0 and not p.get("flags"):
                     self.pages.pop(va, None)
+                    self.ext.pop(va, None)
                 else:
                     self.pages[va] = st
+                    self.ext[va] = ext_names(p.get("flags", []))
             self.seq = ev.get("seq")
             self.deltas += 1
         elif kind == "exit":
@@ -847,9 +879,10 @@ class Table:
 class Truth:
     """Ground truth read directly from /proc in Python."""
 
-    def __init__(self, vmas, pages):
+    def __init__(self, vmas, pages, ext=None):
         self.vmas = vmas  # {start: (end, perms, kind, name)}
         self.pages = pages  # {vaddr: (spec_flags, pfn)}
+        self.ext = ext or {}  # {vaddr: frozenset(extended names)}, "thp" excluded
 
 
 SPECIAL_NAMES = ("[vdso]", "[vvar]", "[vvar_vclock]", "[vsyscall]", "[uprobes]")
@@ -884,6 +917,9 @@ def read_maps(pid):
 
 PM_PRESENT = 1 << 63
 PM_SWAP = 1 << 62
+PM_FILE = 1 << 61
+PM_EXCLUSIVE = 1 << 56
+PM_SOFT_DIRTY = 1 << 55
 PFN_MASK = (1 << 55) - 1
 
 
@@ -891,6 +927,7 @@ def read_truth(pid, rng=None):
     lo, hi = rng if rng else (0, USER_ADDR_END)
     vmas = {}
     pages = {}
+    ext = {}
     maps = read_maps(pid)
     fd = os.open("/proc/%d/pagemap" % pid, os.O_RDONLY)
     try:
@@ -910,13 +947,55 @@ def read_truth(pid, rng=None):
                 data += chunk
             for i in range(len(data) // 8):
                 (ent,) = struct.unpack_from("<Q", data, i * 8)
+                va = s + i * PAGE
                 if ent & PM_PRESENT:
-                    pages[s + i * PAGE] = (base | F_MAPPED, ent & PFN_MASK)
+                    pages[va] = (base | F_MAPPED, ent & PFN_MASK)
+                    names = {"exclusive"} if ent & PM_EXCLUSIVE else set()
                 elif ent & PM_SWAP:
-                    pages[s + i * PAGE] = (base, 0)
+                    pages[va] = (base, 0)
+                    names = {"swapped"}
+                else:
+                    continue
+                if ent & PM_SOFT_DIRTY:
+                    names.add("soft-dirty")
+                if ent & PM_FILE:
+                    names.add("file")
+                ext[va] = frozenset(names)
     finally:
         os.close(fd)
-    return Truth(vmas, pages)
+    return Truth(vmas, pages, ext)
+
+
+KPF_THP = 22
+
+
+def pmd_mapped_thp(pid, start):
+    """True when [start, start + 2 MiB) is one PMD-mapped transparent huge
+    page: smaps counts it in AnonHugePages and kpageflags marks it THP."""
+    huge_kb = None
+    with open("/proc/%d/smaps" % pid) as f:
+        inside = False
+        for line in f:
+            m = re.match(r"^([0-9a-f]+)-([0-9a-f]+) ", line)
+            if m:
+                inside = int(m.group(1), 16) <= start < int(m.group(2), 16)
+            elif inside and line.startswith("AnonHugePages:"):
+                huge_kb = int(line.split()[1])
+    if not huge_kb or huge_kb < 2048:
+        return False
+    tr = read_truth(pid, (start, start + 512 * PAGE))
+    first = tr.pages.get(start)
+    if not first or len(tr.pages) != 512:
+        return False
+    if any(tr.pages.get(start + i * PAGE, (0, -1))[1] != first[1] + i for i in range(512)):
+        return False
+    try:
+        with open("/proc/kpageflags", "rb") as f:
+            f.seek(first[1] * 8)
+            (kf,) = struct.unpack("<Q", f.read(8))
+    except OSError:
+        return False
+    return bool(kf & (1 << KPF_THP))
 
 
 def read_truth_stable(pid, rng=None, tries=20):
@@ -925,7 +1004,7 @@ def read_truth_stable(pid, rng=None, tries=20):
     prev = read_truth(pid, rng)
     for _ in range(tries):
         cur = read_truth(pid, rng)
-        if cur.vmas == prev.vmas and cur.pages == prev.pages:
+        if cur.vmas == prev.vmas and cur.pages == prev.pages and cur.ext == prev.ext:
             return cur
         prev = cur
         time.sleep(0.05)
@@ -937,6 +1016,21 @@ def clip_vmas(vmas, rng):
         return dict(vmas)
     lo, hi = rng
     return {s: v for s, v in vmas.items() if s < hi and v[0] > lo}
+
+
+def diff_ext(view_ext, truth):
+    """Extended flags other than thp (which procfs cannot tell exactly)
+    must equal what pagemap's own bits say."""
+    diffs = []
+    for va in sorted(truth.ext):
+        want = truth.ext[va]
+        got = view_ext.get(va, frozenset()) - {"thp"}
+        if got != want:
+            diffs.append("page 0x%x: viewer extended flags %s, pagemap says %s" %
+                         (va, sorted(got), sorted(want)))
+            if len(diffs) > 20:
+                break
+    return diffs
 
 
 def diff_tables(view_vmas, view_pages, truth, pfn_mode="raw", rng=None):
@@ -1024,16 +1118,20 @@ def table_from_snapshot_events(events):
 
 
 def compare_until_stable(view_fn, pid, rng=None, pfn_mode="raw", tries=10):
-    """view_fn() -> (vmas, pages). The target must be stopped. Retries when
-    the kernel moved pages between the view and the truth."""
+    """view_fn() -> (vmas, pages) or (vmas, pages, ext); with ext, the
+    extended flags are checked too. The target must be stopped. Retries
+    when the kernel moved pages between the view and the truth."""
     last = None
     for _ in range(tries):
         before = read_truth_stable(pid, rng)
-        vmas, pages = view_fn()
+        view = view_fn()
+        vmas, pages = view[0], view[1]
         after = read_truth_stable(pid, rng)
-        if before.vmas != after.vmas or before.pages != after.pages:
+        if before.vmas != after.vmas or before.pages != after.pages or before.ext != after.ext:
             continue  # the truth moved under us: try again
         d = diff_tables(vmas, pages, after, pfn_mode, rng)
+        if not d and len(view) > 2:
+            d = diff_ext(view[2], after)
         if not d:
             return
         last = d

@@ -5,7 +5,7 @@ is stopped equals the /proc ground truth: VMAs (range, permissions, kind,
 name) and per page the three spec flags and, as root, the raw pfn."""
 
 from harness import (Daemon, Target, Table, check, compare_until_stable, main, EXIT_OK,
-                     short)
+                     short, log, pmd_mapped_thp, PAGE)
 import steps
 
 
@@ -24,7 +24,25 @@ def snapshot_view(d, pid, extra=()):
     check(s.get("backend") == "procfs", "backend %r, expected procfs" % s.get("backend"))
     t = Table()
     t.apply_event(s)
-    return t.vmas, t.pages
+    return t.vmas, t.pages, t.ext
+
+
+def check_thp(d, pid, start):
+    """If the kernel really backs [start, start+2 MiB) with one PMD-mapped
+    huge page (smaps AnonHugePages, kpageflags THP), every 4 KiB subpage
+    must be reported mapped, with its own consecutive pfn, flagged thp."""
+    if not pmd_mapped_thp(pid, start):
+        log("thp: the kernel did not back the region with a huge page; not checked")
+        return
+    vmas, pages, ext = snapshot_view(d, pid)
+    base = pages.get(start)
+    check(base is not None, "thp: first subpage not reported")
+    for i in range(512):
+        va = start + i * PAGE
+        p = pages.get(va)
+        check(p is not None and p[0] == 7 and p[1] == base[1] + i,
+              "thp: subpage %d reported as %s (head pfn %s)" % (i, p, base[1]))
+        check("thp" in ext.get(va, ()), "thp: subpage %d not flagged thp" % i)
 
 
 def test_steps_snapshot():
@@ -37,6 +55,8 @@ def test_steps_snapshot():
             t.stop()
         try:
             compare_until_stable(lambda: snapshot_view(d, pid), pid)
+            if label.startswith("thp"):
+                check_thp(d, pid, t.last[0])
         except AssertionError as e:
             raise AssertionError("after step %r: %s" % (label, e))
         finally:
@@ -58,10 +78,10 @@ def test_snapshot_range():
     t.stop()
     try:
         def view():
-            vmas, pages = snapshot_view(d, t.pid, ["--range", "0x%x:0x%x" % rng])
+            vmas, pages, ext = snapshot_view(d, t.pid, ["--range", "0x%x:0x%x" % rng])
             for va in pages:
                 check(rng[0] <= va < rng[1], "page 0x%x outside the range" % va)
-            return vmas, pages
+            return vmas, pages, ext
         compare_until_stable(view, t.pid, rng)
     finally:
         t.cont()
