@@ -162,6 +162,8 @@ static int server_bind_path(const char *path)
 	if (slash && slash != dir) {
 		*slash = '\0';
 		if (mkdir(dir, 0755) == 0) {
+			/* Viewers must reach the socket whatever our umask is. */
+			chmod(dir, 0755);
 			strcpy(created_dir, dir);
 		} else if (errno != EEXIST) {
 			r = -errno;
