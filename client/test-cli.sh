@@ -1,0 +1,92 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-or-later
+# Command-line behaviour of shadowctl that needs no daemon: help, usage
+# errors (exit 2, before connecting), connection failures (exit 6), the
+# socket path precedence, and the sandbox selftest (SIGSYS) against a bare
+# listening socket. Usage: test-cli.sh PATH/TO/shadowctl
+set -u
+SCTL=$1
+TMP=$(mktemp -d)
+trap 'kill $LISTENER 2>/dev/null; rm -rf "$TMP"' EXIT
+n=0 failed=0
+
+check() { # description, expected status, command...
+	local what=$1 want=$2 got
+	shift 2
+	"$@" >"$TMP/out" 2>"$TMP/err" </dev/null
+	got=$?
+	n=$((n + 1))
+	if [ "$got" = "$want" ]; then
+		echo "ok $n - $what"
+	else
+		failed=$((failed + 1))
+		echo "not ok $n - $what: status $got, expected $want"
+		sed 's/^/# /' "$TMP/err"
+	fi
+}
+
+expect_in() { # description, file, pattern
+	n=$((n + 1))
+	if grep -q -- "$3" "$TMP/$2"; then
+		echo "ok $n - $1"
+	else
+		failed=$((failed + 1))
+		echo "not ok $n - $1: no '$3' in $2"
+		sed 's/^/# /' "$TMP/$2"
+	fi
+}
+
+NOSOCK=$TMP/none.sock
+export SHADOWPT_SOCKET=$NOSOCK
+
+check "--help" 0 "$SCTL" --help
+expect_in "--help documents exit codes" out "6  cannot connect"
+check "-h" 0 "$SCTL" -h
+check "help watch" 0 "$SCTL" help watch
+expect_in "watch help lists --count" out "--count"
+check "watch --help" 0 "$SCTL" watch --help
+check "--version" 0 "$SCTL" --version
+expect_in "version" out "shadowctl "
+check "no command" 2 "$SCTL"
+check "unknown command" 2 "$SCTL" frobnicate
+check "unknown option" 2 "$SCTL" --frob status
+check "watch without pid" 2 "$SCTL" watch
+check "watch bad pid" 2 "$SCTL" watch 12x
+check "watch unaligned range" 2 "$SCTL" watch 1 --range 0x1001:0x2000
+expect_in "unaligned range says why" err "page aligned"
+check "watch reversed range" 2 "$SCTL" watch 1 --range 0x3000:0x2000
+check "watch range beyond user space" 2 "$SCTL" watch 1 --range 0x1000:0xffffffffffff000
+check "watch bad backend" 2 "$SCTL" watch 1 --backend magic
+check "watch bad interval" 2 "$SCTL" watch 1 --interval 1
+check "watch zero count" 2 "$SCTL" watch 1 --count 0
+check "snapshot extra argument" 2 "$SCTL" snapshot 1 2
+check "peek without vaddr" 2 "$SCTL" peek 1
+check "peek bad vaddr" 2 "$SCTL" peek 1 0xffffffffffffffff
+check "status extra argument" 2 "$SCTL" status now
+
+check "no daemon" 6 "$SCTL" status
+expect_in "no daemon: path from SHADOWPT_SOCKET" err "$NOSOCK"
+expect_in "no daemon: hint" err "is shadowptd running"
+check "--socket beats SHADOWPT_SOCKET" 6 "$SCTL" --socket "$TMP/opt.sock" status
+expect_in "--socket path used" err "$TMP/opt.sock"
+check "no daemon, JSON" 6 "$SCTL" --json snapshot 1
+expect_in "JSON error event" out '"event":"error".*"exit_code":6'
+
+# A bare listening socket: shadowctl connects, sandboxes itself, then the
+# selftest tries openat() and must die of SIGSYS (128 + 31).
+python3 -c '
+import socket, sys, time
+s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+s.bind(sys.argv[1]); s.listen(8)
+print("ready", flush=True)
+conns = []
+while True:
+    c, _ = s.accept(); conns.append(c)
+' "$TMP/listen.sock" >"$TMP/listener.out" &
+LISTENER=$!
+for _ in $(seq 50); do grep -q ready "$TMP/listener.out" 2>/dev/null && break; sleep 0.1; done
+SHADOWCTL_SANDBOX_SELFTEST=1 check "sandbox kills openat (SIGSYS)" 159 \
+	"$SCTL" --socket "$TMP/listen.sock" status
+
+echo "1..$n"
+[ "$failed" = 0 ]
