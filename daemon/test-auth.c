@@ -10,15 +10,8 @@
 #include <unistd.h>
 
 #include "auth.h"
+#include "test-common.h"
 
-static int failures;
-#define CHECK(c)                                                                                   \
-	do {                                                                                       \
-		if (!(c)) {                                                                        \
-			fprintf(stderr, "%s:%d: CHECK(%s) failed\n", __FILE__, __LINE__, #c);      \
-			failures++;                                                                \
-		}                                                                                  \
-	} while (0)
 
 static const char status_ok[] =
     "Name:\tcat\nUmask:\t0022\nState:\tR (running)\nTgid:\t1234\nNgid:\t0\n"
@@ -29,34 +22,34 @@ static void test_parse(void)
 {
 	struct spt_proc_ids ids;
 
-	CHECK(auth_parse_status(status_ok, &ids) == 0);
-	CHECK(ids.tgid == 1234);
-	CHECK(ids.uid[0] == 1000 && ids.uid[1] == 1001 && ids.uid[2] == 1002 && ids.uid[3] == 1003);
-	CHECK(ids.gid[0] == 100 && ids.gid[1] == 101 && ids.gid[2] == 102 && ids.gid[3] == 103);
+	EXPECT(auth_parse_status(status_ok, &ids) == 0);
+	EXPECT(ids.tgid == 1234);
+	EXPECT(ids.uid[0] == 1000 && ids.uid[1] == 1001 && ids.uid[2] == 1002 && ids.uid[3] == 1003);
+	EXPECT(ids.gid[0] == 100 && ids.gid[1] == 101 && ids.gid[2] == 102 && ids.gid[3] == 103);
 	/* Missing, truncated or garbled lines are refused, never guessed. */
-	CHECK(auth_parse_status("Name:\tx\nTgid:\t5\nGid:\t1\t1\t1\t1\n", &ids) == -EINVAL);
-	CHECK(auth_parse_status("Tgid:\t5\nUid:\t1\t1\t1\nGid:\t1\t1\t1\t1\n", &ids) == -EINVAL);
-	CHECK(auth_parse_status("Tgid:\t5\nUid:\t1\t1\tx\t1\nGid:\t1\t1\t1\t1\n", &ids) == -EINVAL);
-	CHECK(auth_parse_status("Tgid:\t5\nUid:\t1\t1\t1\t1\t7\nGid:\t1\t1\t1\t1\n", &ids) ==
+	EXPECT(auth_parse_status("Name:\tx\nTgid:\t5\nGid:\t1\t1\t1\t1\n", &ids) == -EINVAL);
+	EXPECT(auth_parse_status("Tgid:\t5\nUid:\t1\t1\t1\nGid:\t1\t1\t1\t1\n", &ids) == -EINVAL);
+	EXPECT(auth_parse_status("Tgid:\t5\nUid:\t1\t1\tx\t1\nGid:\t1\t1\t1\t1\n", &ids) == -EINVAL);
+	EXPECT(auth_parse_status("Tgid:\t5\nUid:\t1\t1\t1\t1\t7\nGid:\t1\t1\t1\t1\n", &ids) ==
 	      -EINVAL);
-	CHECK(auth_parse_status("Tgid:\t5\nUid:\t1\t1\t1\t99999999999\nGid:\t1\t1\t1\t1\n", &ids) ==
+	EXPECT(auth_parse_status("Tgid:\t5\nUid:\t1\t1\t1\t99999999999\nGid:\t1\t1\t1\t1\n", &ids) ==
 	      -EINVAL);
-	CHECK(auth_parse_status("Tgid:\t0\nUid:\t1\t1\t1\t1\nGid:\t1\t1\t1\t1\n", &ids) == -EINVAL);
+	EXPECT(auth_parse_status("Tgid:\t0\nUid:\t1\t1\t1\t1\nGid:\t1\t1\t1\t1\n", &ids) == -EINVAL);
 	/* A key must match at line start: "PPid" is not "Pid", "NStgid" not "Tgid". */
-	CHECK(auth_parse_status("NStgid:\t7\nUid:\t1\t1\t1\t1\nGid:\t1\t1\t1\t1\n", &ids) ==
+	EXPECT(auth_parse_status("NStgid:\t7\nUid:\t1\t1\t1\t1\nGid:\t1\t1\t1\t1\n", &ids) ==
 	      -EINVAL);
-	CHECK(auth_parse_status("", &ids) == -EINVAL);
+	EXPECT(auth_parse_status("", &ids) == -EINVAL);
 }
 
 static void test_groups(void)
 {
-	CHECK(auth_status_has_group(status_ok, 998) == 1);
-	CHECK(auth_status_has_group(status_ok, 4) == 1);
-	CHECK(auth_status_has_group(status_ok, 2) == 0);
-	CHECK(auth_status_has_group(status_ok, 99) == 0);
-	CHECK(auth_status_has_group("Groups:\t\nX:\t1\n", 1) == 0);
-	CHECK(auth_status_has_group("Groups:\t1 x\n", 2) == -EINVAL);
-	CHECK(auth_status_has_group("Name:\tx\n", 1) == -EINVAL);
+	EXPECT(auth_status_has_group(status_ok, 998) == 1);
+	EXPECT(auth_status_has_group(status_ok, 4) == 1);
+	EXPECT(auth_status_has_group(status_ok, 2) == 0);
+	EXPECT(auth_status_has_group(status_ok, 99) == 0);
+	EXPECT(auth_status_has_group("Groups:\t\nX:\t1\n", 1) == 0);
+	EXPECT(auth_status_has_group("Groups:\t1 x\n", 2) == -EINVAL);
+	EXPECT(auth_status_has_group("Name:\tx\n", 1) == -EINVAL);
 }
 
 static void test_self(void)
@@ -65,18 +58,18 @@ static void test_self(void)
 	char why[256];
 
 	/* Our own process is always watchable by ourselves. */
-	CHECK(auth_check_target(&me, getpid(), why, sizeof(why)) == 0);
-	CHECK(auth_check_target(&me, 0, why, sizeof(why)) == -ESRCH);
-	CHECK(auth_check_target(&me, -5, why, sizeof(why)) == -ESRCH);
-	CHECK(auth_check_target(&me, 0x3fffffff, why, sizeof(why)) == -ESRCH);
+	EXPECT(auth_check_target(&me, getpid(), why, sizeof(why)) == 0);
+	EXPECT(auth_check_target(&me, 0, why, sizeof(why)) == -ESRCH);
+	EXPECT(auth_check_target(&me, -5, why, sizeof(why)) == -ESRCH);
+	EXPECT(auth_check_target(&me, 0x3fffffff, why, sizeof(why)) == -ESRCH);
 	if (geteuid() != 0) {
 		/* pid 1 runs as root: a non-admin non-root peer is refused. */
-		CHECK(auth_check_target(&me, 1, why, sizeof(why)) == -EPERM);
+		EXPECT(auth_check_target(&me, 1, why, sizeof(why)) == -EPERM);
 	} else {
 		struct spt_peer nobody = {.uid = 65534, .gid = 65534, .pid = 1};
 
-		CHECK(auth_check_target(&nobody, 1, why, sizeof(why)) == -EPERM);
-		CHECK(auth_check_target(&nobody, getpid(), why, sizeof(why)) == -EPERM);
+		EXPECT(auth_check_target(&nobody, 1, why, sizeof(why)) == -EPERM);
+		EXPECT(auth_check_target(&nobody, getpid(), why, sizeof(why)) == -EPERM);
 	}
 }
 
@@ -89,26 +82,26 @@ static void test_admin(void)
 	gid_t g;
 
 	auth_init_group("no-such-group-for-shadowpt-tests");
-	CHECK(auth_admin_gid() == (gid_t)-1);
-	CHECK(auth_peer_is_admin(0, 0, 0, NULL, 0));
-	CHECK(!auth_peer_is_admin(1000, 1000, 0, some, 2));
+	EXPECT(auth_admin_gid() == (gid_t)-1);
+	EXPECT(auth_peer_is_admin(0, 0, 0, NULL, 0));
+	EXPECT(!auth_peer_is_admin(1000, 1000, 0, some, 2));
 	/* Any existing group of this system will do as "the admin group". */
 	gr = getgrnam("daemon");
 	if (!gr)
 		return;
 	g = gr->gr_gid;
 	auth_init_group("daemon");
-	CHECK(auth_admin_gid() == g);
+	EXPECT(auth_admin_gid() == g);
 	with[2] = g;
-	CHECK(auth_peer_is_admin(1000, g, 0, some, 2));
-	CHECK(auth_peer_is_admin(1000, 1000, 0, with, 3));
-	CHECK(!auth_peer_is_admin(1000, 1000, 0, some, 2));
-	CHECK(!auth_peer_is_admin(1000, 1000, 0, NULL, 0)); /* no pid to look at */
+	EXPECT(auth_peer_is_admin(1000, g, 0, some, 2));
+	EXPECT(auth_peer_is_admin(1000, 1000, 0, with, 3));
+	EXPECT(!auth_peer_is_admin(1000, 1000, 0, some, 2));
+	EXPECT(!auth_peer_is_admin(1000, 1000, 0, NULL, 0)); /* no pid to look at */
 	/* Without SO_PEERGROUPS: the peer's /proc/PID/status Groups: line. */
 	if (geteuid() == 0 && setgroups(1, &g) == 0) {
-		CHECK(auth_peer_is_admin(1000, 1000, getpid(), NULL, 0));
+		EXPECT(auth_peer_is_admin(1000, 1000, getpid(), NULL, 0));
 		setgroups(0, NULL);
-		CHECK(!auth_peer_is_admin(1000, 1000, getpid(), NULL, 0));
+		EXPECT(!auth_peer_is_admin(1000, 1000, getpid(), NULL, 0));
 	}
 }
 
@@ -149,11 +142,11 @@ static void test_dumpable(void)
 		return;
 	d = spawn_nobody(1);
 	nd = spawn_nobody(0);
-	CHECK(d > 0 && nd > 0);
+	EXPECT(d > 0 && nd > 0);
 	if (d > 0)
-		CHECK(auth_check_target(&nobody, d, why, sizeof(why)) == 0);
+		EXPECT(auth_check_target(&nobody, d, why, sizeof(why)) == 0);
 	if (nd > 0)
-		CHECK(auth_check_target(&nobody, nd, why, sizeof(why)) == -EPERM);
+		EXPECT(auth_check_target(&nobody, nd, why, sizeof(why)) == -EPERM);
 	if (d > 0) {
 		kill(d, SIGKILL);
 		waitpid(d, NULL, 0);
@@ -171,7 +164,5 @@ int main(void)
 	test_admin();
 	test_groups();
 	test_self();
-	if (failures)
-		fprintf(stderr, "%d failure(s)\n", failures);
-	return failures ? 1 : 0;
+	return spt_test_done();
 }

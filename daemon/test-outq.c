@@ -12,16 +12,9 @@
 #include <unistd.h>
 
 #include "convert.h"
+#include "test-common.h"
 #include "outq.h"
 
-static int failures;
-#define CHECK(c)                                                                                   \
-	do {                                                                                       \
-		if (!(c)) {                                                                        \
-			fprintf(stderr, "%s:%d: CHECK(%s) failed\n", __FILE__, __LINE__, #c);      \
-			failures++;                                                                \
-		}                                                                                  \
-	} while (0)
 
 static struct spt_buf *mkbuf(size_t len, uint8_t fill)
 {
@@ -30,7 +23,7 @@ static struct spt_buf *mkbuf(size_t len, uint8_t fill)
 
 	memset(e.data, fill, len);
 	b = spt_buf_from_encoded(&e);
-	CHECK(b && e.data == NULL);
+	EXPECT(b && e.data == NULL);
 	return b;
 }
 
@@ -40,22 +33,22 @@ static void test_budget_and_drop(void)
 	struct spt_buf *d = mkbuf(1000, 'd'), *s = mkbuf(500, 's');
 
 	outq_init(&q, 4000);
-	CHECK(outq_empty(&q));
-	CHECK(outq_push(&q, s, OUTQ_SNAPSHOT, 1) == 0);
-	CHECK(outq_push(&q, d, OUTQ_DELTA, 1) == 0);
-	CHECK(outq_push(&q, d, OUTQ_DELTA, 2) == 0);
-	CHECK(outq_push(&q, d, OUTQ_DELTA, 1) == 0);
-	CHECK(q.queued == 3500 && q.nitems == 4);
-	CHECK(d->refs == 4); /* one buffer, shared by three queue entries */
-	CHECK(!outq_over_budget(&q, 500));
-	CHECK(outq_over_budget(&q, 501));
+	EXPECT(outq_empty(&q));
+	EXPECT(outq_push(&q, s, OUTQ_SNAPSHOT, 1) == 0);
+	EXPECT(outq_push(&q, d, OUTQ_DELTA, 1) == 0);
+	EXPECT(outq_push(&q, d, OUTQ_DELTA, 2) == 0);
+	EXPECT(outq_push(&q, d, OUTQ_DELTA, 1) == 0);
+	EXPECT(q.queued == 3500 && q.nitems == 4);
+	EXPECT(d->refs == 4); /* one buffer, shared by three queue entries */
+	EXPECT(!outq_over_budget(&q, 500));
+	EXPECT(outq_over_budget(&q, 501));
 	/* Only watch 1's deltas go; its snapshot and watch 2 stay. */
-	CHECK(outq_drop_deltas(&q, 1) == 2);
-	CHECK(q.queued == 1500 && q.nitems == 2 && d->refs == 2);
-	CHECK(outq_drop_watch(&q, 1) == 1);
-	CHECK(q.queued == 1000 && s->refs == 1);
+	EXPECT(outq_drop_deltas(&q, 1) == 2);
+	EXPECT(q.queued == 1500 && q.nitems == 2 && d->refs == 2);
+	EXPECT(outq_drop_watch(&q, 1) == 1);
+	EXPECT(q.queued == 1000 && s->refs == 1);
 	outq_drop_unstarted(&q);
-	CHECK(outq_empty(&q) && q.nitems == 0 && d->refs == 1);
+	EXPECT(outq_empty(&q) && q.nitems == 0 && d->refs == 1);
 	spt_buf_unref(d);
 	spt_buf_unref(s);
 }
@@ -70,32 +63,32 @@ static void test_partial_write(void)
 	char *rx;
 	ssize_t r;
 
-	CHECK(socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == 0);
+	EXPECT(socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == 0);
 	setsockopt(sv[0], SOL_SOCKET, SO_SNDBUF, &sz, sizeof(sz));
 	fcntl(sv[0], F_SETFL, O_NONBLOCK);
 	outq_init(&q, 1 << 20);
-	CHECK(outq_push(&q, big, OUTQ_DELTA, 7) == 0);
-	CHECK(outq_push(&q, d, OUTQ_DELTA, 7) == 0);
+	EXPECT(outq_push(&q, big, OUTQ_DELTA, 7) == 0);
+	EXPECT(outq_push(&q, d, OUTQ_DELTA, 7) == 0);
 	n = outq_flush(&q, sv[0], &frames);
-	CHECK(n > 0 && n < 300000 && frames == 0); /* socket full mid-frame */
+	EXPECT(n > 0 && n < 300000 && frames == 0); /* socket full mid-frame */
 	/* The half-written head survives a drop; the rest goes. */
-	CHECK(outq_drop_deltas(&q, 7) == 1);
-	CHECK(q.nitems == 1 && q.queued == (size_t)(300000 - n));
+	EXPECT(outq_drop_deltas(&q, 7) == 1);
+	EXPECT(q.nitems == 1 && q.queued == (size_t)(300000 - n));
 	total = n;
 	rx = malloc(300000);
 	for (int i = 0; i < 100000 && !outq_empty(&q); i++) {
 		r = read(sv[1], rx, 300000);
-		CHECK(r > 0);
+		EXPECT(r > 0);
 		n = outq_flush(&q, sv[0], &frames);
-		CHECK(n >= 0);
+		EXPECT(n >= 0);
 		total += n;
 	}
-	CHECK(outq_empty(&q) && total == 300000 && frames == 1);
+	EXPECT(outq_empty(&q) && total == 300000 && frames == 1);
 	/* A closed peer is an error, not a hang. */
 	close(sv[1]);
-	CHECK(outq_push(&q, d, OUTQ_CONTROL, 0) == 0);
+	EXPECT(outq_push(&q, d, OUTQ_CONTROL, 0) == 0);
 	n = outq_flush(&q, sv[0], &frames);
-	CHECK(n == -EPIPE || n == -ECONNRESET);
+	EXPECT(n == -EPIPE || n == -ECONNRESET);
 	outq_clear(&q);
 	close(sv[0]);
 	free(rx);
@@ -107,5 +100,5 @@ int main(void)
 {
 	test_budget_and_drop();
 	test_partial_write();
-	return failures ? 1 : 0;
+	return spt_test_done();
 }

@@ -22,6 +22,9 @@ static int spt_test_count, spt_test_failed;
 		printf("\n");                                              \
 	} while (0)
 
+/* CHECK with the condition's own text as the message. */
+#define EXPECT(cond) CHECK((cond), "%s", #cond)
+
 static inline int spt_test_done(void)
 {
 	printf("1..%d\n", spt_test_count);
