@@ -53,41 +53,52 @@ def stuck_viewer(d, churn, rcvbuf=4096):
     return c
 
 
-def fill_until_dropped(d, ch, good, trickle=None):
-    """Big steps as fast as the target makes them (no waiting for anyone)
-    until the daemon reports dropped deltas. trickle: a connection to read
-    a little from between steps (keeps it from looking stuck)."""
+def counters(d):
+    st = raw_status(d)
+    return st.get("deltas_dropped", 0), st.get("viewers_disconnected", 0)
+
+
+def try_overflow_and_resync(d, ch, trickle):
+    """Connects a viewer that does not read (trickle=False) or reads 16 KiB
+    per step (trickle=True), drives big steps as fast as the target makes
+    them until the daemon drops deltas for it, then reads until a resync
+    snapshot. Returns (conn, table), or None if the daemon disconnected
+    the viewer as stuck first (only possible without trickle, when this
+    machine cannot produce 4 MiB of deltas within the 10 s deadline)."""
+    dropped0, disc0 = counters(d)
+    stuck = stuck_viewer(d, ch)
     for _ in range(200):
         ch.step([])
-        if trickle is not None:
-            trickle.sock.settimeout(5)
+        if trickle:
+            stuck.sock.settimeout(5)
             try:
-                trickle.buf += trickle.sock.recv(16384)
+                stuck.buf += stuck.sock.recv(16384)  # frames stay aligned in buf
             except OSError:
                 pass
-        st = raw_status(d)
-        if st.get("deltas_dropped", 0) > 0:
-            return st
-        if st.get("viewers_disconnected", 0) > 0:
-            return st
-    raise TestFailure("no delta was ever dropped for the stuck viewer")
-
-
-def read_until_resync(stuck):
-    """Reads until a resync snapshot is complete; returns its table. What
-    was queued before the drop is stale and skipped."""
+        dropped, disc = counters(d)
+        if disc > disc0:
+            stuck.close()
+            return None
+        if dropped > dropped0:
+            break
+    else:
+        raise TestFailure("no delta was ever dropped for the over-budget viewer")
     table = RawTable()
     deadline = time.monotonic() + 2 * T_STEP
     while table.resyncs == 0:
         check(time.monotonic() < deadline, "no resync snapshot within %.0fs" % (2 * T_STEP))
         fr = stuck.recv(timeout=T_STEP)
-        check(fr is not None, "stuck viewer disconnected instead of resynced")
+        if fr is None or (frame_type(fr) == "error" and
+                          fr["error"].get("code") == "ERROR_SLOW_VIEWER" and not trickle):
+            stuck.close()
+            return None
         kind = frame_type(fr)
-        check(kind != "error", "stuck viewer got an error: %s" % short(fr))
+        check(kind != "error", "over-budget viewer got an error: %s" % short(fr))
+        # What was queued before the drop is stale: start at the resync.
         if table.pending is None and not (kind == "snapshot" and fr["snapshot"].get("resync")):
             continue
         table.apply_frame(fr)
-    return table
+    return stuck, table
 
 
 def test_stuck_viewer_gets_resync():
@@ -96,37 +107,19 @@ def test_stuck_viewer_gets_resync():
     good = [d.watcher(ch.t.pid, "--range", ch.arg) for _ in range(2)]
     for w in good:
         w.wait_for(lambda w_: w_.table.snapshots >= 1, T_STEP, "the first snapshot")
-    stuck = stuck_viewer(d, ch)
     before = [w.count("delta") for w in good]
-    st = fill_until_dropped(d, ch, good)
-    if st.get("viewers_disconnected", 0) > 0:
-        # This machine could not produce 4 MiB of deltas within the 10 s
-        # stuck deadline: redo it with a viewer that reads a trickle (slow,
-        # not stuck), which must go over budget and be resynced the same way.
-        log("slow machine: the never-reading viewer hit the stuck deadline first; "
-            "retrying with a trickle reader")
-        stuck.close()
-        stuck = stuck_viewer(d, ch)
-        st0 = st.get("deltas_dropped", 0)
-        for _ in range(200):
-            ch.step([])
-            stuck.sock.settimeout(5)
-            try:
-                stuck.buf += stuck.sock.recv(16384)  # frames stay aligned in buf
-            except OSError:
-                pass
-            if raw_status(d).get("deltas_dropped", 0) > st0:
-                break
-        else:
-            raise TestFailure("the trickle reader never went over budget")
+    r = try_overflow_and_resync(d, ch, trickle=False)
+    if r is None:
+        log("slow machine: the never-reading viewer hit the 10 s stuck deadline before "
+            "going over budget; redoing it with a viewer that reads a trickle")
+        r = try_overflow_and_resync(d, ch, trickle=True)
+    check(r is not None, "the trickle reader was disconnected as stuck")
+    stuck, table = r
+    check(raw_status(d).get("resyncs", 0) >= 1, "status does not count the resync")
     # The well-behaved viewers were never held back: they got deltas while
     # the stuck one was filling up, and follow the target right now.
     for i, w in enumerate(good):
         check(w.count("delta") > before[i], "viewer %d got no delta during the fill" % i)
-    ch.step(good)
-    # Now the stuck viewer reads: a resync snapshot, then deltas on top.
-    table = read_until_resync(stuck)
-    check(raw_status(d).get("resyncs", 0) >= 1, "status does not count the resync")
     ch.step(good)
     ch.t.stop()
     try:
