@@ -92,6 +92,8 @@ int sctl_conn_open(struct sctl_conn *c, const char *path, bool json, int32_t pid
 	c->pid = pid;
 	c->path = path;
 	c->next_request_id = 1;
+	c->max_server_frame = SPT_MAX_SERVER_FRAME;
+	c->max_client_frame = SPT_MAX_CLIENT_FRAME;
 	if (strlen(path) >= sizeof(sa.sun_path)) {
 		return conn_fail(c, SCTL_EXIT_USAGE, "socket path too long: %s", path);
 	}
@@ -153,7 +155,7 @@ int sctl_conn_send(struct sctl_conn *c, const SptFrame *f)
 {
 	uint8_t *buf;
 	size_t len, off = 0;
-	int r = spt_frame_encode(f, SPT_MAX_CLIENT_FRAME, &buf, &len);
+	int r = spt_frame_encode(f, c->max_client_frame, &buf, &len);
 
 	if (r < 0) {
 		return conn_fail(c, SCTL_EXIT_RUNTIME, "cannot encode %s request: %s", spt_frame_type_name(f),
@@ -179,13 +181,20 @@ int sctl_conn_fill(struct sctl_conn *c)
 {
 	ssize_t n;
 
+	/* Compact once per read, not once per frame taken. */
+	if (c->rpos) {
+		memmove(c->rbuf, c->rbuf + c->rpos, c->rlen - c->rpos);
+		c->rlen -= c->rpos;
+		c->rpos = 0;
+	}
 	if (c->rlen == c->rcap)
 		return 0; /* a whole maximal frame is buffered: take it first */
 	n = recv(c->fd, c->rbuf + c->rlen, c->rcap - c->rlen, MSG_DONTWAIT);
 	if (n < 0) {
 		if (errno == EINTR || errno == EAGAIN)
 			return 0;
-		return conn_fail(c, SCTL_EXIT_RUNTIME, "cannot read from shadowptd: %s", strerror(errno));
+		return conn_fail(c, SCTL_EXIT_RUNTIME, "cannot read from shadowptd: %s",
+				 strerror(errno));
 	}
 	if (n == 0)
 		c->eof = true;
@@ -195,36 +204,37 @@ int sctl_conn_fill(struct sctl_conn *c)
 
 int sctl_conn_take(struct sctl_conn *c, SptFrame **out)
 {
-	size_t payload_len, total;
-	int r = spt_frame_check(c->rbuf, c->rlen, SPT_MAX_SERVER_FRAME, &payload_len);
+	const uint8_t *buf = c->rbuf + c->rpos;
+	size_t avail = c->rlen - c->rpos, payload_len;
+	int r = spt_frame_check(buf, avail, c->max_server_frame, &payload_len);
 
 	*out = NULL;
-	if (r == -EMSGSIZE) {
-		return conn_fail(c, SCTL_EXIT_PROTOCOL, "protocol violation by shadowptd: shadowptd announced a frame over "
-			 "the %u byte limit", SPT_MAX_SERVER_FRAME);
-	}
-	if (r < 0) {
-		return conn_fail(c, SCTL_EXIT_PROTOCOL, "protocol violation by shadowptd: bad frame header (%s)", strerror(-r));
-	}
+	if (r == -EMSGSIZE)
+		return conn_fail(c, SCTL_EXIT_PROTOCOL,
+				 "protocol violation by shadowptd: frame over the %u byte limit",
+				 c->max_server_frame);
+	if (r < 0)
+		return conn_fail(c, SCTL_EXIT_PROTOCOL,
+				 "protocol violation by shadowptd: bad frame header (%s)",
+				 strerror(-r));
 	if (r == 0) {
-		if (c->eof && c->rlen > 0) {
-			return conn_fail(c, SCTL_EXIT_PROTOCOL, "protocol violation by shadowptd: connection closed in the "
-				 "middle of a frame");
-		}
+		if (c->eof && avail > 0)
+			return conn_fail(c, SCTL_EXIT_PROTOCOL,
+					 "protocol violation by shadowptd: connection closed in "
+					 "the middle of a frame");
 		return 0;
 	}
-	*out = spt_frame_decode(c->rbuf + SPT_FRAME_HEADER_SIZE, payload_len);
-	if (!*out) {
-		return conn_fail(c, SCTL_EXIT_PROTOCOL, "protocol violation by shadowptd: undecodable frame from shadowptd");
-	}
+	*out = spt_frame_decode(buf + SPT_FRAME_HEADER_SIZE, payload_len);
+	if (!*out)
+		return conn_fail(c, SCTL_EXIT_PROTOCOL,
+				 "protocol violation by shadowptd: undecodable frame");
 	if ((*out)->msg_case == SHADOWPT__FRAME__MSG__NOT_SET) {
 		spt_frame_free(*out);
 		*out = NULL;
-		return conn_fail(c, SCTL_EXIT_PROTOCOL, "protocol violation by shadowptd: empty frame from shadowptd");
+		return conn_fail(c, SCTL_EXIT_PROTOCOL,
+				 "protocol violation by shadowptd: empty frame");
 	}
-	total = SPT_FRAME_HEADER_SIZE + payload_len;
-	memmove(c->rbuf, c->rbuf + total, c->rlen - total);
-	c->rlen -= total;
+	c->rpos += SPT_FRAME_HEADER_SIZE + payload_len;
 	return 0;
 }
 
@@ -301,6 +311,19 @@ int sctl_report_error(const Shadowpt__Error *e)
 	return sctl_error_exit_code(code);
 }
 
+/* A daemon announcing smaller frames than the protocol maximum is held to it. */
+static void adopt_limits(struct sctl_conn *c, const Shadowpt__Limits *l)
+{
+	if (!l)
+		return;
+	if (l->has_max_server_frame && l->max_server_frame &&
+	    l->max_server_frame < c->max_server_frame)
+		c->max_server_frame = l->max_server_frame;
+	if (l->has_max_client_frame && l->max_client_frame &&
+	    l->max_client_frame < c->max_client_frame)
+		c->max_client_frame = l->max_client_frame;
+}
+
 int sctl_conn_handshake(struct sctl_conn *c)
 {
 	Shadowpt__Hello hello = SHADOWPT__HELLO__INIT;
@@ -348,6 +371,7 @@ int sctl_conn_handshake(struct sctl_conn *c)
 				 "shadowptd speaks protocol version %u, shadowctl %u", v,
 				 SPT_PROTOCOL_VERSION);
 	}
+	adopt_limits(c, reply->welcome->limits);
 	c->welcome_frame = reply;
 	return 0;
 }

@@ -18,8 +18,10 @@ struct sctl_conn {
 	int fd;
 	const char *path;
 	uint8_t *rbuf; /* header + one maximal server frame */
-	size_t rlen, rcap;
+	size_t rpos, rlen, rcap; /* frames are taken from rpos */
 	uint32_t next_request_id;
+	/* Frame limits: ours, lowered to what Welcome.limits announces. */
+	uint32_t max_server_frame, max_client_frame;
 	SptFrame *welcome_frame; /* kept for the hello event */
 	bool eof;
 	bool quiet; /* no messages (while shutting down) */
