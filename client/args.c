@@ -138,8 +138,7 @@ static int parse_ms(const char *s, uint32_t *out)
 	return 0;
 }
 
-int sctl_parse_interval(const char *s, uint32_t *min_ms, uint32_t *max_ms,
-			const char **why)
+int sctl_parse_interval(const char *s, uint32_t *min_ms, uint32_t *max_ms, const char **why)
 {
 	const char *colon = strchr(s, ':');
 	char buf[32];

@@ -20,8 +20,7 @@ int sctl_parse_pid(const char *s, int32_t *out, const char **why);
 /* START:END, both page aligned, START < END, END <= user address limit. */
 int sctl_parse_range(const char *s, struct spt_range *out, const char **why);
 /* MIN_MS[:MAX_MS] within the daemon's floor and ceiling, MIN <= MAX. */
-int sctl_parse_interval(const char *s, uint32_t *min_ms, uint32_t *max_ms,
-			const char **why);
+int sctl_parse_interval(const char *s, uint32_t *min_ms, uint32_t *max_ms, const char **why);
 /* "auto", "kernel" or "procfs" -> Shadowpt__Backend value. */
 int sctl_parse_backend(const char *s, int *backend, const char **why);
 /* A positive count. */

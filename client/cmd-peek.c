@@ -25,9 +25,9 @@ static int parse_args(struct sctl_watch_req *req, uint64_t *vaddr, bool *json, i
 		      char **argv)
 {
 	static const struct option opts[] = {
-		{ "json", no_argument, NULL, 'j' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
+	    {"json", no_argument, NULL, 'j'},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
 	};
 	const char *why;
 	int c;
@@ -138,7 +138,7 @@ static int await_reply(struct sctl_conn *conn, const Shadowpt__WatchStarted *ws,
 
 int sctl_cmd_peek(const struct sctl_global *g, int argc, char **argv)
 {
-	struct sctl_watch_req req = { 0 };
+	struct sctl_watch_req req = {0};
 	struct sctl_conn conn;
 	struct sctl_table table;
 	SptFrame *started = NULL;

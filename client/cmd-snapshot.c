@@ -26,11 +26,11 @@ static int64_t monotonic_ms(void)
 static int parse_args(struct sctl_watch_req *req, bool *json, int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{ "range", required_argument, NULL, 'r' },
-		{ "backend", required_argument, NULL, 'b' },
-		{ "json", no_argument, NULL, 'j' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
+	    {"range", required_argument, NULL, 'r'},
+	    {"backend", required_argument, NULL, 'b'},
+	    {"json", no_argument, NULL, 'j'},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
 	};
 	const char *why;
 	int c;
@@ -68,8 +68,8 @@ static int parse_args(struct sctl_watch_req *req, bool *json, int argc, char **a
 }
 
 /* Feeds frames to the table until the snapshot is complete. */
-static int collect(struct sctl_conn *conn, const Shadowpt__WatchStarted *ws,
-		   struct sctl_table *t, bool json, bool *interrupted)
+static int collect(struct sctl_conn *conn, const Shadowpt__WatchStarted *ws, struct sctl_table *t,
+		   bool json, bool *interrupted)
 {
 	for (;;) {
 		SptFrame *f;
@@ -96,7 +96,8 @@ static int collect(struct sctl_conn *conn, const Shadowpt__WatchStarted *ws,
 			break;
 		case SHADOWPT__FRAME__MSG_TARGET_EXITED:
 			r = sctl_fail(json, ws->pid, -1, SCTL_EXIT_NO_PROCESS,
-				      "process %d exited before its snapshot was complete", ws->pid);
+				      "process %d exited before its snapshot was complete",
+				      ws->pid);
 			break;
 		case SHADOWPT__FRAME__MSG_ERROR:
 			r = sctl_fail_error(f->error, json, ws->pid, -1);
@@ -117,7 +118,7 @@ static int collect(struct sctl_conn *conn, const Shadowpt__WatchStarted *ws,
 
 int sctl_cmd_snapshot(const struct sctl_global *g, int argc, char **argv)
 {
-	struct sctl_watch_req req = { 0 };
+	struct sctl_watch_req req = {0};
 	struct sctl_conn conn;
 	struct sctl_table table;
 	SptFrame *started = NULL;

@@ -12,9 +12,9 @@
 int sctl_cmd_status(const struct sctl_global *g, int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{ "json", no_argument, NULL, 'j' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
+	    {"json", no_argument, NULL, 'j'},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
 	};
 	Shadowpt__Status st = SHADOWPT__STATUS__INIT;
 	SptFrame f = SHADOWPT__FRAME__INIT;

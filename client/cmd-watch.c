@@ -40,7 +40,7 @@ struct watch {
 	struct sctl_table table;
 	uint64_t deltas_seen;
 	bool exited;
-	bool dirty;      /* table changed since the last draw */
+	bool dirty; /* table changed since the last draw */
 	bool done;
 	int status;
 	int64_t rate_t0;
@@ -59,14 +59,10 @@ static int64_t monotonic_ms(void)
 static int parse_watch_args(struct watch *w, bool *json, bool *no_tui, int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{ "range", required_argument, NULL, 'r' },
-		{ "backend", required_argument, NULL, 'b' },
-		{ "interval", required_argument, NULL, 'i' },
-		{ "count", required_argument, NULL, 'c' },
-		{ "no-tui", no_argument, NULL, 'T' },
-		{ "json", no_argument, NULL, 'j' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
+	    {"range", required_argument, NULL, 'r'},	{"backend", required_argument, NULL, 'b'},
+	    {"interval", required_argument, NULL, 'i'}, {"count", required_argument, NULL, 'c'},
+	    {"no-tui", no_argument, NULL, 'T'},		{"json", no_argument, NULL, 'j'},
+	    {"help", no_argument, NULL, 'h'},		{NULL, 0, NULL, 0},
 	};
 	const char *why;
 	int c;
@@ -75,8 +71,8 @@ static int parse_watch_args(struct watch *w, bool *json, bool *no_tui, int argc,
 		switch (c) {
 		case 'r':
 			if (sctl_parse_range(optarg, &w->req.range, &why) < 0)
-				return sctl_usage_error("watch", "invalid --range '%s': %s",
-							optarg, why);
+				return sctl_usage_error("watch", "invalid --range '%s': %s", optarg,
+							why);
 			w->req.has_range = true;
 			break;
 		case 'b':
@@ -91,8 +87,8 @@ static int parse_watch_args(struct watch *w, bool *json, bool *no_tui, int argc,
 			break;
 		case 'c':
 			if (sctl_parse_count(optarg, &w->count, &why) < 0)
-				return sctl_usage_error("watch", "invalid --count '%s': %s",
-							optarg, why);
+				return sctl_usage_error("watch", "invalid --count '%s': %s", optarg,
+							why);
 			break;
 		case 'T':
 			*no_tui = true;
@@ -124,8 +120,8 @@ static void update_rate(struct watch *w, int64_t now)
 		return;
 	}
 	if (now - w->rate_t0 >= SCTL_RATE_WINDOW_MS) {
-		w->rate = (double)(w->table.deltas - w->rate_n0) * 1000.0 /
-			  (double)(now - w->rate_t0);
+		w->rate =
+		    (double)(w->table.deltas - w->rate_n0) * 1000.0 / (double)(now - w->rate_t0);
 		w->rate_t0 = now;
 		w->rate_n0 = w->table.deltas;
 	}
@@ -197,9 +193,9 @@ static void on_delta(struct watch *w, const Shadowpt__Delta *d, int64_t now)
 static void on_exited(struct watch *w)
 {
 	if (!w->table.valid) {
-		finish(w, sctl_fail(w->mode == OUT_JSON, w->req.pid, -1, SCTL_EXIT_NO_PROCESS,
-				    "process %d exited before its snapshot was complete",
-				    w->req.pid));
+		finish(w,
+		       sctl_fail(w->mode == OUT_JSON, w->req.pid, -1, SCTL_EXIT_NO_PROCESS,
+				 "process %d exited before its snapshot was complete", w->req.pid));
 		return;
 	}
 	w->exited = true;
@@ -227,8 +223,7 @@ static void on_frame(struct watch *w, const SptFrame *f, int64_t now)
 			on_exited(w);
 		break;
 	case SHADOWPT__FRAME__MSG_ERROR:
-		finish(w, sctl_fail_error(f->error, w->mode == OUT_JSON, w->req.pid,
-					  cur_seq(w)));
+		finish(w, sctl_fail_error(f->error, w->mode == OUT_JSON, w->req.pid, cur_seq(w)));
 		break;
 	case SHADOWPT__FRAME__MSG_PONG:
 		break;
@@ -241,8 +236,7 @@ static void on_frame(struct watch *w, const SptFrame *f, int64_t now)
 	default: {
 		char why[96];
 
-		snprintf(why, sizeof(why), "unexpected %s during a watch",
-			 spt_frame_type_name(f));
+		snprintf(why, sizeof(why), "unexpected %s during a watch", spt_frame_type_name(f));
 		finish(w, sctl_fail_protocol(w->mode == OUT_JSON, w->req.pid, cur_seq(w), why));
 		break;
 	}
@@ -252,10 +246,10 @@ static void on_frame(struct watch *w, const SptFrame *f, int64_t now)
 static void draw(struct watch *w, int64_t now)
 {
 	struct sctl_tui_header h = {
-		.ws = w->ws,
-		.pid = w->req.pid,
-		.deltas_per_sec = w->rate,
-		.message = w->exited ? "TARGET EXITED (q to quit)" : NULL,
+	    .ws = w->ws,
+	    .pid = w->req.pid,
+	    .deltas_per_sec = w->rate,
+	    .message = w->exited ? "TARGET EXITED (q to quit)" : NULL,
 	};
 
 	sctl_tui_draw(w->tui, &h, &w->table, w->dirty, now);
@@ -268,10 +262,10 @@ static int run_loop(struct watch *w)
 
 	while (!w->done) {
 		struct pollfd pfd[2] = {
-			{ .fd = w->conn.fd, .events = POLLIN },
-			{ .fd = STDIN_FILENO, .events = POLLIN },
+		    {.fd = w->conn.fd, .events = POLLIN},
+		    {.fd = STDIN_FILENO, .events = POLLIN},
 		};
-		struct timespec tick = { 0, SCTL_TUI_TICK_MS * 1000000L };
+		struct timespec tick = {0, SCTL_TUI_TICK_MS * 1000000L};
 		int64_t now = monotonic_ms();
 		SptFrame *f;
 		int r;
@@ -342,7 +336,7 @@ static int run_loop(struct watch *w)
 
 int sctl_cmd_watch(const struct sctl_global *g, int argc, char **argv)
 {
-	struct watch w = { .g = g };
+	struct watch w = {.g = g};
 	bool json = g->json, no_tui = false;
 	int r = parse_watch_args(&w, &json, &no_tui, argc, argv);
 

@@ -21,7 +21,7 @@
  * event on stdout. Silent while shutting down (c->quiet).
  */
 static int conn_fail(struct sctl_conn *c, int exit_code, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 static int conn_fail(struct sctl_conn *c, int exit_code, const char *fmt, ...)
 {
 	char msg[512];
@@ -61,8 +61,7 @@ int sctl_fail_error(const Shadowpt__Error *e, bool json, int32_t pid, int64_t se
 	int code = sctl_report_error(e);
 
 	if (json) {
-		sctl_json_error(stdout, pid, seq, e->has_code ? (int)e->code : 0, e->message,
-				code);
+		sctl_json_error(stdout, pid, seq, e->has_code ? (int)e->code : 0, e->message, code);
 		fflush(stdout);
 	}
 	return code;
@@ -83,7 +82,7 @@ int sctl_fail_protocol(bool json, int32_t pid, int64_t seq, const char *why)
 
 int sctl_conn_open(struct sctl_conn *c, const char *path, bool json, int32_t pid)
 {
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
 	int fd;
 
 	memset(c, 0, sizeof(*c));
@@ -112,8 +111,9 @@ int sctl_conn_open(struct sctl_conn *c, const char *path, bool json, int32_t pid
 
 		conn_fail(c, SCTL_EXIT_CONNECT, "cannot connect to %s: %s", path, strerror(e));
 		if (e == ENOENT || e == ECONNREFUSED)
-			fprintf(stderr, "shadowctl: hint: is shadowptd running? "
-					"Set the socket with --socket PATH or $%s.\n",
+			fprintf(stderr,
+				"shadowctl: hint: is shadowptd running? "
+				"Set the socket with --socket PATH or $%s.\n",
 				SCTL_SOCKET_ENV);
 		else if (e == EACCES)
 			fprintf(stderr, "shadowctl: hint: no permission on the socket "
@@ -158,8 +158,8 @@ int sctl_conn_send(struct sctl_conn *c, const SptFrame *f)
 	int r = spt_frame_encode(f, c->max_client_frame, &buf, &len);
 
 	if (r < 0) {
-		return conn_fail(c, SCTL_EXIT_RUNTIME, "cannot encode %s request: %s", spt_frame_type_name(f),
-			 strerror(-r));
+		return conn_fail(c, SCTL_EXIT_RUNTIME, "cannot encode %s request: %s",
+				 spt_frame_type_name(f), strerror(-r));
 	}
 	while (off < len) {
 		ssize_t n = send(c->fd, buf + off, len - off, MSG_NOSIGNAL);
@@ -246,14 +246,13 @@ static int64_t now_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-int sctl_conn_wait(struct sctl_conn *c, SptFrame **out, int timeout_ms,
-		   bool *interrupted)
+int sctl_conn_wait(struct sctl_conn *c, SptFrame **out, int timeout_ms, bool *interrupted)
 {
 	int64_t deadline = timeout_ms >= 0 ? now_ms() + timeout_ms : -1;
 
 	*interrupted = false;
 	for (;;) {
-		struct pollfd pfd = { .fd = c->fd, .events = POLLIN };
+		struct pollfd pfd = {.fd = c->fd, .events = POLLIN};
 		struct timespec ts, *tsp = NULL;
 		int r = sctl_conn_take(c, out);
 
@@ -270,7 +269,8 @@ int sctl_conn_wait(struct sctl_conn *c, SptFrame **out, int timeout_ms,
 			int64_t left = deadline - now_ms();
 
 			if (left <= 0) {
-				return conn_fail(c, SCTL_EXIT_RUNTIME, "timed out waiting for shadowptd");
+				return conn_fail(c, SCTL_EXIT_RUNTIME,
+						 "timed out waiting for shadowptd");
 			}
 			ts.tv_sec = left / 1000;
 			ts.tv_nsec = (left % 1000) * 1000000;

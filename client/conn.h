@@ -17,15 +17,15 @@
 struct sctl_conn {
 	int fd;
 	const char *path;
-	uint8_t *rbuf; /* header + one maximal server frame */
+	uint8_t *rbuf;		 /* header + one maximal server frame */
 	size_t rpos, rlen, rcap; /* frames are taken from rpos */
 	uint32_t next_request_id;
 	/* Frame limits: ours, lowered to what Welcome.limits announces. */
 	uint32_t max_server_frame, max_client_frame;
 	SptFrame *welcome_frame; /* kept for the hello event */
 	bool eof;
-	bool quiet; /* no messages (while shutting down) */
-	bool json;  /* also report errors as JSON error events */
+	bool quiet;  /* no messages (while shutting down) */
+	bool json;   /* also report errors as JSON error events */
 	int32_t pid; /* target, for error events (0: none) */
 };
 
@@ -60,8 +60,7 @@ int sctl_conn_take(struct sctl_conn *c, SptFrame **out);
  * *out set; SCTL_EXIT_RUNTIME on timeout, EOF or interruption (after
  * printing why, except on Ctrl-C where *interrupted is set instead).
  */
-int sctl_conn_wait(struct sctl_conn *c, SptFrame **out, int timeout_ms,
-		   bool *interrupted);
+int sctl_conn_wait(struct sctl_conn *c, SptFrame **out, int timeout_ms, bool *interrupted);
 
 /*
  * Reports an Error frame on stderr as "shadowctl: <message> (<code name>)"
@@ -73,7 +72,7 @@ int sctl_error_exit_code(int code);
 int sctl_fail_error(const Shadowpt__Error *e, bool json, int32_t pid, int64_t seq);
 /* Reports a failure found by shadowctl itself; returns exit_code. */
 int sctl_fail(bool json, int32_t pid, int64_t seq, int exit_code, const char *fmt, ...)
-	__attribute__((format(printf, 5, 6)));
+    __attribute__((format(printf, 5, 6)));
 /* Reports a protocol violation by the daemon; returns SCTL_EXIT_PROTOCOL. */
 int sctl_fail_protocol(bool json, int32_t pid, int64_t seq, const char *why);
 

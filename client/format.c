@@ -96,6 +96,5 @@ void sctl_flags_str(char *out, size_t size, uint32_t flags)
 
 bool sctl_pfn_shown(int visibility, uint32_t flags)
 {
-	return (flags & SPT_F_MAPPED) &&
-	       visibility != SHADOWPT__PFN_VISIBILITY__PFN_HIDDEN;
+	return (flags & SPT_F_MAPPED) && visibility != SHADOWPT__PFN_VISIBILITY__PFN_HIDDEN;
 }

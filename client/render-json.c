@@ -145,8 +145,8 @@ static void json_page(FILE *f, int visibility, uint64_t vaddr, uint32_t flags, u
 		fputs(",\"pfn\":null}", f);
 }
 
-static void json_vma(FILE *f, uint64_t start, uint64_t end, uint32_t prot, bool shared,
-		     int kind, const char *name, uint64_t offset)
+static void json_vma(FILE *f, uint64_t start, uint64_t end, uint32_t prot, bool shared, int kind,
+		     const char *name, uint64_t offset)
 {
 	char perms[5];
 
@@ -213,7 +213,8 @@ static void json_watch_fields(FILE *f, const Shadowpt__WatchStarted *ws)
 	sctl_json_string(f, ws->comm);
 	fprintf(f, ",\"backend\":\"%s\",\"backend_reason\":", sctl_backend_name((int)ws->backend));
 	sctl_json_string(f, ws->backend_reason);
-	fprintf(f, ",\"pfn_visibility\":\"%s\",\"range\":", sctl_visibility_name(visibility_of(ws)));
+	fprintf(f,
+		",\"pfn_visibility\":\"%s\",\"range\":", sctl_visibility_name(visibility_of(ws)));
 	json_range(f, ws->range);
 }
 
@@ -224,15 +225,16 @@ void sctl_json_started(FILE *f, const Shadowpt__WatchStarted *ws)
 	fputs("}\n", f);
 }
 
-void sctl_json_snapshot(FILE *f, const Shadowpt__WatchStarted *ws,
-			const struct sctl_table *t, bool resync)
+void sctl_json_snapshot(FILE *f, const Shadowpt__WatchStarted *ws, const struct sctl_table *t,
+			bool resync)
 {
 	const struct spt_state *st = &t->st;
 	int vis = visibility_of(ws);
 	size_t i;
 
-	fprintf(f, "{\"event\":\"snapshot\",\"pid\":%" PRId32 ",\"seq\":%" PRIu64
-		   ",\"resync\":%s,\"chunks\":%" PRIu32,
+	fprintf(f,
+		"{\"event\":\"snapshot\",\"pid\":%" PRId32 ",\"seq\":%" PRIu64
+		",\"resync\":%s,\"chunks\":%" PRIu32,
 		ws->pid, t->seq, resync ? "true" : "false", t->last_chunks);
 	json_watch_fields(f, ws);
 	fputs(",\"vmas\":[", f);
@@ -259,8 +261,9 @@ void sctl_json_delta(FILE *f, const Shadowpt__WatchStarted *ws, const Shadowpt__
 	int vis = visibility_of(ws);
 	size_t i;
 
-	fprintf(f, "{\"event\":\"delta\",\"pid\":%" PRId32 ",\"seq\":%" PRIu64
-		   ",\"base_seq\":%" PRIu64 ",\"timestamp_ns\":%" PRIu64 ",\"exec\":%s",
+	fprintf(f,
+		"{\"event\":\"delta\",\"pid\":%" PRId32 ",\"seq\":%" PRIu64 ",\"base_seq\":%" PRIu64
+		",\"timestamp_ns\":%" PRIu64 ",\"exec\":%s",
 		ws->pid, d->seq, d->base_seq, d->timestamp_ns,
 		d->has_exec && d->exec ? "true" : "false");
 	fputs(",\"vmas_removed\":[", f);
@@ -275,8 +278,7 @@ void sctl_json_delta(FILE *f, const Shadowpt__WatchStarted *ws, const Shadowpt__
 
 		if (i)
 			putc(',', f);
-		json_vma(f, v->start, v->end, v->prot, v->shared, (int)v->kind, v->name,
-			 v->offset);
+		json_vma(f, v->start, v->end, v->prot, v->shared, (int)v->kind, v->name, v->offset);
 	}
 	fputs("],\"pages\":[", f);
 	for (i = 0; i < d->n_pages; i++) {
@@ -328,11 +330,11 @@ void sctl_json_status(FILE *f, const Shadowpt__StatusReply *s)
 
 	fputs("{\"event\":\"status\",\"pid\":null,\"seq\":null,\"server_version\":", f);
 	sctl_json_string(f, s->server_version);
-	fprintf(f, ",\"default_backend\":\"%s\",\"uptime_ms\":%" PRIu64
-		   ",\"connections\":%" PRIu32 ",\"sessions\":%" PRIu32 ",\"viewers\":%" PRIu32
-		   ",\"frames_in\":%" PRIu64 ",\"frames_out\":%" PRIu64 ",\"bytes_out\":%" PRIu64
-		   ",\"deltas_dropped\":%" PRIu64 ",\"resyncs\":%" PRIu64
-		   ",\"viewers_disconnected\":%" PRIu64 ",\"session_list\":[",
+	fprintf(f,
+		",\"default_backend\":\"%s\",\"uptime_ms\":%" PRIu64 ",\"connections\":%" PRIu32
+		",\"sessions\":%" PRIu32 ",\"viewers\":%" PRIu32 ",\"frames_in\":%" PRIu64
+		",\"frames_out\":%" PRIu64 ",\"bytes_out\":%" PRIu64 ",\"deltas_dropped\":%" PRIu64
+		",\"resyncs\":%" PRIu64 ",\"viewers_disconnected\":%" PRIu64 ",\"session_list\":[",
 		sctl_backend_name((int)s->default_backend), s->uptime_ms, s->connections,
 		s->sessions, s->viewers, s->frames_in, s->frames_out, s->bytes_out,
 		s->deltas_dropped, s->resyncs, s->viewers_disconnected);
@@ -341,13 +343,13 @@ void sctl_json_status(FILE *f, const Shadowpt__StatusReply *s)
 
 		fprintf(f, "%s{\"pid\":%" PRId32 ",\"range\":", i ? "," : "", ss->pid);
 		json_range(f, ss->range);
-		fprintf(f, ",\"backend\":\"%s\",\"viewers\":%" PRIu32 ",\"seq\":%" PRIu64
-			   ",\"interval_ms\":%" PRIu32 ",\"mapped_pages\":%" PRIu64
-			   ",\"vmas\":%" PRIu64 ",\"samples\":%" PRIu64
-			   ",\"sample_ns_total\":%" PRIu64 "}",
-			sctl_backend_name((int)ss->backend), ss->viewers, ss->seq,
-			ss->interval_ms, ss->mapped_pages, ss->vmas, ss->samples,
-			ss->sample_ns_total);
+		fprintf(f,
+			",\"backend\":\"%s\",\"viewers\":%" PRIu32 ",\"seq\":%" PRIu64
+			",\"interval_ms\":%" PRIu32 ",\"mapped_pages\":%" PRIu64
+			",\"vmas\":%" PRIu64 ",\"samples\":%" PRIu64 ",\"sample_ns_total\":%" PRIu64
+			"}",
+			sctl_backend_name((int)ss->backend), ss->viewers, ss->seq, ss->interval_ms,
+			ss->mapped_pages, ss->vmas, ss->samples, ss->sample_ns_total);
 	}
 	fputs("]}\n", f);
 }

@@ -25,8 +25,8 @@ void sctl_json_string(FILE *f, const char *s);
 void sctl_json_hello(FILE *f, const Shadowpt__Welcome *w, int32_t pid);
 void sctl_json_started(FILE *f, const Shadowpt__WatchStarted *ws);
 /* The whole reconstructed table after the last chunk. */
-void sctl_json_snapshot(FILE *f, const Shadowpt__WatchStarted *ws,
-			const struct sctl_table *t, bool resync);
+void sctl_json_snapshot(FILE *f, const Shadowpt__WatchStarted *ws, const struct sctl_table *t,
+			bool resync);
 void sctl_json_delta(FILE *f, const Shadowpt__WatchStarted *ws, const Shadowpt__Delta *d);
 void sctl_json_exit(FILE *f, int32_t pid, const struct sctl_table *t);
 /* seq < 0: null; code < 0 (found by shadowctl, not sent by the daemon): null. */

@@ -31,8 +31,8 @@ static void text_vma(FILE *f, const char *prefix, uint64_t start, uint64_t end, 
 	char perms[5];
 
 	sctl_perms(perms, prot, shared);
-	fprintf(f, "%s%012" PRIx64 "-%012" PRIx64 " %s %-11s %8" PRIu64 " pages ", prefix,
-		start, end, perms, sctl_kind_name(kind), (end - start) / 4096);
+	fprintf(f, "%s%012" PRIx64 "-%012" PRIx64 " %s %-11s %8" PRIu64 " pages ", prefix, start,
+		end, perms, sctl_kind_name(kind), (end - start) / 4096);
 	text_name(f, name);
 	putc('\n', f);
 }
@@ -70,14 +70,15 @@ void sctl_text_started(FILE *f, const Shadowpt__WatchStarted *ws)
 	putc('\n', f);
 }
 
-void sctl_text_snapshot_line(FILE *f, const Shadowpt__WatchStarted *ws,
-			     const struct sctl_table *t, bool resync)
+void sctl_text_snapshot_line(FILE *f, const Shadowpt__WatchStarted *ws, const struct sctl_table *t,
+			     bool resync)
 {
 	struct sctl_table_stats s;
 
 	sctl_table_stats(&t->st, &s);
-	fprintf(f, "snapshot pid=%" PRId32 " seq=%" PRIu64 " vmas=%zu pages=%zu allocated=%" PRIu64
-		   " mapped=%" PRIu64 "%s\n",
+	fprintf(f,
+		"snapshot pid=%" PRId32 " seq=%" PRIu64 " vmas=%zu pages=%zu allocated=%" PRIu64
+		" mapped=%" PRIu64 "%s\n",
 		ws->pid, t->seq, t->st.nvmas, t->st.npages, s.allocated, s.mapped,
 		resync ? " resync" : "");
 }
@@ -106,8 +107,9 @@ void sctl_text_delta(FILE *f, const Shadowpt__WatchStarted *ws, const Shadowpt__
 	int vis = visibility_of(ws);
 	size_t i;
 
-	fprintf(f, "delta pid=%" PRId32 " seq=%" PRIu64 " base=%" PRIu64
-		   " -vmas=%zu +vmas=%zu pages=%zu%s\n",
+	fprintf(f,
+		"delta pid=%" PRId32 " seq=%" PRIu64 " base=%" PRIu64
+		" -vmas=%zu +vmas=%zu pages=%zu%s\n",
 		ws->pid, d->seq, d->base_seq, d->n_vmas_removed, d->n_vmas_added, d->n_pages,
 		d->has_exec && d->exec ? " exec" : "");
 	for (i = 0; i < d->n_vmas_removed; i++)
@@ -140,16 +142,17 @@ void sctl_text_status(FILE *f, const Shadowpt__StatusReply *s)
 
 	fputs("shadowptd ", f);
 	text_name(f, s->server_version ? s->server_version : "?");
-	fprintf(f, ", up %" PRIu64 "d %02" PRIu64 ":%02" PRIu64 ":%02" PRIu64
-		   ", default backend %s\n",
+	fprintf(f,
+		", up %" PRIu64 "d %02" PRIu64 ":%02" PRIu64 ":%02" PRIu64 ", default backend %s\n",
 		up / 86400, up / 3600 % 24, up / 60 % 60, up % 60,
 		sctl_backend_name((int)s->default_backend));
 	fprintf(f, "connections %" PRIu32 "  sessions %" PRIu32 "  viewers %" PRIu32 "\n",
 		s->connections, s->sessions, s->viewers);
 	fprintf(f, "frames in %" PRIu64 "  frames out %" PRIu64 "  bytes out %" PRIu64 "\n",
 		s->frames_in, s->frames_out, s->bytes_out);
-	fprintf(f, "deltas dropped %" PRIu64 "  resyncs %" PRIu64
-		   "  viewers disconnected %" PRIu64 "\n",
+	fprintf(f,
+		"deltas dropped %" PRIu64 "  resyncs %" PRIu64 "  viewers disconnected %" PRIu64
+		"\n",
 		s->deltas_dropped, s->resyncs, s->viewers_disconnected);
 	for (i = 0; i < s->n_session; i++) {
 		const Shadowpt__SessionStatus *ss = s->session[i];
@@ -160,10 +163,11 @@ void sctl_text_status(FILE *f, const Shadowpt__StatusReply *s)
 				ss->range->end);
 		else
 			fputs(" range=all", f);
-		fprintf(f, " backend=%s viewers=%" PRIu32 " seq=%" PRIu64 " interval=%" PRIu32
-			   "ms mapped=%" PRIu64 " vmas=%" PRIu64 " samples=%" PRIu64,
-			sctl_backend_name((int)ss->backend), ss->viewers, ss->seq,
-			ss->interval_ms, ss->mapped_pages, ss->vmas, ss->samples);
+		fprintf(f,
+			" backend=%s viewers=%" PRIu32 " seq=%" PRIu64 " interval=%" PRIu32
+			"ms mapped=%" PRIu64 " vmas=%" PRIu64 " samples=%" PRIu64,
+			sctl_backend_name((int)ss->backend), ss->viewers, ss->seq, ss->interval_ms,
+			ss->mapped_pages, ss->vmas, ss->samples);
 		if (ss->samples)
 			fprintf(f, " avg_sample=%.1fus",
 				(double)ss->sample_ns_total / (double)ss->samples / 1000.0);

@@ -15,8 +15,8 @@
 
 void sctl_text_started(FILE *f, const Shadowpt__WatchStarted *ws);
 /* "snapshot pid=.. seq=.. vmas=.. pages=.." */
-void sctl_text_snapshot_line(FILE *f, const Shadowpt__WatchStarted *ws,
-			     const struct sctl_table *t, bool resync);
+void sctl_text_snapshot_line(FILE *f, const Shadowpt__WatchStarted *ws, const struct sctl_table *t,
+			     bool resync);
 /* The summary line, then every VMA, then every page entry. */
 void sctl_text_table(FILE *f, const Shadowpt__WatchStarted *ws, const struct sctl_table *t);
 /* "delta pid=.. seq=.." then "-vma", "+vma" and page lines. */

@@ -174,9 +174,10 @@ static void draw_header(const struct sctl_tui *tui, const struct sctl_tui_header
 		printw("  backend %s", sctl_backend_name((int)ws->backend));
 		if (ws->backend_reason && *ws->backend_reason)
 			printw(" [%.60s]", ws->backend_reason);
-		printw("  pfn %s", sctl_visibility_name(ws->has_pfn_visibility
-							? (int)ws->pfn_visibility
-							: SHADOWPT__PFN_VISIBILITY__PFN_HIDDEN));
+		printw("  pfn %s",
+		       sctl_visibility_name(ws->has_pfn_visibility
+						? (int)ws->pfn_visibility
+						: SHADOWPT__PFN_VISIBILITY__PFN_HIDDEN));
 	}
 	if (t->valid)
 		printw("  seq %" PRIu64, t->seq);
@@ -288,8 +289,8 @@ static void draw_vma_row(const struct sctl_tui *tui, int y, const struct sctl_ro
 	sctl_perms(perms, v->prot, v->shared);
 	move(y, 0);
 	attrset(A_BOLD | (tui->color ? COLOR_PAIR(PAIR_VMA) : 0));
-	printw("%012" PRIx64 "-%012" PRIx64 " %s %-11s %" PRIu64 " pages ", v->start, v->end,
-	       perms, sctl_kind_name(v->kind), r->npages);
+	printw("%012" PRIx64 "-%012" PRIx64 " %s %-11s %" PRIu64 " pages ", v->start, v->end, perms,
+	       sctl_kind_name(v->kind), r->npages);
 	/* Names can hold any byte: print control characters as '?'. */
 	for (p = (const unsigned char *)v->name; *p && getcurx(stdscr) < COLS - 1; p++)
 		addch(*p < 0x20 || *p == 0x7f ? '?' : (chtype)*p);
@@ -303,8 +304,8 @@ static void draw_fold_row(const struct sctl_tui *tui, int y, const struct sctl_r
 
 	move(y, 0);
 	attrset(A_DIM | (tui->color ? COLOR_PAIR(PAIR_FOLD) : 0));
-	printw("%*s%s %" PRIu64 " pages unpopulated %s", SCTL_LAYOUT_ADDR_WIDTH, "", ell,
-	       r->npages, ell);
+	printw("%*s%s %" PRIu64 " pages unpopulated %s", SCTL_LAYOUT_ADDR_WIDTH, "", ell, r->npages,
+	       ell);
 	attrset(A_NORMAL);
 	clrtoeol();
 }

@@ -19,51 +19,51 @@
  * glibc 2.36 / ncurses 6.4).
  */
 static const int sctl_allowed[] = {
-	/* frame I/O on the connected socket, output on stdout/stderr */
-	SCMP_SYS(read),
-	SCMP_SYS(readv),
-	SCMP_SYS(write),
-	SCMP_SYS(writev),
-	SCMP_SYS(recvfrom),
-	SCMP_SYS(recvmsg),
-	SCMP_SYS(sendto),
-	SCMP_SYS(sendmsg),
-	SCMP_SYS(lseek), /* stdio on a redirected stdout */
-	SCMP_SYS(close),
-	SCMP_SYS(shutdown),
-	SCMP_SYS(fstat),      /* stdio buffer sizing */
-	SCMP_SYS(newfstatat), /* fstat() in glibc >= 2.33 */
-	/* the event loop */
-	SCMP_SYS(poll),
-	SCMP_SYS(ppoll),
-	SCMP_SYS(epoll_wait),
-	SCMP_SYS(epoll_pwait),
-	SCMP_SYS(clock_gettime),
-	SCMP_SYS(gettimeofday),
-	SCMP_SYS(nanosleep),
-	SCMP_SYS(clock_nanosleep),
-	/* signals: Ctrl-C, SIGWINCH and SIGTSTP handling in ncurses */
-	SCMP_SYS(rt_sigaction),
-	SCMP_SYS(rt_sigprocmask),
-	SCMP_SYS(rt_sigreturn),
-	SCMP_SYS(sigaltstack),
-	/* malloc */
-	SCMP_SYS(brk),
-	SCMP_SYS(munmap),
-	SCMP_SYS(mremap),
-	SCMP_SYS(madvise),
-	SCMP_SYS(futex),
-	SCMP_SYS(sysinfo), /* glibc qsort() sizes its buffer by physical memory */
-	/* identity, for the self-only kill/tgkill below and abort() */
-	SCMP_SYS(getpid),
-	SCMP_SYS(gettid),
-	SCMP_SYS(exit),
-	SCMP_SYS(exit_group),
+    /* frame I/O on the connected socket, output on stdout/stderr */
+    SCMP_SYS(read),
+    SCMP_SYS(readv),
+    SCMP_SYS(write),
+    SCMP_SYS(writev),
+    SCMP_SYS(recvfrom),
+    SCMP_SYS(recvmsg),
+    SCMP_SYS(sendto),
+    SCMP_SYS(sendmsg),
+    SCMP_SYS(lseek), /* stdio on a redirected stdout */
+    SCMP_SYS(close),
+    SCMP_SYS(shutdown),
+    SCMP_SYS(fstat),	  /* stdio buffer sizing */
+    SCMP_SYS(newfstatat), /* fstat() in glibc >= 2.33 */
+    /* the event loop */
+    SCMP_SYS(poll),
+    SCMP_SYS(ppoll),
+    SCMP_SYS(epoll_wait),
+    SCMP_SYS(epoll_pwait),
+    SCMP_SYS(clock_gettime),
+    SCMP_SYS(gettimeofday),
+    SCMP_SYS(nanosleep),
+    SCMP_SYS(clock_nanosleep),
+    /* signals: Ctrl-C, SIGWINCH and SIGTSTP handling in ncurses */
+    SCMP_SYS(rt_sigaction),
+    SCMP_SYS(rt_sigprocmask),
+    SCMP_SYS(rt_sigreturn),
+    SCMP_SYS(sigaltstack),
+    /* malloc */
+    SCMP_SYS(brk),
+    SCMP_SYS(munmap),
+    SCMP_SYS(mremap),
+    SCMP_SYS(madvise),
+    SCMP_SYS(futex),
+    SCMP_SYS(sysinfo), /* glibc qsort() sizes its buffer by physical memory */
+    /* identity, for the self-only kill/tgkill below and abort() */
+    SCMP_SYS(getpid),
+    SCMP_SYS(gettid),
+    SCMP_SYS(exit),
+    SCMP_SYS(exit_group),
 };
 
 /* Terminal ioctls ncurses uses after initialisation (resize, endwin). */
 static const unsigned long sctl_allowed_ioctls[] = {
-	TIOCGWINSZ, TCGETS, TCSETS, TCSETSW, TCSETSF,
+    TIOCGWINSZ, TCGETS, TCSETS, TCSETSW, TCSETSF,
 };
 
 #ifdef SCTL_SANDBOX_SANITIZER

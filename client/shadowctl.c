@@ -93,7 +93,7 @@ static void on_signal(int sig)
  */
 static void setup_signals(void)
 {
-	struct sigaction sa = { .sa_handler = on_signal };
+	struct sigaction sa = {.sa_handler = on_signal};
 	sigset_t block;
 
 	sigemptyset(&sa.sa_mask);
@@ -108,15 +108,15 @@ static void setup_signals(void)
 }
 
 static const char exit_codes_help[] =
-	"Exit status:\n"
-	"  0  success (also: Ctrl-C, the target exited while watched, --count reached)\n"
-	"  1  runtime error, or an error reported by shadowptd\n"
-	"  2  usage error (bad option, address or range; range refused by the daemon)\n"
-	"  3  protocol violation by shadowptd (oversized or undecodable frame,\n"
-	"     delta not based on the current sequence, bad snapshot chunk)\n"
-	"  4  permission denied (you may not watch or peek that process)\n"
-	"  5  no such process, or it exited before the watch started\n"
-	"  6  cannot connect to shadowptd (is it running? check --socket)\n";
+    "Exit status:\n"
+    "  0  success (also: Ctrl-C, the target exited while watched, --count reached)\n"
+    "  1  runtime error, or an error reported by shadowptd\n"
+    "  2  usage error (bad option, address or range; range refused by the daemon)\n"
+    "  3  protocol violation by shadowptd (oversized or undecodable frame,\n"
+    "     delta not based on the current sequence, bad snapshot chunk)\n"
+    "  4  permission denied (you may not watch or peek that process)\n"
+    "  5  no such process, or it exited before the watch started\n"
+    "  6  cannot connect to shadowptd (is it running? check --socket)\n";
 
 static void help_main(void)
 {
@@ -205,10 +205,10 @@ struct command {
 };
 
 static const struct command commands[] = {
-	{ "watch", sctl_cmd_watch, sctl_help_watch },
-	{ "snapshot", sctl_cmd_snapshot, sctl_help_snapshot },
-	{ "peek", sctl_cmd_peek, sctl_help_peek },
-	{ "status", sctl_cmd_status, sctl_help_status },
+    {"watch", sctl_cmd_watch, sctl_help_watch},
+    {"snapshot", sctl_cmd_snapshot, sctl_help_snapshot},
+    {"peek", sctl_cmd_peek, sctl_help_peek},
+    {"status", sctl_cmd_status, sctl_help_status},
 };
 
 static const struct command *find_command(const char *name)
@@ -224,13 +224,13 @@ static const struct command *find_command(const char *name)
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{ "socket", required_argument, NULL, 's' },
-		{ "json", no_argument, NULL, 'j' },
-		{ "help", no_argument, NULL, 'h' },
-		{ "version", no_argument, NULL, 'V' },
-		{ NULL, 0, NULL, 0 },
+	    {"socket", required_argument, NULL, 's'},
+	    {"json", no_argument, NULL, 'j'},
+	    {"help", no_argument, NULL, 'h'},
+	    {"version", no_argument, NULL, 'V'},
+	    {NULL, 0, NULL, 0},
 	};
-	struct sctl_global g = { 0 };
+	struct sctl_global g = {0};
 	const char *socket_opt = NULL, *selftest;
 	const struct command *cmd;
 	int c;

@@ -16,16 +16,16 @@
 /* Exit codes, documented in --help and shadowctl(1). */
 enum sctl_exit {
 	SCTL_EXIT_OK = 0,
-	SCTL_EXIT_RUNTIME = 1,    /* runtime error, error reported by the daemon */
-	SCTL_EXIT_USAGE = 2,      /* bad command line (or range refused) */
-	SCTL_EXIT_PROTOCOL = 3,   /* the daemon violated the protocol */
+	SCTL_EXIT_RUNTIME = 1,	  /* runtime error, error reported by the daemon */
+	SCTL_EXIT_USAGE = 2,	  /* bad command line (or range refused) */
+	SCTL_EXIT_PROTOCOL = 3,	  /* the daemon violated the protocol */
 	SCTL_EXIT_PERMISSION = 4, /* not allowed to watch/peek the target */
 	SCTL_EXIT_NO_PROCESS = 5, /* no such process, or gone before the watch */
-	SCTL_EXIT_CONNECT = 6,    /* cannot connect to shadowptd */
+	SCTL_EXIT_CONNECT = 6,	  /* cannot connect to shadowptd */
 };
 
 #define SCTL_DEFAULT_SOCKET "/run/shadowptd/shadowptd.sock"
-#define SCTL_SOCKET_ENV "SHADOWPT_SOCKET"
+#define SCTL_SOCKET_ENV	    "SHADOWPT_SOCKET"
 /* Debug aid for tests: after the sandbox is installed, try an openat(). */
 #define SCTL_SANDBOX_SELFTEST_ENV "SHADOWCTL_SANDBOX_SELFTEST"
 
@@ -45,8 +45,7 @@ void sctl_err_defer(bool on);
 /* Prints "shadowctl: <fmt>" on stderr. */
 void sctl_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Prints a usage error and a hint at --help; returns SCTL_EXIT_USAGE. */
-int sctl_usage_error(const char *cmd, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
+int sctl_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* Installs the sandbox (and runs the selftest when asked); exit code. */
 int sctl_enter_sandbox(const struct sctl_global *g);

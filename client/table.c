@@ -49,7 +49,7 @@ static int recent_push(struct sctl_table *t, uint64_t vaddr, int64_t now_ms)
 		t->recent = n;
 		t->recent_cap = cap;
 	}
-	t->recent[t->nrecent++] = (struct sctl_recent){ vaddr, now_ms };
+	t->recent[t->nrecent++] = (struct sctl_recent){vaddr, now_ms};
 	return 0;
 }
 
@@ -117,8 +117,8 @@ static void mark_resync_changes(struct sctl_table *t, int64_t now_ms)
 	spt_delta_free(&d);
 }
 
-int sctl_table_snapshot(struct sctl_table *t, const Shadowpt__Snapshot *s,
-			int64_t now_ms, const char **why)
+int sctl_table_snapshot(struct sctl_table *t, const Shadowpt__Snapshot *s, int64_t now_ms,
+			const char **why)
 {
 	uint32_t chunk = s->has_chunk ? s->chunk : 0;
 
@@ -132,14 +132,14 @@ int sctl_table_snapshot(struct sctl_table *t, const Shadowpt__Snapshot *s,
 		t->staging_resync = s->has_resync && s->resync;
 		t->next_chunk = 0;
 	} else if (!t->assembling) {
-		snprintf(why_buf, sizeof(why_buf),
-			 "snapshot chunk %" PRIu32 " without chunk 0", chunk);
+		snprintf(why_buf, sizeof(why_buf), "snapshot chunk %" PRIu32 " without chunk 0",
+			 chunk);
 		*why = why_buf;
 		return -EPROTO;
 	} else if (chunk != t->next_chunk) {
 		snprintf(why_buf, sizeof(why_buf),
-			 "snapshot chunk %" PRIu32 " out of order (expected %" PRIu32 ")",
-			 chunk, t->next_chunk);
+			 "snapshot chunk %" PRIu32 " out of order (expected %" PRIu32 ")", chunk,
+			 t->next_chunk);
 		*why = why_buf;
 		return -EPROTO;
 	} else if (s->seq != t->staging_seq) {
@@ -149,7 +149,8 @@ int sctl_table_snapshot(struct sctl_table *t, const Shadowpt__Snapshot *s,
 	if (spt_snapshot_apply_chunk(&t->staging, s, t->next_chunk) < 0) {
 		snprintf(why_buf, sizeof(why_buf),
 			 "invalid snapshot chunk %" PRIu32 " (unsorted, overlapping or "
-			 "unaligned entries)", chunk);
+			 "unaligned entries)",
+			 chunk);
 		*why = why_buf;
 		return -EPROTO;
 	}
@@ -197,8 +198,7 @@ int sctl_table_delta(struct sctl_table *t, const Shadowpt__Delta *d, int64_t now
 	if (spt_delta_apply_pb(&t->st, d) < 0) {
 		t->valid = false; /* st is unspecified now */
 		snprintf(why_buf, sizeof(why_buf),
-			 "invalid delta seq %" PRIu64 " (does not apply to the table)",
-			 d->seq);
+			 "invalid delta seq %" PRIu64 " (does not apply to the table)", d->seq);
 		*why = why_buf;
 		return -EPROTO;
 	}

@@ -20,10 +20,10 @@ struct sctl_recent {
 };
 
 struct sctl_table {
-	struct spt_state st;      /* the current, complete state */
-	uint64_t seq;             /* sequence number of st */
-	bool valid;               /* a complete snapshot has been applied */
-	uint32_t last_chunks;     /* chunks in the last complete snapshot */
+	struct spt_state st;  /* the current, complete state */
+	uint64_t seq;	      /* sequence number of st */
+	bool valid;	      /* a complete snapshot has been applied */
+	uint32_t last_chunks; /* chunks in the last complete snapshot */
 
 	/* A snapshot being assembled from chunks; st stays current meanwhile. */
 	struct spt_state staging;
@@ -32,8 +32,8 @@ struct sctl_table {
 	uint64_t staging_seq;
 	uint32_t next_chunk;
 
-	uint64_t deltas;          /* deltas applied */
-	uint64_t deltas_ignored;  /* stale deltas dropped while a resync came */
+	uint64_t deltas;	 /* deltas applied */
+	uint64_t deltas_ignored; /* stale deltas dropped while a resync came */
 	uint64_t resyncs;
 
 	/* Pages changed within the highlight window, sorted by vaddr. */
@@ -43,9 +43,9 @@ struct sctl_table {
 };
 
 enum {
-	SCTL_TABLE_MORE = 0,     /* snapshot chunk stored, more to come */
+	SCTL_TABLE_MORE = 0,	 /* snapshot chunk stored, more to come */
 	SCTL_TABLE_COMPLETE = 1, /* snapshot complete / delta applied */
-	SCTL_TABLE_IGNORED = 2,  /* stale delta while a resync is coming */
+	SCTL_TABLE_IGNORED = 2,	 /* stale delta while a resync is coming */
 };
 
 struct sctl_table_stats {
@@ -64,8 +64,8 @@ void sctl_table_free(struct sctl_table *t);
  * (the table now holds the new snapshot) or -EPROTO with *why set.
  * now_ms is used to highlight what a resync changed.
  */
-int sctl_table_snapshot(struct sctl_table *t, const Shadowpt__Snapshot *s,
-			int64_t now_ms, const char **why);
+int sctl_table_snapshot(struct sctl_table *t, const Shadowpt__Snapshot *s, int64_t now_ms,
+			const char **why);
 /*
  * Applies a Delta. Returns SCTL_TABLE_COMPLETE, SCTL_TABLE_IGNORED (a
  * resync snapshot is being assembled, the delta is stale) or -EPROTO with

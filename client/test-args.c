@@ -33,7 +33,8 @@ static void test_range(void)
 	const char *why = NULL;
 
 	CHECK(sctl_parse_range("0x1000:0x3000", &r, &why) == 0 && r.start == 0x1000 &&
-		      r.end == 0x3000, "hex range");
+		  r.end == 0x3000,
+	      "hex range");
 	CHECK(sctl_parse_range("4096:8192", &r, &why) == 0 && r.start == 4096 && r.end == 8192,
 	      "decimal range");
 	CHECK(sctl_parse_range("0x0:0x800000000000", &r, &why) == 0, "whole user space");
@@ -49,8 +50,8 @@ static void test_range(void)
 	CHECK(sctl_parse_range(":0x2000", &r, &why) == -EINVAL, "missing start");
 	CHECK(sctl_parse_range("0x1000:", &r, &why) == -EINVAL, "missing end");
 	CHECK(sctl_parse_range("x:y", &r, &why) == -EINVAL, "junk");
-	CHECK(sctl_parse_range("000000000000000000000000000000000000000001:2", &r, &why) ==
-		      -EINVAL, "overlong start");
+	CHECK(sctl_parse_range("000000000000000000000000000000000000000001:2", &r, &why) == -EINVAL,
+	      "overlong start");
 }
 
 static void test_pid_addr(void)
@@ -88,10 +89,10 @@ static void test_interval_backend_count(void)
 	CHECK(sctl_parse_interval("a:b", &lo, &hi, &why) == -EINVAL, "junk");
 	CHECK(sctl_parse_backend("auto", &b, &why) == 0 && b == SHADOWPT__BACKEND__BACKEND_AUTO,
 	      "auto");
-	CHECK(sctl_parse_backend("kernel", &b, &why) == 0 &&
-		      b == SHADOWPT__BACKEND__BACKEND_KERNEL, "kernel");
-	CHECK(sctl_parse_backend("procfs", &b, &why) == 0 &&
-		      b == SHADOWPT__BACKEND__BACKEND_PROCFS, "procfs");
+	CHECK(sctl_parse_backend("kernel", &b, &why) == 0 && b == SHADOWPT__BACKEND__BACKEND_KERNEL,
+	      "kernel");
+	CHECK(sctl_parse_backend("procfs", &b, &why) == 0 && b == SHADOWPT__BACKEND__BACKEND_PROCFS,
+	      "procfs");
 	CHECK(sctl_parse_backend("proc", &b, &why) == -EINVAL, "unknown backend");
 	CHECK(sctl_parse_count("3", &n, &why) == 0 && n == 3, "count");
 	CHECK(sctl_parse_count("0", &n, &why) < 0, "zero count");
@@ -103,8 +104,7 @@ static void test_socket_path(void)
 	CHECK(!strcmp(sctl_socket_path(NULL, ""), "/run/shadowptd/shadowptd.sock"),
 	      "empty env ignored");
 	CHECK(!strcmp(sctl_socket_path(NULL, "/env.sock"), "/env.sock"), "env beats default");
-	CHECK(!strcmp(sctl_socket_path("/opt.sock", "/env.sock"), "/opt.sock"),
-	      "option beats env");
+	CHECK(!strcmp(sctl_socket_path("/opt.sock", "/env.sock"), "/opt.sock"), "option beats env");
 }
 
 int main(void)

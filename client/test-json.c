@@ -18,11 +18,11 @@ static char *escape(const char *s, size_t n)
 	return out;
 }
 
-#define CHECK_ESC(in, expect)                                                          \
-	do {                                                                           \
-		char *got = escape(in, sizeof(in) - 1);                                \
-		CHECK(!strcmp(got, expect), "escape %s -> %s (got %s)", #in, expect, got); \
-		free(got);                                                             \
+#define CHECK_ESC(in, expect)                                                                      \
+	do {                                                                                       \
+		char *got = escape(in, sizeof(in) - 1);                                            \
+		CHECK(!strcmp(got, expect), "escape %s -> %s (got %s)", #in, expect, got);         \
+		free(got);                                                                         \
 	} while (0)
 
 static void test_escaping(void)
@@ -35,7 +35,8 @@ static void test_escaping(void)
 	CHECK_ESC("\x01\x1f\x7f", "\"\\u0001\\u001f\\u007f\"");
 	CHECK_ESC("/usr/lib/x (deleted)", "\"/usr/lib/x (deleted)\"");
 	/* valid UTF-8 passes through: é, €, U+1F600 */
-	CHECK_ESC("\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80", "\"\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80\"");
+	CHECK_ESC("\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80",
+		  "\"\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80\"");
 	/* invalid: lone continuation, truncated sequences, overlongs, surrogates */
 	CHECK_ESC("\x80", "\"\\ufffd\"");
 	CHECK_ESC("a\xc3", "\"a\\ufffd\"");
@@ -68,9 +69,9 @@ static void test_delta_event(void)
 	Shadowpt__Range rm = SHADOWPT__RANGE__INIT;
 	Shadowpt__Vma add = SHADOWPT__VMA__INIT;
 	Shadowpt__Page p1 = SHADOWPT__PAGE__INIT, p2 = SHADOWPT__PAGE__INIT;
-	Shadowpt__Range *rms[] = { &rm };
-	Shadowpt__Vma *adds[] = { &add };
-	Shadowpt__Page *pages[] = { &p1, &p2 };
+	Shadowpt__Range *rms[] = {&rm};
+	Shadowpt__Vma *adds[] = {&add};
+	Shadowpt__Page *pages[] = {&p1, &p2};
 	char *s;
 
 	ws.pid = 42;

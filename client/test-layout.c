@@ -9,8 +9,8 @@
 
 static void add_vma(struct spt_state *st, uint64_t start, uint64_t end, enum spt_vma_kind kind)
 {
-	struct spt_vma v = { .start = start, .end = end, .prot = 3, .kind = kind,
-			     .name = (char *)"" };
+	struct spt_vma v = {
+	    .start = start, .end = end, .prot = 3, .kind = kind, .name = (char *)""};
 
 	if (spt_state_append_vma(st, &v))
 		abort();
@@ -18,7 +18,7 @@ static void add_vma(struct spt_state *st, uint64_t start, uint64_t end, enum spt
 
 static void add_page(struct spt_state *st, uint64_t vaddr)
 {
-	struct spt_page p = { .vaddr = vaddr, .pfn = 1, .flags = 7 };
+	struct spt_page p = {.vaddr = vaddr, .pfn = 1, .flags = 7};
 
 	if (spt_state_append_page(st, &p))
 		abort();
@@ -47,8 +47,7 @@ static int covers_exactly(const struct sctl_layout *l, const struct spt_state *s
 }
 
 /* No populated page is hidden in a fold, and folds are at least 2 rows. */
-static int folds_are_empty(const struct sctl_layout *l, const struct spt_state *st,
-			   unsigned cols)
+static int folds_are_empty(const struct sctl_layout *l, const struct spt_state *st, unsigned cols)
 {
 	size_t i, p;
 
@@ -86,7 +85,8 @@ static void test_small_vma(void)
 	add_vma(&st, 0x10000, 0x10000 + 10 * PG, SPT_VMA_ANON);
 	CHECK(sctl_layout_build(&l, &st, 64, 1) == 0, "build");
 	CHECK(l.nrows == 2 && l.rows[0].kind == SCTL_ROW_VMA && l.rows[1].kind == SCTL_ROW_PAGES &&
-		      l.rows[1].npages == 10, "one-row VMA shown whole");
+		  l.rows[1].npages == 10,
+	      "one-row VMA shown whole");
 	CHECK(covers_exactly(&l, &st), "coverage");
 	sctl_layout_free(&l);
 	spt_state_free(&st);
@@ -112,8 +112,9 @@ static void test_huge_reservation(void)
 	CHECK(sctl_layout_build(&l, &st, 64, 1) == 0, "build");
 	CHECK(l.nrows == 6, "fold / 3 rows / fold (%zu rows)", l.nrows);
 	CHECK(l.rows[1].kind == SCTL_ROW_FOLD && l.rows[2].kind == SCTL_ROW_PAGES &&
-		      l.rows[3].kind == SCTL_ROW_PAGES && l.rows[4].kind == SCTL_ROW_PAGES &&
-		      l.rows[5].kind == SCTL_ROW_FOLD, "row kinds");
+		  l.rows[3].kind == SCTL_ROW_PAGES && l.rows[4].kind == SCTL_ROW_PAGES &&
+		  l.rows[5].kind == SCTL_ROW_FOLD,
+	      "row kinds");
 	CHECK(l.rows[3].vaddr == base + size / 2 && l.rows[3].npages == 64,
 	      "populated row aligned to the VMA start");
 	CHECK(l.rows[1].npages == pages / 2 - 64 && l.rows[5].npages == pages / 2 - 128,
@@ -145,17 +146,17 @@ static void test_edges_and_merging(void)
 	sctl_layout_init(&l);
 	/* 20 rows of 8 cells plus a partial row of 3. */
 	add_vma(&st, base, base + (20 * 8 + 3) * PG, SPT_VMA_FILE);
-	add_page(&st, base);                 /* row 0 */
-	add_page(&st, base + 3 * 8 * PG);    /* row 3: gap row 2 alone -> shown */
-	add_page(&st, base + 162 * PG);      /* last, partial row 20 */
+	add_page(&st, base);		  /* row 0 */
+	add_page(&st, base + 3 * 8 * PG); /* row 3: gap row 2 alone -> shown */
+	add_page(&st, base + 162 * PG);	  /* last, partial row 20 */
 	CHECK(sctl_layout_build(&l, &st, 8, 1) == 0, "build");
 	CHECK(l.rows[1].kind == SCTL_ROW_PAGES && l.rows[1].vaddr == base, "no fold before row 0");
 	CHECK(l.rows[2].kind == SCTL_ROW_PAGES && l.rows[3].kind == SCTL_ROW_PAGES &&
-		      l.rows[4].kind == SCTL_ROW_PAGES && l.rows[5].kind == SCTL_ROW_PAGES,
+		  l.rows[4].kind == SCTL_ROW_PAGES && l.rows[5].kind == SCTL_ROW_PAGES,
 	      "rows 0-4 shown (single-row gap not folded)");
 	CHECK(l.rows[6].kind == SCTL_ROW_FOLD && l.rows[6].vaddr == base + 5 * 8 * PG &&
-		      l.rows[6].npages == 14 * 8, "rows 5-18 folded (%llu pages)",
-	      (unsigned long long)l.rows[6].npages);
+		  l.rows[6].npages == 14 * 8,
+	      "rows 5-18 folded (%llu pages)", (unsigned long long)l.rows[6].npages);
 	CHECK(l.nrows == 9 && l.rows[8].npages == 3, "rows 19 and partial 20");
 	CHECK(covers_exactly(&l, &st) && folds_are_empty(&l, &st, 8), "coverage");
 
@@ -167,7 +168,8 @@ static void test_edges_and_merging(void)
 	CHECK(sctl_layout_build(&l, &st, 16, 0) == 0, "build two VMAs");
 	CHECK(covers_exactly(&l, &st) && folds_are_empty(&l, &st, 16), "coverage two VMAs");
 	CHECK(l.rows[0].kind == SCTL_ROW_VMA && l.rows[1].kind == SCTL_ROW_FOLD &&
-		      l.rows[1].npages == 100, "first VMA folded");
+		  l.rows[1].npages == 100,
+	      "first VMA folded");
 	sctl_layout_free(&l);
 	spt_state_free(&st);
 }

@@ -76,7 +76,7 @@ static void do_socket(void)
 
 static void do_execve(void)
 {
-	char *argv[] = { (char *)"/bin/true", NULL };
+	char *argv[] = {(char *)"/bin/true", NULL};
 
 	execve("/bin/true", argv, NULL);
 }
@@ -98,11 +98,13 @@ static void do_ioctl_other(void)
 	ioctl(0, FIONREAD, &n);
 }
 
-#define EXPECT_SIGSYS(fn)                                                              \
-	do {                                                                           \
-		int st_ = run_sandboxed(fn);                                           \
-		CHECK(WIFSIGNALED(st_) && WTERMSIG(st_) == SIGSYS, #fn " dies of SIGSYS " \
-		      "(status 0x%x)", st_);                                           \
+#define EXPECT_SIGSYS(fn)                                                                          \
+	do {                                                                                       \
+		int st_ = run_sandboxed(fn);                                                       \
+		CHECK(WIFSIGNALED(st_) && WTERMSIG(st_) == SIGSYS,                                 \
+		      #fn " dies of SIGSYS "                                                       \
+			  "(status 0x%x)",                                                         \
+		      st_);                                                                        \
 	} while (0)
 
 int main(void)

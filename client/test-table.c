@@ -10,13 +10,13 @@
 #include "table.h"
 #include "test-common.h"
 
-#define PG 4096ull
+#define PG   4096ull
 #define BASE 0x7f0000000000ull
 
 static void add_vma(struct spt_state *st, uint64_t start, uint64_t end, const char *name)
 {
-	struct spt_vma v = { .start = start, .end = end, .prot = 3, .kind = SPT_VMA_ANON,
-			     .name = (char *)name };
+	struct spt_vma v = {
+	    .start = start, .end = end, .prot = 3, .kind = SPT_VMA_ANON, .name = (char *)name};
 
 	if (spt_state_append_vma(st, &v))
 		abort();
@@ -24,7 +24,7 @@ static void add_vma(struct spt_state *st, uint64_t start, uint64_t end, const ch
 
 static void add_page(struct spt_state *st, uint64_t vaddr, uint64_t pfn)
 {
-	struct spt_page p = { .vaddr = vaddr, .pfn = pfn, .flags = 7 };
+	struct spt_page p = {.vaddr = vaddr, .pfn = pfn, .flags = 7};
 
 	if (spt_state_append_page(st, &p))
 		abort();
@@ -41,10 +41,9 @@ static void make_big_state(struct spt_state *st, size_t npages)
 }
 
 /* Encodes st and decodes each chunk, like the wire does. */
-static SptFrame **encode_snapshot(const struct spt_state *st, uint64_t seq, bool resync,
-				  size_t *n)
+static SptFrame **encode_snapshot(const struct spt_state *st, uint64_t seq, bool resync, size_t *n)
 {
-	struct spt_snapshot_meta meta = { .watch_id = 1, .seq = seq, .resync = resync };
+	struct spt_snapshot_meta meta = {.watch_id = 1, .seq = seq, .resync = resync};
 	struct spt_encoded *enc;
 	SptFrame **frames;
 	size_t i, len;
@@ -75,7 +74,7 @@ static void free_frames(SptFrame **f, size_t n)
 static SptFrame *encode_delta(const struct spt_state *old, const struct spt_state *new,
 			      uint64_t base_seq, uint64_t seq)
 {
-	struct spt_delta_meta meta = { .watch_id = 1, .seq = seq, .base_seq = base_seq };
+	struct spt_delta_meta meta = {.watch_id = 1, .seq = seq, .base_seq = base_seq};
 	struct spt_delta d;
 	struct spt_encoded enc;
 	SptFrame *f;
@@ -147,7 +146,8 @@ static void test_chunked_snapshot_and_deltas(void)
 	/* The right base applies. */
 	d2 = encode_delta(&b, &a, 11, 12);
 	CHECK(sctl_table_delta(&t, d2->delta, 2000, &why) == SCTL_TABLE_COMPLETE &&
-		      spt_state_equal(&t.st, &a), "delta back to the first state");
+		  spt_state_equal(&t.st, &a),
+	      "delta back to the first state");
 	spt_frame_free(d2);
 
 	/* Resync: stale deltas during it are ignored, then the snapshot replaces. */
@@ -162,7 +162,8 @@ static void test_chunked_snapshot_and_deltas(void)
 	      "resync chunk 0 stored");
 	CHECK(t.seq == 12 && spt_state_equal(&t.st, &a), "old state kept while assembling");
 	CHECK(sctl_table_delta(&t, d1->delta, 3000, &why) == SCTL_TABLE_IGNORED &&
-		      t.deltas_ignored == 1, "stale delta ignored during a resync");
+		  t.deltas_ignored == 1,
+	      "stale delta ignored during a resync");
 	snap[0]->snapshot->last_chunk = 1;
 	snap[0]->snapshot->chunk = 1;
 	CHECK(sctl_table_snapshot(&t, snap[0]->snapshot, 3000, &why) < 0 && t.valid,
@@ -197,7 +198,7 @@ static void test_resync_replaces(void)
 	free_frames(snap, n);
 	snap = encode_snapshot(&c, 9, true, &n);
 	CHECK(sctl_table_snapshot(&t, snap[0]->snapshot, 100, &why) == SCTL_TABLE_COMPLETE &&
-		      t.seq == 9 && spt_state_equal(&t.st, &c) && t.resyncs == 1,
+		  t.seq == 9 && spt_state_equal(&t.st, &c) && t.resyncs == 1,
 	      "resync snapshot replaces the state");
 	CHECK(sctl_table_recent(&t, BASE, 200) && sctl_table_recent(&t, BASE + PG, 200),
 	      "what the resync changed is highlighted");
@@ -237,7 +238,8 @@ static void test_sequencing_errors(void)
 	s.has_last_chunk = 1;
 	s.last_chunk = 1;
 	CHECK(sctl_table_snapshot(&t, &s, 0, &why) == SCTL_TABLE_COMPLETE && t.seq == 3 &&
-		      t.last_chunks == 2, "two empty chunks complete");
+		  t.last_chunks == 2,
+	      "two empty chunks complete");
 	d.base_seq = 3;
 	d.seq = 4;
 	CHECK(sctl_table_delta(&t, &d, 0, &why) == SCTL_TABLE_COMPLETE && t.seq == 4,
@@ -251,9 +253,12 @@ static void test_stats(void)
 {
 	struct spt_state st;
 	struct sctl_table_stats s;
-	struct spt_vma f = { .start = BASE + 100 * PG, .end = BASE + 110 * PG, .prot = 1,
-			     .kind = SPT_VMA_FILE, .name = (char *)"/lib/x.so" };
-	struct spt_page sw = { .vaddr = BASE + 5 * PG, .flags = 3 | SPT_F_SWAPPED };
+	struct spt_vma f = {.start = BASE + 100 * PG,
+			    .end = BASE + 110 * PG,
+			    .prot = 1,
+			    .kind = SPT_VMA_FILE,
+			    .name = (char *)"/lib/x.so"};
+	struct spt_page sw = {.vaddr = BASE + 5 * PG, .flags = 3 | SPT_F_SWAPPED};
 
 	spt_state_init(&st);
 	add_vma(&st, BASE, BASE + 10 * PG, "");
@@ -262,7 +267,8 @@ static void test_stats(void)
 	spt_state_append_page(&st, &sw);
 	sctl_table_stats(&st, &s);
 	CHECK(s.vmas == 2 && s.allocated == 20 && s.anonymous == 10 && s.mapped == 1 &&
-		      s.swapped == 1, "stats");
+		  s.swapped == 1,
+	      "stats");
 	spt_state_free(&st);
 }
 

@@ -18,8 +18,8 @@ void sctl_layout_free(struct sctl_layout *l)
 	sctl_layout_init(l);
 }
 
-static int push(struct sctl_layout *l, enum sctl_row_kind kind, uint32_t vma,
-		uint64_t vaddr, uint64_t npages)
+static int push(struct sctl_layout *l, enum sctl_row_kind kind, uint32_t vma, uint64_t vaddr,
+		uint64_t npages)
 {
 	if (l->nrows == l->cap) {
 		size_t cap = l->cap ? l->cap * 2 : 64;
@@ -30,7 +30,7 @@ static int push(struct sctl_layout *l, enum sctl_row_kind kind, uint32_t vma,
 		l->rows = n;
 		l->cap = cap;
 	}
-	l->rows[l->nrows++] = (struct sctl_row){ kind, vma, vaddr, npages };
+	l->rows[l->nrows++] = (struct sctl_row){kind, vma, vaddr, npages};
 	return 0;
 }
 
@@ -73,8 +73,7 @@ static int emit_rows(const struct vma_ctx *c, uint64_t first, uint64_t last)
 	for (r = first; r <= last; r++) {
 		uint64_t page = r * c->cols;
 		uint64_t n = c->npages - page < c->cols ? c->npages - page : c->cols;
-		int err = push(c->l, SCTL_ROW_PAGES, c->vma,
-			       c->start + page * SPT_PAGE_SIZE, n);
+		int err = push(c->l, SCTL_ROW_PAGES, c->vma, c->start + page * SPT_PAGE_SIZE, n);
 
 		if (err)
 			return err;
@@ -99,11 +98,11 @@ static int emit_gap(const struct vma_ctx *c, uint64_t first, uint64_t last)
 		    page_end - page_first);
 }
 
-static int layout_vma(struct sctl_layout *l, const struct spt_state *st, uint32_t vi,
-		      unsigned cols, unsigned context)
+static int layout_vma(struct sctl_layout *l, const struct spt_state *st, uint32_t vi, unsigned cols,
+		      unsigned context)
 {
 	const struct spt_vma *v = &st->vmas[vi];
-	struct vma_ctx c = { l, vi, v->start, (v->end - v->start) / SPT_PAGE_SIZE, cols };
+	struct vma_ctx c = {l, vi, v->start, (v->end - v->start) / SPT_PAGE_SIZE, cols};
 	uint64_t total_rows = (c.npages + cols - 1) / cols;
 	uint64_t cursor = 0; /* first row not yet emitted */
 	size_t i = lower_bound(st, v->start);
@@ -129,8 +128,7 @@ static int layout_vma(struct sctl_layout *l, const struct spt_state *st, uint32_
 			/* A gap of one row between windows is not worth a fold row. */
 			if (next_row > context && next_row - context > hi + 2)
 				break;
-			hi = next_row + context < total_rows ? next_row + context
-							      : total_rows - 1;
+			hi = next_row + context < total_rows ? next_row + context : total_rows - 1;
 		}
 		if (lo < cursor)
 			lo = cursor;

@@ -17,9 +17,9 @@
 #include "state.h"
 
 enum sctl_row_kind {
-	SCTL_ROW_VMA,   /* heading of st->vmas[vma] */
+	SCTL_ROW_VMA,	/* heading of st->vmas[vma] */
 	SCTL_ROW_PAGES, /* npages cells starting at vaddr */
-	SCTL_ROW_FOLD,  /* npages unpopulated pages starting at vaddr, folded */
+	SCTL_ROW_FOLD,	/* npages unpopulated pages starting at vaddr, folded */
 };
 
 struct sctl_row {

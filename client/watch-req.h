@@ -16,8 +16,8 @@ struct sctl_watch_req {
 	int32_t pid;
 	bool has_range;
 	struct spt_range range;
-	int backend;               /* 0: the daemon's default */
-	uint32_t min_ms, max_ms;   /* 0: the daemon's default */
+	int backend;		 /* 0: the daemon's default */
+	uint32_t min_ms, max_ms; /* 0: the daemon's default */
 };
 
 /*
