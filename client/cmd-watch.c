@@ -23,6 +23,8 @@
 
 /* Redraw period of the TUI (counters, fading highlights). */
 #define SCTL_TUI_TICK_MS 250
+/* Changes are shown at most this often: bursts of deltas share a redraw. */
+#define SCTL_TUI_MIN_REDRAW_MS 50
 /* Window over which deltas/s is measured. */
 #define SCTL_RATE_WINDOW_MS 1000
 
@@ -256,8 +258,22 @@ static void draw(struct watch *w, int64_t now)
 	w->dirty = false;
 }
 
+/* How long until the TUI must redraw (ms), or -1 without a TUI. */
+static int64_t redraw_due(const struct watch *w, int64_t now, int64_t last_draw)
+{
+	int64_t period;
+
+	if (!w->tui)
+		return -1;
+	if (sctl_tui_needs_redraw(w->tui))
+		return 0;
+	period = w->dirty ? SCTL_TUI_MIN_REDRAW_MS : SCTL_TUI_TICK_MS;
+	return last_draw + period > now ? last_draw + period - now : 0;
+}
+
 static int run_loop(struct watch *w)
 {
+	bool keyboard = w->tui && isatty(STDIN_FILENO);
 	int64_t last_draw = 0;
 
 	while (!w->done) {
@@ -265,8 +281,8 @@ static int run_loop(struct watch *w)
 		    {.fd = w->conn.fd, .events = POLLIN},
 		    {.fd = STDIN_FILENO, .events = POLLIN},
 		};
-		struct timespec tick = {0, SCTL_TUI_TICK_MS * 1000000L};
-		int64_t now = monotonic_ms();
+		struct timespec ts;
+		int64_t now = monotonic_ms(), due;
 		SptFrame *f;
 		int r;
 
@@ -298,14 +314,18 @@ static int run_loop(struct watch *w)
 			break;
 		}
 		update_rate(w, now);
-		if (w->tui && (w->dirty || now - last_draw >= SCTL_TUI_TICK_MS)) {
+		due = redraw_due(w, now, last_draw);
+		if (due == 0) {
 			sctl_table_expire(&w->table, now);
 			draw(w, now);
 			last_draw = now;
+			due = redraw_due(w, now, last_draw);
 		}
 		/* After EOF (target exited, TUI still up) only the keyboard. */
 		pfd[0].fd = w->conn.eof ? -1 : w->conn.fd;
-		r = ppoll(pfd, w->tui ? 2 : 1, w->tui ? &tick : NULL, &sctl_wait_sigmask);
+		ts.tv_sec = due / 1000;
+		ts.tv_nsec = due % 1000 * 1000000L;
+		r = ppoll(pfd, keyboard ? 2 : 1, due >= 0 ? &ts : NULL, &sctl_wait_sigmask);
 		if (r < 0 && errno != EINTR) {
 			sctl_err("poll: %s", strerror(errno));
 			finish(w, SCTL_EXIT_RUNTIME);
@@ -319,15 +339,11 @@ static int run_loop(struct watch *w)
 			}
 		}
 		/* Keys, and KEY_RESIZE after SIGWINCH interrupted ppoll. */
-		if (w->tui) {
-			if (sctl_tui_handle_keys(w->tui)) {
-				if (!w->exited)
-					sctl_watch_stop(&w->conn, w->ws->watch_id);
-				finish(w, SCTL_EXIT_OK);
-				break;
-			}
-			draw(w, monotonic_ms());
-			last_draw = monotonic_ms();
+		if (w->tui && sctl_tui_handle_keys(w->tui)) {
+			if (!w->exited)
+				sctl_watch_stop(&w->conn, w->ws->watch_id);
+			finish(w, SCTL_EXIT_OK);
+			break;
 		}
 	}
 	fflush(stdout);

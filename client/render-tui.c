@@ -147,6 +147,11 @@ bool sctl_tui_handle_keys(struct sctl_tui *tui)
 	return false;
 }
 
+bool sctl_tui_needs_redraw(const struct sctl_tui *tui)
+{
+	return tui->need_redraw;
+}
+
 static void put_counter(const char *name, uint64_t v)
 {
 	printw("%s ", name);

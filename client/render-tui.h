@@ -32,6 +32,8 @@ void sctl_tui_close(struct sctl_tui *tui);
  * as SIGWINCH). Returns true when the user asked to quit.
  */
 bool sctl_tui_handle_keys(struct sctl_tui *tui);
+/* Whether keys or a resize asked for a redraw since the last one. */
+bool sctl_tui_needs_redraw(const struct sctl_tui *tui);
 /* Redraws; rebuilds the layout when the table changed or on resize. */
 void sctl_tui_draw(struct sctl_tui *tui, const struct sctl_tui_header *h,
 		   const struct sctl_table *t, bool table_changed, int64_t now_ms);
