@@ -235,8 +235,12 @@ int main(int argc, char **argv)
 	const struct command *cmd;
 	int c;
 
-	/* For the TUI's wide characters; locale files are read before the sandbox. */
-	setlocale(LC_ALL, "");
+	/*
+	 * Only the character type (UTF-8 cells in the TUI), loaded now, before
+	 * the sandbox. Other categories stay "C": a translated strerror() would
+	 * open message catalogs later, which the sandbox forbids.
+	 */
+	setlocale(LC_CTYPE, "");
 	/* '+': stop at the command; its options are parsed by the command. */
 	while ((c = getopt_long(argc, argv, "+s:jhV", opts, NULL)) != -1) {
 		switch (c) {
