@@ -176,6 +176,32 @@ def test_watch_limit_per_connection():
           "17 watches on one connection: errors %s (limit 16)" % errors)
 
 
+def test_thread_id_and_kernel_thread():
+    """A TID that is not a thread-group leader and a kernel thread (no
+    address space) are refused with a clear, specific error: not an
+    internal error."""
+    import threading
+    d = Daemon()
+    ev = threading.Event()
+    th = threading.Thread(target=ev.wait)
+    th.start()
+    try:
+        tid = [int(x) for x in os.listdir("/proc/self/task") if int(x) != os.getpid()][0]
+        r = d.client("snapshot", tid)
+        check(r.rc in (EXIT_NO_PROCESS, EXIT_USAGE),
+              "snapshot of thread %d (not a leader): %r" % (tid, r))
+        one_clear_line(r)
+        check("internal" not in r.err.lower(), "a thread id is not an internal error: %r" % r.err)
+    finally:
+        ev.set()
+        th.join()
+    r = d.client("snapshot", 2)  # kthreadd
+    check(r.rc in (EXIT_NO_PROCESS, EXIT_USAGE, EXIT_RUNTIME), "snapshot of a kernel thread: %r" % r)
+    one_clear_line(r)
+    check("internal" not in r.err.lower(), "kernel thread: %r" % r.err)
+    d.check_alive()
+
+
 def test_no_daemon():
     d = Daemon()
     sock = d.socket
@@ -205,5 +231,6 @@ def test_status_json():
 
 if __name__ == "__main__":
     main([test_nonexistent_pid, test_bad_pids_usage, test_bad_ranges, test_target_dies_mid_watch,
-          test_peek_matches_memory, test_watch_limit_per_connection, test_no_daemon,
+          test_peek_matches_memory, test_watch_limit_per_connection,
+          test_thread_id_and_kernel_thread, test_no_daemon,
           test_status_json])
