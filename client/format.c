@@ -98,3 +98,60 @@ bool sctl_pfn_shown(int visibility, uint32_t flags)
 {
 	return (flags & SPT_F_MAPPED) && visibility != SHADOWPT__PFN_VISIBILITY__PFN_HIDDEN;
 }
+
+size_t sctl_utf8_valid_len(const unsigned char *s, size_t n)
+{
+	unsigned char c = s[0];
+	size_t len, i;
+	uint32_t cp;
+
+	if (c < 0x80)
+		return 1;
+	if (c >= 0xc2 && c <= 0xdf) {
+		len = 2;
+		cp = c & 0x1f;
+	} else if (c >= 0xe0 && c <= 0xef) {
+		len = 3;
+		cp = c & 0x0f;
+	} else if (c >= 0xf0 && c <= 0xf4) {
+		len = 4;
+		cp = c & 0x07;
+	} else {
+		return 0; /* continuation byte, overlong lead, or > U+10FFFF */
+	}
+	if (n < len)
+		return 0;
+	for (i = 1; i < len; i++) {
+		if ((s[i] & 0xc0) != 0x80)
+			return 0;
+		cp = (cp << 6) | (s[i] & 0x3f);
+	}
+	if ((len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) || cp > 0x10ffff ||
+	    (cp >= 0xd800 && cp <= 0xdfff))
+		return 0; /* overlong, out of range, or a surrogate */
+	return len;
+}
+
+void sctl_printable(char *out, size_t size, const char *in)
+{
+	const unsigned char *s = (const unsigned char *)(in ? in : "");
+	size_t n = strlen((const char *)s), i = 0, o = 0;
+
+	if (!size)
+		return;
+	while (i < n && o + 1 < size) {
+		size_t len = s[i] < 0x20 || s[i] == 0x7f ? 0 : sctl_utf8_valid_len(s + i, n - i);
+
+		if (!len) {
+			out[o++] = '?';
+			i++;
+			continue;
+		}
+		if (o + len >= size)
+			break;
+		memcpy(out + o, s + i, len);
+		o += len;
+		i += len;
+	}
+	out[o] = '\0';
+}

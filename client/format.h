@@ -26,4 +26,13 @@ const char *sctl_flag_bit_name(uint32_t bit);
 /* Whether a page's pfn is shown: mapped and not hidden by the daemon. */
 bool sctl_pfn_shown(int visibility, uint32_t flags);
 
+/* Length of the valid UTF-8 sequence at s (1..4), or 0 if invalid. */
+size_t sctl_utf8_valid_len(const unsigned char *s, size_t n);
+/*
+ * Copies in to out (NUL-terminated, truncated to whole characters) with
+ * control characters and invalid UTF-8 bytes replaced by '?': safe to
+ * put on a terminal.
+ */
+void sctl_printable(char *out, size_t size, const char *in);
+
 #endif

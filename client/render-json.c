@@ -6,40 +6,6 @@
 #include "format.h"
 #include "render-json.h"
 
-/* Length of the valid UTF-8 sequence at s (1..4), or 0 if invalid. */
-static size_t utf8_valid_len(const unsigned char *s, size_t n)
-{
-	unsigned char c = s[0];
-	size_t len, i;
-	uint32_t cp;
-
-	if (c < 0x80)
-		return 1;
-	if (c >= 0xc2 && c <= 0xdf) {
-		len = 2;
-		cp = c & 0x1f;
-	} else if (c >= 0xe0 && c <= 0xef) {
-		len = 3;
-		cp = c & 0x0f;
-	} else if (c >= 0xf0 && c <= 0xf4) {
-		len = 4;
-		cp = c & 0x07;
-	} else {
-		return 0; /* continuation byte, overlong lead, or > U+10FFFF */
-	}
-	if (n < len)
-		return 0;
-	for (i = 1; i < len; i++) {
-		if ((s[i] & 0xc0) != 0x80)
-			return 0;
-		cp = (cp << 6) | (s[i] & 0x3f);
-	}
-	if ((len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) || cp > 0x10ffff ||
-	    (cp >= 0xd800 && cp <= 0xdfff))
-		return 0; /* overlong, out of range, or a surrogate */
-	return len;
-}
-
 void sctl_json_string_n(FILE *f, const char *str, size_t n)
 {
 	const unsigned char *s = (const unsigned char *)str;
@@ -85,7 +51,7 @@ void sctl_json_string_n(FILE *f, const char *str, size_t n)
 			i++;
 			continue;
 		}
-		len = utf8_valid_len(s + i, n - i);
+		len = sctl_utf8_valid_len(s + i, n - i);
 		if (!len) {
 			fputs("\\ufffd", f);
 			i++;

@@ -166,6 +166,7 @@ static void draw_header(const struct sctl_tui *tui, const struct sctl_tui_header
 {
 	const Shadowpt__WatchStarted *ws = h->ws;
 	struct sctl_table_stats s;
+	char text[128];
 
 	sctl_table_stats(&t->st, &s);
 	move(0, 0);
@@ -173,12 +174,16 @@ static void draw_header(const struct sctl_tui *tui, const struct sctl_tui_header
 		attron(COLOR_PAIR(PAIR_HEADER));
 	attron(A_BOLD);
 	printw(" shadowctl  pid %" PRId32, h->pid);
-	if (ws && ws->comm)
-		printw(" (%.32s)", ws->comm);
+	if (ws && ws->comm) {
+		sctl_printable(text, sizeof(text), ws->comm);
+		printw(" (%s)", text);
+	}
 	if (ws) {
 		printw("  backend %s", sctl_backend_name((int)ws->backend));
-		if (ws->backend_reason && *ws->backend_reason)
-			printw(" [%.60s]", ws->backend_reason);
+		if (ws->backend_reason && *ws->backend_reason) {
+			sctl_printable(text, sizeof(text), ws->backend_reason);
+			printw(" [%s]", text);
+		}
 		printw("  pfn %s",
 		       sctl_visibility_name(ws->has_pfn_visibility
 						? (int)ws->pfn_visibility
@@ -288,17 +293,17 @@ static void draw_vma_row(const struct sctl_tui *tui, int y, const struct sctl_ro
 			 const struct spt_state *st)
 {
 	const struct spt_vma *v = &st->vmas[r->vma];
-	char perms[5];
-	const unsigned char *p;
+	char perms[5], name[512];
 
 	sctl_perms(perms, v->prot, v->shared);
 	move(y, 0);
 	attrset(A_BOLD | (tui->color ? COLOR_PAIR(PAIR_VMA) : 0));
 	printw("%012" PRIx64 "-%012" PRIx64 " %s %-11s %" PRIu64 " pages ", v->start, v->end, perms,
 	       sctl_kind_name(v->kind), r->npages);
-	/* Names can hold any byte: print control characters as '?'. */
-	for (p = (const unsigned char *)v->name; *p && getcurx(stdscr) < COLS - 1; p++)
-		addch(*p < 0x20 || *p == 0x7f ? '?' : (chtype)*p);
+	/* Names can hold any byte: only printable, valid UTF-8 reaches the terminal. */
+	sctl_printable(name, sizeof(name), v->name);
+	if (getcurx(stdscr) < COLS - 1)
+		addnstr(name, -1);
 	attrset(A_NORMAL);
 	clrtoeol();
 }

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "format.h"
 #include "render-json.h"
 #include "test-common.h"
 
@@ -116,8 +117,23 @@ static void test_delta_event(void)
 	free(s);
 }
 
+static void test_printable(void)
+{
+	char out[16];
+
+	sctl_printable(out, sizeof(out), "a\tb\x1b[2J");
+	CHECK(!strcmp(out, "a?b?[2J"), "control characters replaced: %s", out);
+	sctl_printable(out, sizeof(out), "\xc3\xa9\xff");
+	CHECK(!strcmp(out, "\xc3\xa9?"), "valid UTF-8 kept, invalid byte replaced");
+	sctl_printable(out, 4, "ab\xc3\xa9");
+	CHECK(!strcmp(out, "ab"), "truncation keeps whole characters: %s", out);
+	sctl_printable(out, sizeof(out), NULL);
+	CHECK(!strcmp(out, ""), "NULL is empty");
+}
+
 int main(void)
 {
+	test_printable();
 	test_escaping();
 	test_delta_event();
 	return spt_test_done();
