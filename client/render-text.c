@@ -12,16 +12,27 @@ static int visibility_of(const Shadowpt__WatchStarted *ws)
 					    : SHADOWPT__PFN_VISIBILITY__PFN_HIDDEN;
 }
 
-/* Names may hold any byte: keep one event per line and the terminal sane. */
-static void text_name(FILE *f, const char *s)
+/*
+ * Names may hold any byte: keep one event per line and the terminal sane.
+ * Control characters (C0, DEL, C1), backslashes and invalid UTF-8 are
+ * written as \xNN.
+ */
+static void text_name(FILE *f, const char *str)
 {
-	const unsigned char *p = (const unsigned char *)(s ? s : "");
+	const unsigned char *s = (const unsigned char *)(str ? str : "");
+	size_t n = strlen((const char *)s), i = 0;
 
-	for (; *p; p++) {
-		if (*p < 0x20 || *p == 0x7f || *p == '\\')
-			fprintf(f, "\\x%02x", *p);
-		else
-			putc(*p, f);
+	while (i < n) {
+		size_t len = sctl_utf8_valid_len(s + i, n - i);
+		bool c1 = len == 2 && s[i] == 0xc2 && s[i + 1] < 0xa0;
+
+		if (!len || c1 || s[i] < 0x20 || s[i] == 0x7f || s[i] == '\\') {
+			fprintf(f, "\\x%02x", s[i]);
+			i++;
+			continue;
+		}
+		fwrite(s + i, 1, len, f);
+		i += len;
 	}
 }
 
