@@ -37,7 +37,7 @@ from harness import (Daemon, Target, check, encode_frame, frame_type, raw_status
 
 
 def scan_delta(body):
-    """Cheap scan of a Frame payload: returns (kind, seq, timestamp_ns, npages)
+    """Cheap scan of a Frame payload: returns (kind, seq, timestamp_ns, 0)
     for deltas without decoding page entries; kind for other frames."""
     pos = 0
     while pos < len(body):
@@ -65,10 +65,10 @@ def scan_delta(body):
                     elif n == 4:
                         ts = v
                 elif w == 2:
+                    if n >= 5:
+                        break  # protobuf-c writes fields in order: seq/ts came first
                     ln2, p = read_varint(sub, p)
                     p += ln2
-                    if n == 7:
-                        npages += 1
                 else:
                     break
             return ("delta", seq, ts, npages)
