@@ -8,7 +8,8 @@ usable. A target that dies mid-watch ends the watch cleanly."""
 import os
 import signal
 
-from harness import (Daemon, Target, check, error_of, frame_type, main, short,
+from harness import (Daemon, Target, check, error_of, frame_type, main, short, raw_status,
+                     wait_until,
                      EXIT_OK, EXIT_USAGE, EXIT_NO_PROCESS, EXIT_RUNTIME, EXIT_CONNECT,
                      PAGE, T_STEP)
 
@@ -202,6 +203,80 @@ def test_thread_id_and_kernel_thread():
     d.check_alive()
 
 
+def test_raw_unwatch_and_ids():
+    """Unwatch ends a watch (Unwatched, then no more frames for it);
+    unknown watch ids are a non-fatal NO_SUCH_WATCH; viewers of the same
+    (pid, range) share a watch id; request ids are echoed."""
+    d = Daemon()
+    t = Target()
+    a, _ = t.step("mmap-anon 8")
+    rng = (a, a + 8 * PAGE)
+    c1, c2 = d.connect(), d.connect()
+    ids = []
+    for c in (c1, c2):
+        c.hello()
+        rid = c.watch(t.pid, rng)
+        fr, _ = c.recv_until(lambda f: frame_type(f) in ("watch_started", "error"),
+                             what="watch started")
+        check(frame_type(fr) == "watch_started" and fr.get("request_id") == rid,
+              "WatchStarted: %s" % short(fr))
+        ids.append(fr["watch_started"]["watch_id"])
+        c.recv_until(lambda f: frame_type(f) == "snapshot" and f["snapshot"].get("last_chunk"),
+                     what="snapshot")
+    check(ids[0] == ids[1], "two viewers of one (pid, range) got watch ids %s" % ids)
+    rid = c1.send(unwatch={"watch_id": ids[0]})
+    fr, _ = c1.recv_until(lambda f: frame_type(f) in ("unwatched", "error"), what="unwatched")
+    check(frame_type(fr) == "unwatched" and fr["unwatched"].get("watch_id") == ids[0]
+          and fr.get("request_id") == rid, "Unwatch answer: %s" % short(fr))
+    c1.send(unwatch={"watch_id": ids[0]})
+    fr, _ = c1.recv_until(lambda f: frame_type(f) in ("unwatched", "error"), what="2nd unwatch")
+    check(error_of(fr)[0] == "ERROR_NO_SUCH_WATCH" and not fr["error"].get("fatal"),
+          "second Unwatch: %s" % short(fr))
+    # The target changes: c2 gets a delta, c1 gets nothing but its Pong.
+    t.step("touch-write 0x%x 8" % a)
+    c2.recv_until(lambda f: frame_type(f) == "delta", what="delta for the remaining viewer")
+    c1.send(ping={"nonce": 9})
+    fr, skipped = c1.recv_until(lambda f: frame_type(f) == "pong", what="pong")
+    check(not [f for f in skipped if frame_type(f) in ("delta", "snapshot")],
+          "frames after Unwatch: %s" % [short(f, 100) for f in skipped])
+    st = raw_status(d)
+    sess = [x for x in st.get("session", []) if x.get("pid") == t.pid]
+    check(len(sess) == 1 and sess[0].get("viewers") == 1, "sessions after unwatch: %s" % sess)
+    c2.close()
+    wait_until(lambda: not [x for x in raw_status(d).get("session", []) if x.get("pid") == t.pid],
+               T_STEP, "the session to close with its last viewer")
+
+
+def test_watch_count_and_text_output():
+    d = Daemon()
+    t = Target()
+    a, _ = t.step("mmap-anon 8")
+    w = d.watcher(t.pid, "--count", "2")
+    w.wait_for(lambda w_: w_.table.snapshots >= 1, T_STEP, "the first snapshot")
+    t.step("touch-write 0x%x 4" % a)
+    w.wait_for(lambda w_: w_.table.deltas >= 1, T_STEP, "a first delta")
+    t.step("madvise-dontneed 0x%x 4" % a)
+    rc = w.wait_exit()
+    check(rc == EXIT_OK and w.table.deltas == 2, "--count 2: exit %s after %d deltas" %
+          (rc, w.table.deltas))
+    # Text output: the summary line agrees with the JSON snapshot.
+    t.stop()
+    try:
+        rj = d.client("snapshot", t.pid, "--json")
+        rt = d.client("snapshot", t.pid)
+    finally:
+        t.cont()
+    check(rj.rc == EXIT_OK and rt.rc == EXIT_OK, "snapshots: %r %r" % (rj, rt))
+    snap = [e for e in rj.events() if e.get("event") == "snapshot"][0]
+    import re
+    m = re.search(r"vmas=(\d+) pages=(\d+)", rt.out)
+    check(m, "text snapshot without a summary: %r" % rt.out[:300])
+    check(int(m.group(1)) == len(snap["vmas"]) and int(m.group(2)) == len(snap["pages"]),
+          "text summary %s vs JSON %d vmas %d pages" % (m.group(0), len(snap["vmas"]),
+                                                          len(snap["pages"])))
+    check("0x%x" % a in rt.out or ("%x" % a) in rt.out, "text output lacks the mapping 0x%x" % a)
+
+
 def test_no_daemon():
     d = Daemon()
     sock = d.socket
@@ -232,5 +307,6 @@ def test_status_json():
 if __name__ == "__main__":
     main([test_nonexistent_pid, test_bad_pids_usage, test_bad_ranges, test_target_dies_mid_watch,
           test_peek_matches_memory, test_watch_limit_per_connection,
-          test_thread_id_and_kernel_thread, test_no_daemon,
+          test_thread_id_and_kernel_thread, test_raw_unwatch_and_ids,
+          test_watch_count_and_text_output, test_no_daemon,
           test_status_json])

@@ -111,6 +111,79 @@ def test_nobody_cannot_peek_or_watch_other_uid():
     check(r.rc == EXIT_PERMISSION, "uid 65533 on nobody's target: %r" % r)
 
 
+def test_non_dumpable_target():
+    """Same uid is not enough: a non-dumpable process (it could hold
+    secrets, e.g. after a setuid exec) is refused to unprivileged viewers,
+    and a live watch ends when the target turns non-dumpable."""
+    d = Daemon()
+    t = Target(user=NOBODY_UID)
+    a, _ = t.step("mmap-anon 4")
+    w = d.watcher(t.pid, user=NOBODY_UID)
+    w.wait_for(lambda w_: w_.table.snapshots >= 1, T_STEP, "the first snapshot")
+    t.step("dumpable 0")
+    t.step("touch-write 0x%x 4" % a)  # changes the daemon must not show
+    rc = w.wait_exit()
+    check(rc == EXIT_PERMISSION, "watch of a process that became non-dumpable: exit %s, "
+          "stderr %r" % (rc, w.stderr))
+    with w.cond:
+        leaked = [va for va in w.table.pages if a <= va < a + 4 * PAGE]
+    check(not leaked, "pages written after the target became non-dumpable were shown")
+    r = d.client("snapshot", t.pid, user=NOBODY_UID)
+    check(r.rc == EXIT_PERMISSION, "snapshot of a non-dumpable process: %r" % r)
+    r = d.client("snapshot", t.pid, "--json")
+    check(r.rc == EXIT_OK, "root is still allowed: %r" % r)
+    t.step("dumpable 1")
+    r = d.client("snapshot", t.pid, user=NOBODY_UID)
+    check(r.rc == EXIT_OK, "dumpable again, same uid: %r" % r)
+
+
+def test_per_uid_connection_limit():
+    """A uid cannot hold more than max_connections_per_uid connections."""
+    d = Daemon()
+    code = r'''
+import sys, types, socket
+sys.path.insert(0, %r)
+import harness
+harness.CFG = types.SimpleNamespace(proto=%r)
+conns = []
+limit = None
+for i in range(400):
+    try:
+        c = harness.RawConn(%r, timeout=60)
+    except OSError as e:
+        print("oserror", i, e); break
+    try:
+        c.send(hello={"protocol_version": 1})
+    except OSError:
+        pass  # refused at accept: the Error is already waiting
+    try:
+        fr = c.recv()
+    except OSError as e:
+        print("oserror", i, e); break
+    if fr is None:
+        print("eof", i); break
+    if harness.frame_type(fr) == "error":
+        print("error", i, fr["error"].get("code")); break
+    if limit is None:
+        limit = fr["welcome"]["limits"]["max_connections_per_uid"]
+    conns.append(c)
+print("limit", limit, len(conns))
+''' % (os.path.dirname(os.path.abspath(__file__)), __import__("harness").CFG.proto, d.socket)
+    p = subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
+                        nobody_python(), "-c", code], capture_output=True, timeout=4 * T_STEP)
+    out = p.stdout.decode().split("\n")
+    check(p.returncode == 0, "raw client as nobody failed: %s %s" % (p.stdout, p.stderr[-500:]))
+    lim = [ln for ln in out if ln.startswith("limit")]
+    first = out[0].split()
+    check(lim and first[0] == "error" and first[2] == "ERROR_LIMIT_EXCEEDED",
+          "connection over the per-uid limit: %r" % out)
+    limit, n = int(lim[0].split()[1]), int(lim[0].split()[2])
+    check(n == limit, "nobody got %d connections, the limit is %d" % (n, limit))
+    # Root (another uid) is not affected.
+    r = d.client("status")
+    check(r.rc == EXIT_OK, "root refused while nobody is at its limit: %r" % r)
+
+
 CAP_DAC_READ_SEARCH, CAP_SYS_PTRACE, CAP_SYS_ADMIN = 2, 19, 21
 
 
@@ -161,4 +234,5 @@ def test_daemon_dropped_privileges():
 if __name__ == "__main__":
     main([test_nobody_refused_root_target, test_nobody_raw_protocol_refused,
           test_nobody_own_target_no_raw_pfns, test_nobody_cannot_peek_or_watch_other_uid,
-          test_daemon_dropped_privileges])
+          test_daemon_dropped_privileges, test_non_dumpable_target,
+          test_per_uid_connection_limit])

@@ -51,6 +51,7 @@
  *                               reading commands (all mappings are new)
  *   info                        "map <line>" per /proc/self/maps line, then
  *                               "ok info <count>"
+ *   dumpable 0|1                PR_SET_DUMPABLE                 -> VALUE
  *   pid                         -> PID
  *   exit CODE                   exit(CODE) after "ok exit CODE"
  *
@@ -612,7 +613,13 @@ static void command_loop(void)
 			cmd_exec("/proc/self/exe");
 		else if (!strcmp(c, "info"))
 			cmd_info();
-		else if (!strcmp(c, "pid"))
+		else if (!strcmp(c, "dumpable") && argc >= 2 &&
+			 (!strcmp(argv[1], "0") || !strcmp(argv[1], "1"))) {
+			if (prctl(PR_SET_DUMPABLE, (unsigned long)atoi(argv[1]), 0, 0, 0))
+				reply("err dumpable %s", strerror(errno));
+			else
+				reply("ok dumpable %s", argv[1]);
+		} else if (!strcmp(c, "pid"))
 			reply("ok pid %d", (int)getpid());
 		else if (!strcmp(c, "exit")) {
 			uint64_t code = 0;
