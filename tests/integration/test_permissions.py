@@ -5,6 +5,7 @@ refused a root-owned target; watching its own process it gets no raw PFNs
 (null, or opaque tokens that are equal iff the frame is the same)."""
 
 from harness import (Daemon, Target, RawConn, check, compare_until_stable, error_of,
+                     read_truth_stable,
                      frame_type, main, short, Table, EXIT_OK, EXIT_PERMISSION, NOBODY_UID,
                      PAGE, T_STEP)
 import os
@@ -70,7 +71,16 @@ def test_nobody_own_target_no_raw_pfns():
     a, _ = t.step("mmap-anon 8")
     t.step("touch-write 0x%x 8" % a)
     _, _, _, child = t.step("fork-cow 0x%x 8" % a)  # frames shared with a child
+    z, _ = t.step("mmap-anon 4")
+    t.step("touch-read 0x%x 4" % z)  # four pages on the one zero page
+    t.step("mmap-file 4")  # private and shared mappings of one page-cache page
     t.stop()
+    tr = read_truth_stable(t.pid)
+    frames = {}
+    for va, (fl, pfn) in tr.pages.items():
+        frames.setdefault(pfn, []).append(va)
+    check(any(len(v) > 1 for v in frames.values()),
+          "workload did not produce pages sharing a frame (token equality untested)")
     try:
         def view():
             r = d.client("snapshot", t.pid, "--json", user=NOBODY_UID)
