@@ -36,8 +36,6 @@ static const int sctl_allowed[] = {
     /* the event loop */
     SCMP_SYS(poll),
     SCMP_SYS(ppoll),
-    SCMP_SYS(epoll_wait),
-    SCMP_SYS(epoll_pwait),
     SCMP_SYS(clock_gettime),
     SCMP_SYS(gettimeofday),
     SCMP_SYS(nanosleep),
