@@ -171,10 +171,14 @@ void sctl_help_watch(void)
 
 void sctl_help_snapshot(void)
 {
-	printf("Usage: shadowctl snapshot PID [--range START:END] [--json]\n"
+	printf("Usage: shadowctl snapshot PID [--range START:END] [--backend B] [--json]\n"
 	       "\n"
 	       "Wait for the complete snapshot of PID's page table, print the VMAs and\n"
 	       "every page entry (or one JSON object), stop watching and exit.\n"
+	       "\n"
+	       "  -r, --range START:END  only this page-aligned range\n"
+	       "  -b, --backend B        auto, kernel or procfs\n"
+	       "  -j, --json             one JSON object (doc/json-schema.md)\n"
 	       "\n%s",
 	       exit_codes_help);
 }
