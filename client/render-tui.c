@@ -10,6 +10,7 @@
 #include <curses.h>
 
 #include "format.h"
+#include "shadowpt-limits.h"
 #include "render-tui.h"
 #include "tui-layout.h"
 
@@ -178,21 +179,24 @@ static void draw_header(const struct sctl_tui *tui, const struct sctl_tui_header
 		sctl_printable(text, sizeof(text), ws->comm);
 		printw(" (%s)", text);
 	}
+	/* Most useful first: a long backend reason may be cut at the edge. */
+	if (t->valid)
+		printw("  seq %" PRIu64, t->seq);
+	else
+		addstr("  waiting for snapshot");
 	if (ws) {
+		printw("  pfn %s",
+		       sctl_visibility_name(ws->has_pfn_visibility
+						? (int)ws->pfn_visibility
+						: SHADOWPT__PFN_VISIBILITY__PFN_HIDDEN));
+		if (ws->range && !(ws->range->start == 0 && ws->range->end >= SPT_USER_ADDR_MAX))
+			printw("  range %" PRIx64 "-%" PRIx64, ws->range->start, ws->range->end);
 		printw("  backend %s", sctl_backend_name((int)ws->backend));
 		if (ws->backend_reason && *ws->backend_reason) {
 			sctl_printable(text, sizeof(text), ws->backend_reason);
 			printw(" [%s]", text);
 		}
-		printw("  pfn %s",
-		       sctl_visibility_name(ws->has_pfn_visibility
-						? (int)ws->pfn_visibility
-						: SHADOWPT__PFN_VISIBILITY__PFN_HIDDEN));
 	}
-	if (t->valid)
-		printw("  seq %" PRIu64, t->seq);
-	else
-		addstr("  waiting for snapshot");
 	clrtoeol();
 	attroff(A_BOLD);
 	if (tui->color)
