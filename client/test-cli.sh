@@ -16,7 +16,11 @@ check() { # description, expected status, command...
 	"$@" >"$TMP/out" 2>"$TMP/err" </dev/null
 	got=$?
 	n=$((n + 1))
-	if [ "$got" = "$want" ]; then
+	if grep -Eq 'Sanitizer|runtime error' "$TMP/err"; then
+		failed=$((failed + 1))
+		echo "not ok $n - $what: sanitizer report"
+		sed 's/^/# /' "$TMP/err"
+	elif [ "$got" = "$want" ]; then
 		echo "ok $n - $what"
 	else
 		failed=$((failed + 1))

@@ -24,7 +24,11 @@ run() {
 	got=$?
 	wait "$fake"
 	n=$((n + 1))
-	if [ "$got" = "$want" ]; then
+	if grep -Eq 'Sanitizer|runtime error' "$TMP/err"; then
+		failed=$((failed + 1))
+		echo "not ok $n - $sc: sanitizer report"
+		sed 's/^/# /' "$TMP/err"
+	elif [ "$got" = "$want" ]; then
 		echo "ok $n - $sc: shadowctl $* -> $got"
 	else
 		failed=$((failed + 1))
