@@ -59,9 +59,13 @@ static const int sctl_allowed[] = {
     SCMP_SYS(exit_group),
 };
 
-/* Terminal ioctls ncurses uses after initialisation (resize, endwin). */
+/*
+ * Terminal ioctls ncurses uses after initialisation: window size on
+ * SIGWINCH, tcgetattr/tcsetattr in endwin and on resume after Ctrl-Z, and
+ * tcflush (flushinp) on resume.
+ */
 static const unsigned long sctl_allowed_ioctls[] = {
-    TIOCGWINSZ, TCGETS, TCSETS, TCSETSW, TCSETSF,
+    TIOCGWINSZ, TCGETS, TCSETS, TCSETSW, TCSETSF, TCFLSH,
 };
 
 #ifdef SCTL_SANDBOX_SANITIZER
