@@ -513,11 +513,21 @@ def daemon_default_args():
 class Target:
     """The workload program, driven one step at a time."""
 
-    def __init__(self, user=None, argv_extra=(), cwd=None):
+    def __init__(self, user=None, argv_extra=(), cwd=None, tmp_subdir=None):
+        """tmp_subdir: bytes, a directory made inside the private temp dir
+        and given to the target as TMPDIR (odd names for mmap-file)."""
         self.dir = tmpdir()
         if user is not None:
             os.chown(self.dir, user, user)
         env = dict(os.environ, TMPDIR=self.dir)
+        if tmp_subdir is not None:
+            sub = os.path.join(os.fsencode(self.dir), tmp_subdir)
+            os.mkdir(sub)
+            if user is not None:
+                os.chown(sub, user, user)
+            env = dict(os.environ)
+            env = {os.fsencode(k): os.fsencode(v) for k, v in env.items()}
+            env[b"TMPDIR"] = sub
         argv = [CFG.target] + list(argv_extra)
         if user is not None:
             argv = as_user_cmd(argv, user, user)
@@ -558,7 +568,7 @@ class Target:
                                       self.proc.poll())
                 self.buf += data
         line, self.buf = self.buf.split(b"\n", 1)
-        return line.decode()
+        return line.decode("utf-8", "replace")
 
     def send(self, line):
         self.proc.stdin.write((line + "\n").encode())
@@ -903,7 +913,9 @@ def vma_kind(perms, inode, name):
 
 def read_maps(pid):
     vmas = []
-    with open("/proc/%d/maps" % pid) as f:
+    # Names are bytes in the kernel: undecodable ones compare as U+FFFD,
+    # which is what shadowctl's JSON prints for them.
+    with open("/proc/%d/maps" % pid, encoding="utf-8", errors="replace") as f:
         for line in f:
             parts = line.rstrip("\n").split(None, 5)
             addr, perms, off, dev, inode = parts[:5]

@@ -390,6 +390,10 @@ static void cmd_mmap_file(char **argv, int argc)
 	touch_write(priv + PAGE, 1, 'p'); /* COW: an anon page in a file VMA */
 	touch_write(shared, 1, 's');
 	touch_read(shared + PAGE, 1);
+	/* The path may hold odd bytes (tests use them): one line, no newline. */
+	for (char *q = path; *q; q++)
+		if (*q == '\n')
+			*q = '?';
 	reply("ok mmap-file 0x%lx 0x%lx 0x%lx 0x%lx %s", uptr(priv), uptr(priv + n * PAGE),
 	      uptr(shared), uptr(shared + n * PAGE), path);
 }
