@@ -14,10 +14,11 @@
 int sctl_sandbox_install(void);
 
 /*
- * Test hook: tries openat("/etc/passwd") the way an exploit would. With
+ * Test hook: makes a forbidden call the way an exploit would, openat() of
+ * /etc/passwd (what = "1" or "openat") or socket() (what = "socket"). With
  * the sandbox installed the process dies of SIGSYS; if this returns, the
- * sandbox is broken.
+ * sandbox is broken and the process exits 1.
  */
-void sctl_sandbox_selftest(void);
+void sctl_sandbox_selftest(const char *what);
 
 #endif

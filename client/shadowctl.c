@@ -77,7 +77,7 @@ int sctl_enter_sandbox(const struct sctl_global *g)
 		return SCTL_EXIT_RUNTIME;
 	}
 	if (g->sandbox_selftest)
-		sctl_sandbox_selftest();
+		sctl_sandbox_selftest(g->sandbox_selftest);
 	return 0;
 }
 
@@ -285,7 +285,8 @@ int main(int argc, char **argv)
 
 	g.socket_path = sctl_socket_path(socket_opt, getenv(SCTL_SOCKET_ENV));
 	selftest = getenv(SCTL_SANDBOX_SELFTEST_ENV);
-	g.sandbox_selftest = selftest && !strcmp(selftest, "1");
+	if (selftest && *selftest && strcmp(selftest, "0"))
+		g.sandbox_selftest = selftest;
 	setup_signals();
 	/* Commands parse from their own argv[0] == command name. */
 	argc -= optind;

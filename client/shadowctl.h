@@ -26,13 +26,13 @@ enum sctl_exit {
 
 #define SCTL_DEFAULT_SOCKET "/run/shadowptd/shadowptd.sock"
 #define SCTL_SOCKET_ENV	    "SHADOWPT_SOCKET"
-/* Debug aid for tests: after the sandbox is installed, try an openat(). */
+/* Debug aid for tests: after the sandbox is installed, try openat() ("1") or socket(). */
 #define SCTL_SANDBOX_SELFTEST_ENV "SHADOWCTL_SANDBOX_SELFTEST"
 
 struct sctl_global {
 	const char *socket_path;
 	bool json;
-	bool sandbox_selftest;
+	const char *sandbox_selftest; /* NULL, or what the selftest tries */
 };
 
 /* Set by the SIGINT/SIGTERM handler; signals stay blocked outside ppoll. */
