@@ -437,7 +437,7 @@ def _kill_proc(p):
 class Daemon:
     """One shadowptd on a private socket."""
 
-    def __init__(self, extra_args=(), wrapper=(), socket_path=None, wait=True):
+    def __init__(self, extra_args=(), wrapper=(), socket_path=None, wait=True, env_extra=None):
         self.dir = tmpdir()
         # The daemon drops to its own user (shadowpt, or --user) after
         # binding: it must still be able to remove its socket at exit.
@@ -448,13 +448,45 @@ class Daemon:
         argv = list(wrapper) + [CFG.daemon, "--socket", self.socket] + daemon_default_args()
         argv += list(extra_args)
         self.argv = argv
+        # Readiness comes the systemd way: READY=1 on $NOTIFY_SOCKET.
+        self.notify_path = os.path.join(self.dir, "notify")
+        self.notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self.notify.bind(self.notify_path)
+        os.chmod(self.notify_path, 0o777)  # the daemon may have dropped to its user
+        self.notes = []
+        self.notes_lock = threading.Lock()
+        # Drain it all the time, as systemd does: a full datagram queue
+        # (net.unix.max_dgram_qlen, 10 by default) would block sd_notify().
+        threading.Thread(target=self._drain_notify, daemon=True).start()
+        env = dict(os.environ, NOTIFY_SOCKET=self.notify_path)
+        env.update(env_extra or {})
         self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=self.logf,
-                                     stderr=subprocess.STDOUT, start_new_session=True)
+                                     stderr=subprocess.STDOUT, start_new_session=True, env=env)
         at_exit(lambda: _kill_proc(self.proc))
         if wait:
             self.wait_ready()
 
+    def _drain_notify(self):
+        while True:
+            try:
+                data = self.notify.recv(4096)
+            except OSError:
+                return
+            with self.notes_lock:
+                self.notes.append(data.decode("utf-8", "replace").split("\n"))
+
+    def notifications(self):
+        """Every sd_notify datagram received so far, as lists of KEY=VALUE."""
+        with self.notes_lock:
+            return list(self.notes)
+
+    def notified(self, key):
+        return [ln for msg in self.notifications() for ln in msg if ln.startswith(key)]
+
     def wait_ready(self, timeout=T_START):
+        wait_until(lambda: self.notified("READY=1") or self.proc.poll() is not None, timeout,
+                   "shadowptd to send READY=1")
+
         def ready():
             if self.proc.poll() is not None:
                 raise TestFailure("shadowptd exited with %s during start:\n%s" %

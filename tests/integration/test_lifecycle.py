@@ -71,6 +71,22 @@ def test_sigterm_shutdown():
           [short(f, 120) for f in frames[-3:]])
 
 
+def test_sd_notify():
+    """READY=1 once serving, STATUS= lines, WATCHDOG=1 pings when systemd
+    asks for them, STOPPING=1 at shutdown."""
+    d = Daemon(env_extra={"WATCHDOG_USEC": "400000"})  # pings every 200 ms
+    t = Target()
+    w = d.watcher(t.pid)
+    w.wait_for(lambda w_: w_.table.snapshots >= 1, T_STEP, "the first snapshot")
+    check(d.notified("READY=1"), "no READY=1")
+    wait_until(lambda: len(d.notified("WATCHDOG=1")) >= 2, T_STEP, "two WATCHDOG=1 pings")
+    wait_until(lambda: d.notified("STATUS="), T_STEP, "a STATUS= line")
+    w.stop()
+    rc = d.stop(signal.SIGTERM)
+    check(rc == 0, "exit status %s" % rc)
+    check(d.notified("STOPPING=1"), "no STOPPING=1 at shutdown: %s" % d.notifications())
+
+
 def test_sigint_shutdown_idle():
     d = Daemon()
     rc = d.stop(signal.SIGINT)
@@ -120,5 +136,5 @@ def test_client_sandbox_kills_forbidden_syscall():
 
 
 if __name__ == "__main__":
-    main([test_socket_activation, test_sigterm_shutdown, test_sigint_shutdown_idle,
+    main([test_socket_activation, test_sigterm_shutdown, test_sd_notify, test_sigint_shutdown_idle,
           test_stale_socket_replaced, test_client_sandbox_kills_forbidden_syscall])
