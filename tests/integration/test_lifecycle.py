@@ -123,12 +123,14 @@ def test_stale_socket_replaced():
 def test_client_sandbox_kills_forbidden_syscall():
     d = Daemon()
     t = Target()
-    env = dict(os.environ, SHADOWCTL_SANDBOX_SELFTEST="1")
-    for args in (["snapshot", t.pid, "--json"], ["status"]):
-        r = run_client(d.socket, args, env=env)
-        check(r.rc == -signal.SIGSYS,
-              "shadowctl %s with the sandbox selftest: status %s, expected death by SIGSYS "
-              "(%r)" % (args[0], r.rc, r))
+    # "1": an openat() after the sandbox is up; "socket": a new socket.
+    for what in ("1", "socket"):
+        env = dict(os.environ, SHADOWCTL_SANDBOX_SELFTEST=what)
+        for args in (["snapshot", t.pid, "--json"], ["status"], ["watch", t.pid, "--json"]):
+            r = run_client(d.socket, args, env=env)
+            check(r.rc == -signal.SIGSYS,
+                  "shadowctl %s with sandbox selftest %r: status %s, expected death by "
+                  "SIGSYS (%r)" % (args[0], what, r.rc, r))
     # Without the selftest the same commands succeed (the sandbox allows
     # everything a normal run needs).
     r = run_client(d.socket, ["snapshot", t.pid, "--json"])
