@@ -404,6 +404,25 @@ static int error_code_of(int r)
 	}
 }
 
+
+/* The thread group (process) a thread id belongs to, or -1. */
+static pid_t thread_group_of(pid_t tid)
+{
+	char path[64], line[128];
+	pid_t tgid = -1;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)tid);
+	f = fopen(path, "re");
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "Tgid: %d", &tgid) == 1)
+			break;
+	fclose(f);
+	return tgid;
+}
+
 static void client_on_watch(struct client *c, const SptFrame *f)
 {
 	const Shadowpt__Watch *req = f->watch;
@@ -462,11 +481,17 @@ static void client_on_watch(struct client *c, const SptFrame *f)
 	pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
 	if (pidfd < 0) {
 		r = -errno;
-		if (r == -EINVAL) {
-			/* Not a thread-group leader: let auth explain. */
-			r = auth_check_target(&c->peer, pid, why, sizeof(why));
-			if (r == 0)
-				r = -EINVAL;
+		if (r == -EINVAL || r == -ENOENT) {
+			/* Not a thread-group leader (ENOENT on Linux >= 6.9). */
+			pid_t tgid = thread_group_of(pid);
+
+			r = -ESRCH;
+			if (tgid > 0)
+				snprintf(why, sizeof(why),
+					 "pid %d is a thread of process %d, not a process",
+					 (int)pid, (int)tgid);
+			else
+				snprintf(why, sizeof(why), "no process %d", (int)pid);
 		} else if (r == -ESRCH) {
 			snprintf(why, sizeof(why), "no process %d", (int)pid);
 		} else {
