@@ -6,20 +6,6 @@
 
 #include "format.h"
 
-const char *sctl_backend_name(int backend)
-{
-	switch (backend) {
-	case SHADOWPT__BACKEND__BACKEND_AUTO:
-		return "auto";
-	case SHADOWPT__BACKEND__BACKEND_PROCFS:
-		return "procfs";
-	case SHADOWPT__BACKEND__BACKEND_KERNEL:
-		return "kernel";
-	default:
-		return "unknown";
-	}
-}
-
 const char *sctl_visibility_name(int visibility)
 {
 	switch (visibility) {

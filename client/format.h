@@ -10,7 +10,6 @@
 #include "state.h"
 #include "wire.h"
 
-const char *sctl_backend_name(int backend);	  /* "procfs", ... */
 const char *sctl_visibility_name(int visibility); /* "raw", "token", "hidden" */
 const char *sctl_kind_name(int kind);		  /* "anon", ..., "unknown" */
 /* "rw-p" style: 5 bytes including the NUL. */

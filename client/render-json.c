@@ -161,7 +161,7 @@ void sctl_json_hello(FILE *f, const Shadowpt__Welcome *w, int32_t pid)
 	sctl_json_string(f, w->server_version);
 	fputs(",\"backends\":[", f);
 	for (i = 0; i < w->n_backends; i++)
-		fprintf(f, "%s\"%s\"", i ? "," : "", sctl_backend_name((int)w->backends[i]));
+		fprintf(f, "%s\"%s\"", i ? "," : "", spt_backend_name((int)w->backends[i]));
 	fputs("],\"kernel_unavailable_reason\":", f);
 	sctl_json_string(f, w->kernel_unavailable_reason);
 	if (w->peer)
@@ -177,7 +177,7 @@ static void json_watch_fields(FILE *f, const Shadowpt__WatchStarted *ws)
 {
 	fprintf(f, ",\"watch_id\":%" PRIu32 ",\"comm\":", ws->watch_id);
 	sctl_json_string(f, ws->comm);
-	fprintf(f, ",\"backend\":\"%s\",\"backend_reason\":", sctl_backend_name((int)ws->backend));
+	fprintf(f, ",\"backend\":\"%s\",\"backend_reason\":", spt_backend_name((int)ws->backend));
 	sctl_json_string(f, ws->backend_reason);
 	fprintf(f,
 		",\"pfn_visibility\":\"%s\",\"range\":", sctl_visibility_name(visibility_of(ws)));
@@ -301,7 +301,7 @@ void sctl_json_status(FILE *f, const Shadowpt__StatusReply *s)
 		",\"sessions\":%" PRIu32 ",\"viewers\":%" PRIu32 ",\"frames_in\":%" PRIu64
 		",\"frames_out\":%" PRIu64 ",\"bytes_out\":%" PRIu64 ",\"deltas_dropped\":%" PRIu64
 		",\"resyncs\":%" PRIu64 ",\"viewers_disconnected\":%" PRIu64 ",\"session_list\":[",
-		sctl_backend_name((int)s->default_backend), s->uptime_ms, s->connections,
+		spt_backend_name((int)s->default_backend), s->uptime_ms, s->connections,
 		s->sessions, s->viewers, s->frames_in, s->frames_out, s->bytes_out,
 		s->deltas_dropped, s->resyncs, s->viewers_disconnected);
 	for (i = 0; i < s->n_session; i++) {
@@ -314,7 +314,7 @@ void sctl_json_status(FILE *f, const Shadowpt__StatusReply *s)
 			",\"interval_ms\":%" PRIu32 ",\"mapped_pages\":%" PRIu64
 			",\"vmas\":%" PRIu64 ",\"samples\":%" PRIu64 ",\"sample_ns_total\":%" PRIu64
 			"}",
-			sctl_backend_name((int)ss->backend), ss->viewers, ss->seq, ss->interval_ms,
+			spt_backend_name((int)ss->backend), ss->viewers, ss->seq, ss->interval_ms,
 			ss->mapped_pages, ss->vmas, ss->samples, ss->sample_ns_total);
 	}
 	fputs("]}\n", f);

@@ -69,7 +69,7 @@ void sctl_text_started(FILE *f, const Shadowpt__WatchStarted *ws)
 {
 	fprintf(f, "started pid=%" PRId32 " watch=%" PRIu32 " comm=", ws->pid, ws->watch_id);
 	text_name(f, ws->comm);
-	fprintf(f, " backend=%s pfn=%s", sctl_backend_name((int)ws->backend),
+	fprintf(f, " backend=%s pfn=%s", spt_backend_name((int)ws->backend),
 		sctl_visibility_name(visibility_of(ws)));
 	if (ws->range)
 		fprintf(f, " range=0x%" PRIx64 ":0x%" PRIx64, ws->range->start, ws->range->end);
@@ -156,7 +156,7 @@ void sctl_text_status(FILE *f, const Shadowpt__StatusReply *s)
 	fprintf(f,
 		", up %" PRIu64 "d %02" PRIu64 ":%02" PRIu64 ":%02" PRIu64 ", default backend %s\n",
 		up / 86400, up / 3600 % 24, up / 60 % 60, up % 60,
-		sctl_backend_name((int)s->default_backend));
+		spt_backend_name((int)s->default_backend));
 	fprintf(f, "connections %" PRIu32 "  sessions %" PRIu32 "  viewers %" PRIu32 "\n",
 		s->connections, s->sessions, s->viewers);
 	fprintf(f, "frames in %" PRIu64 "  frames out %" PRIu64 "  bytes out %" PRIu64 "\n",
@@ -177,7 +177,7 @@ void sctl_text_status(FILE *f, const Shadowpt__StatusReply *s)
 		fprintf(f,
 			" backend=%s viewers=%" PRIu32 " seq=%" PRIu64 " interval=%" PRIu32
 			"ms mapped=%" PRIu64 " vmas=%" PRIu64 " samples=%" PRIu64,
-			sctl_backend_name((int)ss->backend), ss->viewers, ss->seq, ss->interval_ms,
+			spt_backend_name((int)ss->backend), ss->viewers, ss->seq, ss->interval_ms,
 			ss->mapped_pages, ss->vmas, ss->samples);
 		if (ss->samples)
 			fprintf(f, " avg_sample=%.1fus",

@@ -191,7 +191,7 @@ static void draw_header(const struct sctl_tui *tui, const struct sctl_tui_header
 						: SHADOWPT__PFN_VISIBILITY__PFN_HIDDEN));
 		if (ws->range && !(ws->range->start == 0 && ws->range->end >= SPT_USER_ADDR_MAX))
 			printw("  range %" PRIx64 "-%" PRIx64, ws->range->start, ws->range->end);
-		printw("  backend %s", sctl_backend_name((int)ws->backend));
+		printw("  backend %s", spt_backend_name((int)ws->backend));
 		if (ws->backend_reason && *ws->backend_reason) {
 			sctl_printable(text, sizeof(text), ws->backend_reason);
 			printw(" [%s]", text);

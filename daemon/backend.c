@@ -27,20 +27,6 @@ static const struct spt_backend_ops *kernel_ops; /* set by the probe */
 static char kernel_why[160] = "not probed";
 static int default_backend = SHADOWPT__BACKEND__BACKEND_AUTO;
 
-const char *spt_backend_name(int id)
-{
-	switch (id) {
-	case SHADOWPT__BACKEND__BACKEND_AUTO:
-		return "auto";
-	case SHADOWPT__BACKEND__BACKEND_PROCFS:
-		return "procfs";
-	case SHADOWPT__BACKEND__BACKEND_KERNEL:
-		return "kernel";
-	default:
-		return "unspecified";
-	}
-}
-
 /*
  * Never by calling syscalls 463..467 blindly: on Linux >= 6.13 those are
  * the *xattrat calls. The kernel backend checks the patch's sysfs marker.

@@ -120,7 +120,5 @@ int spt_backend_probe(int preferred, char *kernel_why, size_t whylen);
 /* Backends usable on this system, for Welcome.backends. Returns count. */
 size_t spt_backend_available(int *ids, size_t max);
 
-/* Name of a Shadowpt__Backend value, for logs and messages. */
-const char *spt_backend_name(int id);
 
 #endif

@@ -78,6 +78,16 @@ const char *spt_frame_type_name(const SptFrame *frame)
 	}
 }
 
+const char *spt_backend_name(int backend)
+{
+	switch (backend) {
+	case SHADOWPT__BACKEND__BACKEND_AUTO: return "auto";
+	case SHADOWPT__BACKEND__BACKEND_PROCFS: return "procfs";
+	case SHADOWPT__BACKEND__BACKEND_KERNEL: return "kernel";
+	default: return "unspecified";
+	}
+}
+
 const char *spt_error_code_name(int code)
 {
 	switch (code) {

@@ -40,6 +40,9 @@ int spt_frame_encode(const SptFrame *frame, size_t max_payload, uint8_t **out,
 /* Human name of a frame's message ("watch", "delta", ...) for logs. */
 const char *spt_frame_type_name(const SptFrame *frame);
 
+/* Name of a Shadowpt__Backend value ("auto", "procfs", "kernel"). */
+const char *spt_backend_name(int backend);
+
 /* Human text for an ErrorCode, for clients. */
 const char *spt_error_code_name(int code);
 
