@@ -12,7 +12,7 @@ selectors. For each N it prints figures as lines starting with "bench:":
   - deltas/s received per viewer and in total, frames and MiB/s delivered;
   - per-sample latency: viewer receive time minus the Delta's
     timestamp_ns (CLOCK_MONOTONIC when the daemon sampled), p50/p90/p99/max;
-  - step latency: target step done -> first viewer has a delta showing it;
+  - step latency: target step done -> first delta received after it;
   - the daemon's own counters (bytes_out, deltas_dropped, resyncs).
 
 Figures only: there is no pass/fail. Needs root (the daemon reads
@@ -129,6 +129,10 @@ class Viewer:
         return True
 
 
+SLOTS = 64
+WINDOW = 8
+
+
 def pct(values, p):
     if not values:
         return float("nan")
@@ -141,8 +145,12 @@ def run_one(args, nviewers):
     extra = ["--min-interval-ms", str(args.min_interval_ms)]
     d = Daemon(extra_args=extra)
     t = Target()
-    a, _ = t.step("mmap-anon %d" % args.pages)
-    rng = (a, a + args.pages * PAGE)
+    # A sliding window over SLOTS slots of --pages pages: each step writes
+    # the next slot and zaps the one WINDOW steps behind, so successive
+    # states never repeat within a sampling interval (alternating write/zap
+    # of one region would look idle to a sampler that sees both steps).
+    a, _ = t.step("mmap-anon %d" % (args.pages * SLOTS))
+    rng = (a, a + args.pages * SLOTS * PAGE)
     viewers = [Viewer(d.socket, t.pid, rng) for _ in range(nviewers)]
     sel = selectors.DefaultSelector()
     for v in viewers:
@@ -151,13 +159,14 @@ def run_one(args, nviewers):
     steps = []  # (done_ns,) per target step
 
     def drive():
-        mapped = False
+        k = 0
         while not stop.is_set():
-            if mapped:
-                t.step("madvise-dontneed 0x%x %d" % (a, args.pages))
-            else:
-                t.step("touch-write 0x%x %d" % (a, args.pages))
-            mapped = not mapped
+            slot = a + (k % SLOTS) * args.pages * PAGE
+            old = a + ((k - WINDOW) % SLOTS) * args.pages * PAGE
+            t.step("touch-write 0x%x %d" % (slot, args.pages))
+            if k >= WINDOW:
+                t.step("madvise-dontneed 0x%x %d" % (old, args.pages))
+            k += 1
             steps.append(time.monotonic_ns())
             if args.step_interval_ms:
                 time.sleep(args.step_interval_ms / 1000.0)
