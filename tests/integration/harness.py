@@ -982,29 +982,33 @@ def read_truth(pid, rng=None):
             vmas[v["start"]] = (v["end"], v["perms"], v["kind"], v["name"])
             base = F_ALLOCATED | (F_ANONYMOUS if v["kind"] == "anon" else 0)
             n = (e - s) // PAGE
-            data = b""
             off = (s // PAGE) * 8
-            while len(data) < n * 8:
-                chunk = os.pread(fd, min(n * 8 - len(data), 1 << 20), off + len(data))
+            done = 0
+            while done < n * 8:
+                chunk = os.pread(fd, min(n * 8 - done, 1 << 20), off + done)
                 if not chunk:
                     break
-                data += chunk
-            for i in range(len(data) // 8):
-                (ent,) = struct.unpack_from("<Q", data, i * 8)
-                va = s + i * PAGE
-                if ent & PM_PRESENT:
-                    pages[va] = (base | F_MAPPED, ent & PFN_MASK)
-                    names = {"exclusive"} if ent & PM_EXCLUSIVE else set()
-                elif ent & PM_SWAP:
-                    pages[va] = (base, 0)
-                    names = {"swapped"}
-                else:
-                    continue
-                if ent & PM_SOFT_DIRTY:
-                    names.add("soft-dirty")
-                if ent & PM_FILE:
-                    names.add("file")
-                ext[va] = frozenset(names)
+                base_va = s + (done // 8) * PAGE
+                done += len(chunk)
+                if not chunk.strip(b"\0"):
+                    continue  # nothing in this stretch (big reservations)
+                for i, (ent,) in enumerate(struct.iter_unpack("<Q", chunk)):
+                    if not ent:
+                        continue
+                    va = base_va + i * PAGE
+                    if ent & PM_PRESENT:
+                        pages[va] = (base | F_MAPPED, ent & PFN_MASK)
+                        names = {"exclusive"} if ent & PM_EXCLUSIVE else set()
+                    elif ent & PM_SWAP:
+                        pages[va] = (base, 0)
+                        names = {"swapped"}
+                    else:
+                        continue
+                    if ent & PM_SOFT_DIRTY:
+                        names.add("soft-dirty")
+                    if ent & PM_FILE:
+                        names.add("file")
+                    ext[va] = frozenset(names)
     finally:
         os.close(fd)
     return Truth(vmas, pages, ext)

@@ -14,6 +14,8 @@
  * line. Commands (N counts 4 KiB pages, ADDR is hex or decimal):
  *
  *   mmap-anon N                 private anonymous RW, untouched -> START END
+ *   mmap-reserve N              PROT_NONE, MAP_NORESERVE (a JVM-style
+ *                               reservation; N may be huge)      -> START END
  *   touch-read ADDR N           read one byte per page          -> START END
  *   touch-write ADDR N          write one byte per page         -> START END
  *   munmap ADDR N               unmap                           -> START END
@@ -226,6 +228,19 @@ static void cmd_mmap_anon(char **argv, int argc)
 	if (p == MAP_FAILED)
 		return reply("err mmap-anon %s", strerror(errno));
 	reply("ok mmap-anon 0x%lx 0x%lx", uptr(p), uptr(p + n * PAGE));
+}
+
+static void cmd_mmap_reserve(char **argv, int argc)
+{
+	size_t n;
+	char *p;
+
+	if (argc < 2 || !parse_pages(argv[1], &n))
+		return reply("err mmap-reserve usage: mmap-reserve N");
+	p = mmap(NULL, n * PAGE, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (p == MAP_FAILED)
+		return reply("err mmap-reserve %s", strerror(errno));
+	reply("ok mmap-reserve 0x%lx 0x%lx", uptr(p), uptr(p + n * PAGE));
 }
 
 static void cmd_touch(char **argv, int argc, bool write)
@@ -581,6 +596,8 @@ static void command_loop(void)
 
 		if (!strcmp(c, "mmap-anon"))
 			cmd_mmap_anon(argv, argc);
+		else if (!strcmp(c, "mmap-reserve"))
+			cmd_mmap_reserve(argv, argc);
 		else if (!strcmp(c, "touch-read"))
 			cmd_touch(argv, argc, false);
 		else if (!strcmp(c, "touch-write"))
