@@ -68,7 +68,7 @@ t_all=$SECONDS
 # --- kernel -----------------------------------------------------------------
 if [[ -z $bzimage ]]; then
 	t0=$SECONDS
-	bzimage=$("$top/kernel/build-kernel.sh" | tail -n 1)
+	bzimage=$("$top/kernel/build-kernel.sh" | tail -n 1) || die "kernel build failed"
 	log "kernel ready in $((SECONDS - t0)) s: $bzimage"
 fi
 [[ -f $bzimage ]] || die "no kernel image: $bzimage"
@@ -113,7 +113,22 @@ else
 fi
 t0=$SECONDS
 qrc=0
-timeout -k 10 "$timeout_s" "${qemu[@]}" </dev/null >"$serial" 2>&1 || qrc=$?
+timeout -k 10 "$timeout_s" "${qemu[@]}" </dev/null >"$serial" 2>&1 &
+qpid=$!
+# Normally the guest powers off after DONE; if it only halts, end QEMU.
+done_at=
+while kill -0 "$qpid" 2>/dev/null; do
+	if [[ -z $done_at ]] && grep -aq '^SHADOWPT-VM: DONE' "$serial"; then
+		done_at=$SECONDS
+	fi
+	if [[ -n $done_at ]] && ((SECONDS - done_at > 30)); then
+		log "QEMU still running 30 s after DONE: stopping it"
+		kill "$qpid" 2>/dev/null || true
+		break
+	fi
+	sleep 1
+done
+wait "$qpid" || qrc=$?
 t_vm=$((SECONDS - t0))
 sleep 1
 kill "$tailpid" 2>/dev/null || true
@@ -147,7 +162,9 @@ for t in "${tests[@]}"; do
 		rc=$(awk '{ print $4 }' <<<"$res")
 		echo "----- $name: exit $rc ${res#* * * * }"
 		if [[ $rc != 0 ]]; then
-			reasons+=("$name: exit $rc$( ((rc == 137)) && echo ' (killed: per-test timeout)')")
+			note=
+			[[ $rc == 137 ]] && note=" (killed: per-test timeout)"
+			reasons+=("$name: exit $rc$note")
 			fail=1
 		fi
 	fi
