@@ -1235,8 +1235,16 @@ static int t_malloc_free_mmap(void)
 	memset(&v, 0, sizeof(v));
 	if (target_spawn(&v.t))
 		return 0;
-	tcmd(&v.t, T_ARENA, 4 * MIB, 0, 0, &hole);
-	if (!env_attach(&v, hole - 2 * MIB, MAX_SPT_RANGE))
+	/*
+	 * glibc serves malloc(1 MiB) with an mmap of 1 MiB + one page: probe
+	 * where the kernel puts such a mapping and watch around it.
+	 */
+	if (tcmd(&v.t, T_MMAP, 0, MIB + PG, RW | ((MAP_PRIVATE | MAP_ANONYMOUS) << 8),
+		 &hole) || tcmd(&v.t, T_MUNMAP, hole, MIB + PG, 0, NULL)) {
+		snprintf(reason, sizeof(reason), "probe mmap failed");
+		goto out;
+	}
+	if (!env_attach(&v, hole - 4 * MIB, MAX_SPT_RANGE))
 		goto out;
 	tcmd(&v.t, T_MALLOC, MIB, 0, 0, &p);
 	if (p < v.tb.u.start_vaddr || p + MIB > v.tb.u.end_vaddr) {
