@@ -6,9 +6,9 @@
  * validation). Checks the invariants the rest of the daemon relies on:
  * VMAs sorted, disjoint, page aligned, inside the requested range.
  *
- * Built for libFuzzer with -Dfuzzers=true (clang). In normal builds
- * main() below replays the files given on argv plus deterministic
- * mutations of each (byte flips, insertions, truncations).
+ * Built for libFuzzer with -Dfuzzers=true (clang). In normal builds the
+ * shared driver (tests/fuzz/fuzz-replay.c) replays the seed files plus
+ * deterministic mutations of each.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -17,8 +17,8 @@
 
 #include "maps.h"
 #include "pagemap.h"
+#include "fuzz-replay.h"
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static void check_state(const struct spt_state *st, uint64_t start, uint64_t end)
 {
@@ -60,95 +60,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	return 0;
 }
 
-#ifndef SHADOWPT_LIBFUZZER
-static uint64_t rng_state = 0x9e3779b97f4a7c15ull;
-
-static uint64_t rng(void)
+/* Bytes that matter to the maps grammar, for the replay driver's mutations. */
+const char *spt_fuzz_alphabet(size_t *len)
 {
-	rng_state ^= rng_state << 13;
-	rng_state ^= rng_state >> 7;
-	rng_state ^= rng_state << 17;
-	return rng_state;
+	static const char set[] = "0123456789abcdefABCDEF-: \nrwxsp[]()/\t";
+
+	*len = sizeof(set); /* with its NUL: a NUL byte is interesting too */
+	return set;
 }
-
-/* Bytes that matter to the grammar, so mutations hit the interesting paths. */
-static uint8_t interesting_byte(void)
-{
-	static const char set[] = "0123456789abcdefABCDEF-: \nrwxsp[]()/\t\0";
-
-	return (uint8_t)set[rng() % (sizeof(set) - 1)];
-}
-
-static void replay(const uint8_t *data, size_t size, unsigned mutations)
-{
-	uint8_t *buf = malloc(size + 64);
-
-	if (!buf)
-		abort();
-	LLVMFuzzerTestOneInput(data, size);
-	for (unsigned m = 0; m < mutations; m++) {
-		size_t n = size;
-
-		memcpy(buf, data, size);
-		for (unsigned k = 1 + rng() % 4; k; k--) {
-			size_t at = n ? rng() % n : 0;
-
-			switch (rng() % 4) {
-			case 0: /* replace */
-				if (n)
-					buf[at] = interesting_byte();
-				break;
-			case 1: /* insert */
-				if (n < size + 64) {
-					memmove(buf + at + 1, buf + at, n - at);
-					buf[at] = interesting_byte();
-					n++;
-				}
-				break;
-			case 2: /* delete */
-				if (n) {
-					memmove(buf + at, buf + at + 1, n - at - 1);
-					n--;
-				}
-				break;
-			default: /* truncate */
-				n = at;
-				break;
-			}
-		}
-		LLVMFuzzerTestOneInput(buf, n);
-	}
-	free(buf);
-}
-
-int main(int argc, char **argv)
-{
-	unsigned mutations = 2000;
-	int files = 0;
-
-	for (int i = 1; i < argc; i++) {
-		FILE *f = fopen(argv[i], "rb");
-		uint8_t *data;
-		long size;
-
-		if (!f) {
-			perror(argv[i]);
-			return 1;
-		}
-		fseek(f, 0, SEEK_END);
-		size = ftell(f);
-		fseek(f, 0, SEEK_SET);
-		data = malloc((size_t)size + 1);
-		if (!data || fread(data, 1, (size_t)size, f) != (size_t)size) {
-			fprintf(stderr, "%s: read failed\n", argv[i]);
-			return 1;
-		}
-		fclose(f);
-		replay(data, (size_t)size, mutations);
-		free(data);
-		files++;
-	}
-	printf("fuzz-maps: replayed %d files, %u mutations each\n", files, mutations);
-	return 0;
-}
-#endif

@@ -15,8 +15,7 @@
 #include <string.h>
 
 #include "convert.h"
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+#include "fuzz-replay.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -46,18 +45,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	return 0;
 }
 
-#ifndef SHADOWPT_LIBFUZZER
-/* xorshift64: deterministic, so a failure replays exactly. */
-static uint64_t rng_state = 0x9e3779b97f4a7c15ull;
-
-static uint64_t rng(void)
-{
-	rng_state ^= rng_state << 13;
-	rng_state ^= rng_state >> 7;
-	rng_state ^= rng_state << 17;
-	return rng_state;
-}
-
 static int append(uint8_t **buf, size_t *len, const uint8_t *data, size_t n)
 {
 	uint8_t *p = realloc(*buf, *len + n);
@@ -70,8 +57,8 @@ static int append(uint8_t **buf, size_t *len, const uint8_t *data, size_t n)
 	return 0;
 }
 
-/* A valid stream: a chunked snapshot, then a delta on top of it. */
-static int make_seed(uint8_t **out, size_t *out_len)
+/* The seed: a valid stream, a chunked snapshot then a delta on top of it. */
+int spt_fuzz_builtin_seed(uint8_t **out, size_t *out_len)
 {
 	struct spt_snapshot_meta sm = { .watch_id = 1, .seq = 1 };
 	struct spt_delta_meta dm = { .watch_id = 1, .seq = 2, .base_seq = 1 };
@@ -114,58 +101,3 @@ static int make_seed(uint8_t **out, size_t *out_len)
 	spt_state_free(&b);
 	return 0;
 }
-
-static int replay_file(const char *path)
-{
-	FILE *f = fopen(path, "rb");
-	uint8_t *buf = NULL;
-	size_t len = 0, n;
-	uint8_t chunk[4096];
-
-	if (!f) {
-		perror(path);
-		return 1;
-	}
-	while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0)
-		append(&buf, &len, chunk, n);
-	fclose(f);
-	LLVMFuzzerTestOneInput(buf ? buf : chunk, len);
-	free(buf);
-	return 0;
-}
-
-int main(int argc, char **argv)
-{
-	int iterations = 20000, ret = 0;
-	uint8_t *seed, *work;
-	size_t seed_len;
-
-	for (int i = 1; i < argc; i++)
-		ret |= replay_file(argv[i]);
-	make_seed(&seed, &seed_len);
-	work = malloc(seed_len);
-	if (!work)
-		return 1;
-	LLVMFuzzerTestOneInput(seed, seed_len);
-	for (int it = 0; it < iterations; it++) {
-		size_t len = seed_len;
-
-		memcpy(work, seed, seed_len);
-		for (int m = 1 + rng() % 4; m > 0; m--) {
-			size_t pos = rng() % seed_len;
-
-			switch (rng() % 4) {
-			case 0: work[pos] ^= (uint8_t)(1u << (rng() % 8)); break;
-			case 1: work[pos] = (uint8_t)rng(); break;
-			case 2: len = pos; break; /* truncate */
-			default: work[pos] = (uint8_t[]){ 0x00, 0x7f, 0x80, 0xff }[rng() % 4]; break;
-			}
-		}
-		LLVMFuzzerTestOneInput(work, len);
-	}
-	free(work);
-	free(seed);
-	printf("fuzz-frames: %d mutated streams and %d files replayed\n", iterations, argc - 1);
-	return ret;
-}
-#endif

@@ -1,0 +1,136 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * The driver every fuzz target links in normal builds (with -Dfuzzers=true
+ * libFuzzer provides main instead): replays the seed files given on argv
+ * and a target's optional built-in seed, each followed by deterministic
+ * mutations (replace, insert, delete, truncate), so CI runs every fuzz
+ * target under ASan/UBSan on every change and a failure replays exactly.
+ */
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "fuzz-replay.h"
+
+#define MUTATIONS_PER_SEED 5000u
+#define MAX_GROWTH 64u
+
+/* Targets may provide these; the defaults are generic. */
+__attribute__((weak)) int spt_fuzz_builtin_seed(uint8_t **data, size_t *len)
+{
+	(void)data;
+	(void)len;
+	return -1;
+}
+
+__attribute__((weak)) const char *spt_fuzz_alphabet(size_t *len)
+{
+	static const char generic[] = { 0x00, 0x01, 0x7f, (char)0x80, (char)0xff, '\n', ' ' };
+
+	*len = sizeof(generic);
+	return generic;
+}
+
+static uint64_t rng_state = 0x9e3779b97f4a7c15ull;
+
+static uint64_t rng(void)
+{
+	rng_state ^= rng_state << 13;
+	rng_state ^= rng_state >> 7;
+	rng_state ^= rng_state << 17;
+	return rng_state;
+}
+
+static uint8_t interesting_byte(void)
+{
+	size_t n;
+	const char *set = spt_fuzz_alphabet(&n);
+
+	return rng() % 4 ? (uint8_t)set[rng() % n] : (uint8_t)rng();
+}
+
+static void replay(const uint8_t *data, size_t size)
+{
+	uint8_t *buf = malloc(size + MAX_GROWTH);
+
+	if (!buf)
+		abort();
+	LLVMFuzzerTestOneInput(data, size);
+	for (unsigned m = 0; m < MUTATIONS_PER_SEED; m++) {
+		size_t n = size;
+
+		memcpy(buf, data, size);
+		for (unsigned k = 1 + rng() % 4; k; k--) {
+			size_t at = n ? rng() % n : 0;
+
+			switch (rng() % 4) {
+			case 0: /* replace */
+				if (n)
+					buf[at] = interesting_byte();
+				break;
+			case 1: /* insert */
+				if (n < size + MAX_GROWTH) {
+					memmove(buf + at + 1, buf + at, n - at);
+					buf[at] = interesting_byte();
+					n++;
+				}
+				break;
+			case 2: /* delete */
+				if (n) {
+					memmove(buf + at, buf + at + 1, n - at - 1);
+					n--;
+				}
+				break;
+			default: /* truncate */
+				n = at;
+				break;
+			}
+		}
+		LLVMFuzzerTestOneInput(buf, n);
+	}
+	free(buf);
+}
+
+static int replay_file(const char *path)
+{
+	FILE *f = fopen(path, "rb");
+	uint8_t *data;
+	long size;
+
+	if (!f || fseek(f, 0, SEEK_END) || (size = ftell(f)) < 0 || fseek(f, 0, SEEK_SET)) {
+		perror(path);
+		return -1;
+	}
+	data = malloc((size_t)size + 1);
+	if (!data || fread(data, 1, (size_t)size, f) != (size_t)size) {
+		fprintf(stderr, "%s: read failed\n", path);
+		return -1;
+	}
+	fclose(f);
+	replay(data, (size_t)size);
+	free(data);
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	uint8_t *seed;
+	size_t len;
+	int seeds = 0;
+
+	for (int i = 1; i < argc; i++, seeds++)
+		if (replay_file(argv[i]))
+			return 1;
+	if (spt_fuzz_builtin_seed(&seed, &len) == 0) {
+		replay(seed, len);
+		free(seed);
+		seeds++;
+	}
+	if (!seeds) {
+		fprintf(stderr, "%s: no seed to replay\n", argv[0]);
+		return 1;
+	}
+	printf("%s: %d seeds, %u mutations each\n", argv[0], seeds, MUTATIONS_PER_SEED);
+	return 0;
+}
