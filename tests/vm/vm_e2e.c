@@ -27,6 +27,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/un.h>
 #include <sys/wait.h>
@@ -463,7 +464,7 @@ int main(int argc, char **argv)
 	struct viewer *all[4] = { &k1, &k2, &p1, &k3 };
 	int nviewers = 3;
 	struct spt_state gt;
-	struct target t, t2;
+	struct target t = { 0 }, t2 = { 0 };
 	uint64_t start, end;
 	char out[512], cmd[128];
 	pid_t dpid, killed_viewer;
@@ -522,11 +523,16 @@ int main(int argc, char **argv)
 	 * The steps. Sizes are large enough that new mappings land in the
 	 * window (top-down allocation) rather than in small gaps above it.
 	 */
-	static const char *const steps[] = {
-		"touch-read %s 4",	 "touch-write %s 8",   "mmap-anon 64",
-		"touch-write %s 64",	 "munmap-partial %s 64", "mmap-file 48",
-		"mmap-shared-anon 48", "fork-cow %s 8",	 "madvise-dontneed %s 4",
-		"thp",			 "mprotect %s 4 r",	 "reap",
+	static const struct {
+		const char *name, *args;
+		bool at_base; /* the step takes the base address first */
+	} steps[] = {
+		{ "touch-read", "4", true },	   { "touch-write", "8", true },
+		{ "mmap-anon", "64", false },	   { "touch-write", "64", true },
+		{ "munmap-partial", "64", true },  { "mmap-file", "48", false },
+		{ "mmap-shared-anon", "48", false }, { "fork-cow", "8", true },
+		{ "madvise-dontneed", "4", true }, { "thp", "", false },
+		{ "mprotect", "4 r", true },	   { "reap", "", false },
 	};
 	struct spt_state prev_gt;
 	int changed_steps = 0;
@@ -542,7 +548,8 @@ int main(int argc, char **argv)
 		bool deltas = true;
 		long ms;
 
-		snprintf(cmd, sizeof(cmd), steps[i], base);
+		snprintf(cmd, sizeof(cmd), "%s %s %s", steps[i].name, steps[i].at_base ? base : "",
+			 steps[i].args);
 		for (int j = 0; j < nviewers; j++)
 			before[j] = all[j]->deltas;
 		if (target_step(&t, cmd, out, sizeof(out))) {
