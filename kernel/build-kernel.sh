@@ -13,7 +13,8 @@
 # Config: `make tinyconfig` + kernel/config/shadowpt-test.config, merged
 # with scripts/kconfig/merge_config.sh -n and verified symbol by symbol.
 #
-# Cache: $SHADOWPT_KERNEL_CACHE (default /var/cache/shadowpt/kernel)/<key>/
+# Cache: $SHADOWPT_KERNEL_CACHE (default /var/cache/shadowpt/kernel, or
+# ~/.cache/shadowpt/kernel when that cannot be created)/<key>/
 # where <key> = sha256 over the series, the listed patches, the config
 # fragment, this script, the tarball identity (name/size/mtime) and the
 # compiler version. A hit returns at once. A miss rebuilds incrementally in
@@ -38,6 +39,9 @@ patchdir=${SHADOWPT_PATCH_DIR:-$here/patches}
 fragment=$here/config/shadowpt-test.config
 tarball=${SHADOWPT_KERNEL_TARBALL:-/usr/src/linux-source-6.12.tar.xz}
 cache=${SHADOWPT_KERNEL_CACHE:-/var/cache/shadowpt/kernel}
+if [[ -z ${SHADOWPT_KERNEL_CACHE:-} ]] && ! mkdir -p "$cache" 2>/dev/null; then
+	cache=${XDG_CACHE_HOME:-$HOME/.cache}/shadowpt/kernel # not root
+fi
 jobs=${SHADOWPT_KERNEL_JOBS:-$(nproc)}
 export ARCH=x86_64
 export LC_ALL=C
