@@ -144,13 +144,13 @@ static int write_full(int fd, const void *buf, size_t len)
 enum {
 	T_NOP, T_ARENA, T_MMAP, T_MUNMAP, T_READ, T_WRITE, T_MADVISE,
 	T_FORK, T_KILL, T_SBRK, T_MALLOC, T_FREE, T_THREADS, T_STACK,
-	T_GETSP, T_EXEC, T_EXEC_THREAD, T_EXIT,
+	T_GETSP, T_EXEC, T_EXEC_THREAD, T_EXIT, T_MREMAP, T_CHURN,
 };
 
 struct cmd {
 	int op;
 	int fd;
-	unsigned long a, b, c;
+	unsigned long a, b, c, d;
 };
 
 struct rep {
@@ -193,6 +193,41 @@ static unsigned long __attribute__((noinline)) grow_stack(unsigned long bytes)
 }
 
 static int g_exec_rfd, g_exec_wfd;
+
+struct churn_arg {
+	unsigned long base, npages;
+	long until_ms;
+	unsigned int seed;
+};
+
+/* Random mmap/munmap/write/madvise inside [base, base + npages pages). */
+static void *thr_churn(void *p)
+{
+	struct churn_arg *a = p;
+
+	while (now_ms() < a->until_ms) {
+		unsigned long idx = rand_r(&a->seed) % (a->npages - 8);
+		unsigned long n = 1 + rand_r(&a->seed) % 8;
+		char *addr = (char *)(a->base + idx * PG);
+
+		switch (rand_r(&a->seed) % 4) {
+		case 0:
+			mmap(addr, n * PG, PROT_READ | PROT_WRITE,
+			     MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
+			break;
+		case 1:
+			munmap(addr, n * PG);
+			break;
+		case 2:
+			madvise(addr, n * PG, MADV_DONTNEED);
+			break;
+		default:
+			/* Write faults that cannot crash on a racing munmap. */
+			madvise(addr, n * PG, 23 /* MADV_POPULATE_WRITE */);
+		}
+	}
+	return NULL;
+}
 
 static void *thr_exec(void *p)
 {
@@ -328,6 +363,34 @@ static void target_loop(int rfd, int wfd)
 		}
 		case T_EXIT:
 			_exit(0);
+		case T_MREMAP: {
+			void *p = mremap((void *)c.a, c.b, c.c,
+					 MREMAP_MAYMOVE | MREMAP_FIXED, (void *)c.d);
+
+			if (p == MAP_FAILED)
+				r.ret = -errno;
+			else
+				r.v = (unsigned long)p;
+			break;
+		}
+		case T_CHURN: {
+			pthread_t th[4];
+			struct churn_arg ca[4];
+			int k;
+
+			/* Claim the window first: thread stacks go elsewhere. */
+			mmap((void *)c.a, c.b, PROT_NONE, MAP_PRIVATE |
+			     MAP_ANONYMOUS | MAP_FIXED, -1, 0);
+			for (k = 0; k < 4; k++) {
+				ca[k] = (struct churn_arg){ c.a, c.b / PG,
+							    now_ms() + (long)c.c,
+							    (unsigned int)k + 1 };
+				pthread_create(&th[k], NULL, thr_churn, &ca[k]);
+			}
+			for (k = 0; k < 4; k++)
+				pthread_join(th[k], NULL);
+			break;
+		}
 		}
 		if (write_full(wfd, &r, sizeof(r)))
 			_exit(1);
@@ -359,7 +422,7 @@ static int target_spawn(struct target *t)
 static long tcmd_fd(struct target *t, int op, unsigned long a,
 		    unsigned long b, unsigned long c, int fd, unsigned long *v)
 {
-	struct cmd cm = { op, fd, a, b, c };
+	struct cmd cm = { op, fd, a, b, c, 0 };
 	struct rep r;
 
 	if (write_full(t->wfd, &cm, sizeof(cm)) ||
@@ -1799,6 +1862,111 @@ static int t_self_inspect(void)
 	return ok;
 }
 
+static int t_mremap(void)
+{
+	struct env v;
+	struct cmd cm;
+	struct rep r;
+	int ok = 0;
+
+	if (!env_setup(&v, 2 * MIB))
+		goto out;
+	tcmd(&v.t, T_MMAP, v.base, 8 * PG, MMAP_ANON(RW), NULL);
+	tcmd(&v.t, T_WRITE, v.base, 8 * PG, 0x12, NULL);
+	if (!expect(&v.tb, v.t.pid, v.base, 8 * PG, SPT_ALL))
+		goto out;
+	/* Move and grow: 8 pages at base -> 16 pages at base + 64 pages. */
+	cm = (struct cmd){ T_MREMAP, -1, v.base, 8 * PG, 16 * PG, v.base + 64 * PG };
+	if (write_full(v.t.wfd, &cm, sizeof(cm)) || read_full(v.t.rfd, &r, sizeof(r)) ||
+	    r.ret) {
+		snprintf(reason, sizeof(reason), "mremap failed");
+		goto out;
+	}
+	ok = expect(&v.tb, v.t.pid, v.base, 8 * PG, 0) &&
+	     expect(&v.tb, v.t.pid, v.base + 64 * PG, 8 * PG, SPT_ALL) &&
+	     expect(&v.tb, v.t.pid, v.base + 72 * PG, 8 * PG,
+		    SPTE_VADDR_ALLOCATED | SPTE_VADDR_ANONYMOUS);
+out:
+	env_done(&v);
+	return ok;
+}
+
+static int t_thp_collapse(void)
+{
+	struct env v;
+	int ok = 0;
+	long r;
+
+	if (access("/sys/kernel/mm/transparent_hugepage", F_OK)) {
+		snprintf(reason, sizeof(reason), "no THP support in this kernel");
+		return SKIP;
+	}
+	if (!env_setup(&v, 4 * MIB))
+		goto out;
+	tcmd(&v.t, T_MMAP, v.base, 2 * MIB, MMAP_ANON(RW), NULL);
+	tcmd(&v.t, T_WRITE, v.base, 2 * MIB, 0x21, NULL);
+	if (!expect(&v.tb, v.t.pid, v.base, 2 * MIB, SPT_ALL))
+		goto out;
+	r = tcmd(&v.t, T_MADVISE, v.base, 2 * MIB, 25 /* MADV_COLLAPSE */, NULL);
+	if (r) {
+		snprintf(reason, sizeof(reason), "MADV_COLLAPSE: %s", strerror((int)-r));
+		env_done(&v);
+		return SKIP;
+	}
+	ok = wait_truth(&v.tb, v.t.pid, check_thp, &v.base);
+out:
+	env_done(&v);
+	return ok;
+}
+
+static int t_stress(void)
+{
+	struct env v;
+	struct cmd cm;
+	struct rep r;
+	struct shadow_pte *snap;
+	int ok = 0, i = 0;
+	long end;
+
+	if (!env_setup(&v, 2 * MIB))
+		goto out;
+	snap = calloc(v.tb.n, sizeof(*snap));
+	cm = (struct cmd){ T_CHURN, -1, v.base, 2 * MIB, 1500, 0 };
+	if (write_full(v.t.wfd, &cm, sizeof(cm))) {
+		free(snap);
+		goto out;
+	}
+	end = now_ms() + 1500;
+	while (now_ms() < end) {
+		table_snap(&v.tb, snap);
+		if (++i % 3 == 0 && spt_stop())
+			break;
+		if (i % 3 == 0 && spt_start())
+			break;
+		if (i % 20 == 0) {
+			table_close(&v.tb);
+			if (table_open(&v.tb, v.t.pid, v.base, 2 * MIB) || spt_start())
+				break;
+		}
+		msleep(2);
+	}
+	free(snap);
+	if (read_full(v.t.rfd, &r, sizeof(r))) {
+		snprintf(reason, sizeof(reason), "target died during churn");
+		goto out;
+	}
+	if (now_ms() < end) {
+		snprintf(reason, sizeof(reason), "start/stop/open failed during churn: %s",
+			 strerror(errno));
+		goto out;
+	}
+	/* Quiescent again: the tracked table must converge to procfs. */
+	ok = wait_truth(&v.tb, v.t.pid, NULL, NULL);
+out:
+	env_done(&v);
+	return ok;
+}
+
 /* ------------------------------------------------------------------ */
 /* Cases: inspector exit                                               */
 /* ------------------------------------------------------------------ */
@@ -1865,6 +2033,12 @@ static int inspector_main(struct insp_arg *a)
 	write(a->ready, &c, 1);
 	if (!strcmp(a->mode, "exit"))
 		exit(0);
+	if (!strcmp(a->mode, "exec")) {
+		char *argv[] = { "spt_selftest", "--exit", NULL };
+
+		execv(self_exe, argv);
+		_exit(99);
+	}
 	if (!strcmp(a->mode, "kill")) {
 		for (;;)
 			pause();
@@ -1964,6 +2138,11 @@ static int t_insp_self(void)
 	return inspector_case("self");
 }
 
+static int t_insp_exec(void)
+{
+	return inspector_case("exec");
+}
+
 static int munmap_table_child(void *arg)
 {
 	struct table t;
@@ -2046,6 +2225,8 @@ static const struct tcase cases[] = {
 	{ "pte: MADV_DONTNEED", t_madv_dontneed },
 	{ "pte: faults from several target threads", t_threads },
 	{ "pte: 4 KiB subpages of a PMD-mapped THP", t_thp },
+	{ "vma+pte: mremap moves and grows a mapping", t_mremap },
+	{ "pte: THP collapse (MADV_COLLAPSE) shows the new huge page", t_thp_collapse },
 	{ "exec: target execve, tracking follows the new mm", t_exec },
 	{ "exec: execve from a non-leader thread", t_exec_thread },
 	{ "exit: target exit clears the table, close still works", t_target_exit },
@@ -2057,7 +2238,9 @@ static const struct tcase cases[] = {
 	{ "inspector exit: SIGKILL while tracking", t_insp_sigkill },
 	{ "inspector exit: multithreaded inspector", t_insp_multithreaded },
 	{ "inspector exit: inspector == target", t_insp_self },
+	{ "inspector exit: inspector calls execve while tracking", t_insp_exec },
 	{ "inspector munmaps the table: released like close", t_insp_munmap },
+	{ "stress: concurrent mmap/munmap/faults vs start/stop/reopen", t_stress },
 };
 
 int main(int argc, char **argv)
@@ -2074,6 +2257,8 @@ int main(int argc, char **argv)
 		prctl(PR_SET_PDEATHSIG, SIGKILL);
 		target_loop(rfd, wfd);
 	}
+	if (argc == 2 && !strcmp(argv[1], "--exit"))
+		return 0;
 	if (argc == 6 && !strcmp(argv[1], "--inspector")) {
 		struct insp_arg a = { argv[2], atoi(argv[3]),
 				      strtoul(argv[4], NULL, 0), atoi(argv[5]) };
