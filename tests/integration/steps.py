@@ -29,6 +29,9 @@ def run_workload(t, observe, observe_pid=None):
     t.step("madvise-dontneed 0x%x 4" % (a + 4 * PAGE))
     observe(pid, "madvise-dontneed 4")
 
+    t.step("thread-touch 0x%x 2" % (a + 4 * PAGE))
+    observe(pid, "thread-touch 2 (faults from a second thread; its stack VMA gone)")
+
     hs, he = t.step("munmap-partial 0x%x 16" % a)
     observe(pid, "munmap-partial (VMA split)")
 

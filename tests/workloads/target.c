@@ -63,6 +63,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -256,6 +257,36 @@ static void cmd_touch(char **argv, int argc, bool write)
 	else
 		touch_read(p, n);
 	reply("ok %s 0x%lx 0x%lx", name, uptr(p), uptr(p + n * PAGE));
+}
+
+struct thread_touch {
+	char *p;
+	size_t n;
+	pid_t tid;
+};
+
+static void *thread_touch_main(void *arg)
+{
+	struct thread_touch *tt = arg;
+
+	tt->tid = gettid();
+	touch_write(tt->p, tt->n, 't');
+	return NULL;
+}
+
+static void cmd_thread_touch(char **argv, int argc)
+{
+	struct thread_touch tt = { 0 };
+	pthread_t th;
+	int r;
+
+	if (argc < 3 || !parse_addr(argv[1], &tt.p) || !parse_pages(argv[2], &tt.n))
+		return reply("err thread-touch usage: thread-touch ADDR N");
+	r = pthread_create(&th, NULL, thread_touch_main, &tt);
+	if (r)
+		return reply("err thread-touch %s", strerror(r));
+	pthread_join(th, NULL);
+	reply("ok thread-touch 0x%lx 0x%lx %d", uptr(tt.p), uptr(tt.p + tt.n * PAGE), (int)tt.tid);
 }
 
 static void cmd_munmap(char **argv, int argc)
@@ -602,6 +633,8 @@ static void command_loop(void)
 			cmd_touch(argv, argc, false);
 		else if (!strcmp(c, "touch-write"))
 			cmd_touch(argv, argc, true);
+		else if (!strcmp(c, "thread-touch"))
+			cmd_thread_touch(argv, argc);
 		else if (!strcmp(c, "munmap"))
 			cmd_munmap(argv, argc);
 		else if (!strcmp(c, "munmap-partial"))
