@@ -22,9 +22,23 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <poll.h>
 #include <sys/types.h>
 
 #include "state.h"
+
+/*
+ * True once the process a pidfd names has exited (zombie or reaped): a
+ * pidfd polls readable then. Needs no permission over the process, unlike
+ * pidfd_send_signal(pidfd, 0), which fails with EPERM for another uid's
+ * process once the daemon has dropped to its own user.
+ */
+static inline bool spt_pidfd_exited(int pidfd)
+{
+	struct pollfd p = { .fd = pidfd, .events = POLLIN };
+
+	return poll(&p, 1, 0) != 0;
+}
 
 struct spt_backend_ops {
 	const char *name; /* "procfs", "kernel" */

@@ -26,10 +26,7 @@ static uint32_t session_next_id = 1;
 
 bool session_target_alive(const struct session *s)
 {
-	struct pollfd p = {.fd = s->pidfd, .events = POLLIN};
-
-	/* A pidfd polls readable once the process has exited. */
-	return poll(&p, 1, 0) == 0;
+	return !spt_pidfd_exited(s->pidfd);
 }
 
 unsigned sessions_viewers(void)

@@ -11,7 +11,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-#include <sys/syscall.h>
 
 #include "../backend.h"
 #include "../procfs/maps.h"
@@ -21,12 +20,6 @@
 
 /* Re-reads of maps + table before a sample is declared failed (-EAGAIN). */
 #define KERNEL_SAMPLE_TRIES 4
-
-/* 0 while the process the pidfd names has not exited. */
-static int pidfd_alive(int pidfd)
-{
-	return syscall(SYS_pidfd_send_signal, pidfd, 0, NULL, 0) == 0 ? 0 : -errno;
-}
 
 struct kernel_handle {
 	struct spt_kernel_table table;
@@ -54,7 +47,7 @@ static int kernel_open(pid_t pid, int pidfd, uint64_t start, uint64_t end, void 
 	snprintf(path, sizeof(path), "/proc/%d", (int)pid);
 	h->procdir = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	/* The pidfd names the verified process: still alive means same pid. */
-	if (h->procdir < 0 || pidfd_alive(pidfd) != 0) {
+	if (h->procdir < 0 || spt_pidfd_exited(pidfd)) {
 		snprintf(why, whylen, "target process is gone");
 		ret = -ESRCH;
 		goto fail;

@@ -22,7 +22,6 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -51,14 +50,6 @@ struct procfs_backend {
 	struct spt_procfs_buf maps;
 	struct spt_pagemap pm;
 };
-
-/* True once the target has exited (zombie or reaped). */
-static bool target_gone(const struct procfs_backend *b)
-{
-	struct pollfd p = { .fd = b->pidfd, .events = POLLIN };
-
-	return poll(&p, 1, 0) != 0;
-}
 
 static int open_in_proc(const struct procfs_backend *b, const char *name)
 {
@@ -171,7 +162,7 @@ int spt_procfs_open(pid_t pid, int pidfd, uint64_t start, uint64_t end,
 		goto fail;
 	}
 	/* Opened after the pidfd: if that process still runs, it is this one. */
-	if (target_gone(b)) {
+	if (spt_pidfd_exited(b->pidfd)) {
 		ret = -ESRCH;
 		snprintf(why, whylen, "process %d has exited", (int)pid);
 		goto fail;
@@ -211,7 +202,7 @@ static int sample_once(struct procfs_backend *b, struct spt_state *out)
 		return -EAGAIN;
 	}
 	/* A zombie leader's pagemap refuses to open while its threads run on. */
-	if (fd < 0 && !target_gone(b) && find_mm_thread(b) == 0)
+	if (fd < 0 && !spt_pidfd_exited(b->pidfd) && find_mm_thread(b) == 0)
 		return -EAGAIN;
 	if (fd < 0)
 		return fd;
@@ -226,7 +217,7 @@ static int sample_once(struct procfs_backend *b, struct spt_state *out)
 	if (ret)
 		return ret;
 	/* Empty: a kernel thread, a zombie, or a leader gone before its threads. */
-	if (!b->maps.len && b->mmdirfd < 0 && !target_gone(b) && find_mm_thread(b) == 0) {
+	if (!b->maps.len && b->mmdirfd < 0 && !spt_pidfd_exited(b->pidfd) && find_mm_thread(b) == 0) {
 		/* fd read no mm at all: not evidence of an exec next time. */
 		close(b->pagemap_fd);
 		b->pagemap_fd = -1;
@@ -250,7 +241,7 @@ static int procfs_sample(void *handle, struct spt_state *out)
 		ret = sample_once(b, out);
 	}
 	/* Checked last: a zombie's maps and pagemap read as empty. */
-	if (target_gone(b))
+	if (spt_pidfd_exited(b->pidfd))
 		return -ESRCH;
 	if (ret)
 		return ret;
@@ -274,23 +265,23 @@ static int procfs_peek(void *handle, uint64_t vaddr, uint8_t page[4096])
 	 */
 	fd = open_in_proc(b, "pagemap");
 	if (fd < 0) /* a zombie's pagemap gives EACCES to non-root callers */
-		return target_gone(b) ? -ESRCH : fd;
+		return spt_pidfd_exited(b->pidfd) ? -ESRCH : fd;
 	ret = spt_pagemap_read_entry(fd, vaddr, &pme);
 	close(fd);
 	if (ret)
-		return target_gone(b) ? -ESRCH : ret == -EAGAIN ? -ENXIO : ret;
+		return spt_pidfd_exited(b->pidfd) ? -ESRCH : ret == -EAGAIN ? -ENXIO : ret;
 	if (!(pme & (1ull << 63)))
 		return -ENXIO;
 
 	fd = open_in_proc(b, "mem");
 	if (fd < 0)
-		return target_gone(b) ? -ESRCH : fd;
+		return spt_pidfd_exited(b->pidfd) ? -ESRCH : fd;
 	do
 		n = pread(fd, page, 4096, (off_t)vaddr);
 	while (n < 0 && errno == EINTR);
 	ret = n == 4096 ? 0 : n < 0 ? -errno : -EIO;
 	close(fd);
-	if (ret && target_gone(b))
+	if (ret && spt_pidfd_exited(b->pidfd))
 		return -ESRCH;
 	if (ret == -EIO && n < 0)
 		ret = -EFAULT; /* access_remote_vm failed: unmapped meanwhile */

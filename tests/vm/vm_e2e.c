@@ -479,12 +479,13 @@ int main(int argc, char **argv)
 	client = argv[2];
 	target_path = argv[3];
 	spt_state_init(&gt);
-
+	mkdir("/run", 0755); /* the initramfs has none; the daemon makes its dir */
 	dpid = start_daemon(daemon);
 	tap(dpid > 0, "shadowptd starts on the patched kernel");
 	if (dpid <= 0)
 		return 1;
-	tap(target_start(&t, target_path) == 0, "workload target starts (pid %d)", t.pid);
+	status = target_start(&t, target_path);
+	tap(status == 0, "workload target starts (pid %d)", t.pid);
 
 	/* The window: 8 MiB ending at a fresh mapping; later mmaps land below. */
 	target_step(&t, "mmap-anon 16", out, sizeof(out));
