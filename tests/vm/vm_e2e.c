@@ -597,6 +597,18 @@ int main(int argc, char **argv)
 	tap(changed_steps >= 8, "%d of the steps changed the window (at least 8 must)",
 	    changed_steps);
 	spt_state_free(&prev_gt);
+	/* Polling figures for the record: the daemon's own per-session counters. */
+	{
+		FILE *st;
+		char line[256];
+
+		snprintf(cmd, sizeof(cmd), "%s --socket %s status", client, SOCK_PATH);
+		st = popen(cmd, "r");
+		while (st && fgets(line, sizeof(line), st))
+			printf("# status: %s", line);
+		if (st)
+			pclose(st);
+	}
 	tap(!k1.failed && !k2.failed && !p1.failed && !k3.failed,
 	    "no viewer saw a protocol error (seq chain intact)");
 	tap(k3.snapshots == 1 && k3.backend == SHADOWPT__BACKEND__BACKEND_KERNEL,
