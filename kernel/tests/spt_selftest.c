@@ -1891,6 +1891,38 @@ out:
 	return ok;
 }
 
+/* Split a PMD-mapped THP through migration entries (split_huge_page). */
+static int t_thp_split(void)
+{
+	struct env v;
+	int ok = 0;
+	long pfn0;
+
+	if (access("/sys/kernel/mm/transparent_hugepage", F_OK)) {
+		snprintf(reason, sizeof(reason), "no THP support in this kernel");
+		return SKIP;
+	}
+	if (!env_setup(&v, 4 * MIB))
+		goto out;
+	tcmd(&v.t, T_MMAP, v.base, 2 * MIB, MMAP_ANON(RW), NULL);
+	tcmd(&v.t, T_MADVISE, v.base, 2 * MIB, MADV_HUGEPAGE, NULL);
+	tcmd(&v.t, T_WRITE, v.base, 2 * MIB, 0x31, NULL);
+	pfn0 = pagemap_pfn(v.t.pid, v.base);
+	if (pfn0 <= 0 || pagemap_pfn(v.t.pid, v.base + PG) != pfn0 + 1 || pfn0 % 512) {
+		snprintf(reason, sizeof(reason), "kernel did not map a THP here");
+		env_done(&v);
+		return SKIP;
+	}
+	if (!wait_truth(&v.tb, v.t.pid, check_thp, &v.base))
+		goto out;
+	/* Paging out part of it splits the folio (no swap: pages stay). */
+	tcmd(&v.t, T_MADVISE, v.base, 4 * PG, 21 /* MADV_PAGEOUT */, NULL);
+	ok = wait_truth(&v.tb, v.t.pid, NULL, NULL);
+out:
+	env_done(&v);
+	return ok;
+}
+
 static int t_thp_collapse(void)
 {
 	struct env v;
@@ -2226,6 +2258,7 @@ static const struct tcase cases[] = {
 	{ "pte: faults from several target threads", t_threads },
 	{ "pte: 4 KiB subpages of a PMD-mapped THP", t_thp },
 	{ "vma+pte: mremap moves and grows a mapping", t_mremap },
+	{ "pte: THP split (MADV_PAGEOUT on part) keeps the subpages", t_thp_split },
 	{ "pte: THP collapse (MADV_COLLAPSE) shows the new huge page", t_thp_collapse },
 	{ "exec: target execve, tracking follows the new mm", t_exec },
 	{ "exec: execve from a non-leader thread", t_exec_thread },
