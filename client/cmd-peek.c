@@ -136,47 +136,25 @@ static int await_reply(struct sctl_conn *conn, const Shadowpt__WatchStarted *ws,
 	}
 }
 
+/* The peek command's body: ask for the page, print the reply. */
+static int peek_page(struct sctl_conn *conn, const Shadowpt__WatchStarted *ws,
+		     struct sctl_table *t, bool json, void *ctx)
+{
+	uint64_t vaddr = *(const uint64_t *)ctx;
+	uint32_t request_id = 0;
+	int r = send_peek(conn, ws->watch_id, vaddr, &request_id);
+
+	return r ? r : await_reply(conn, ws, request_id, vaddr, t, json);
+}
+
 int sctl_cmd_peek(const struct sctl_global *g, int argc, char **argv)
 {
 	struct sctl_watch_req req = {0};
-	struct sctl_conn conn;
-	struct sctl_table table;
-	SptFrame *started = NULL;
 	bool json = g->json;
 	uint64_t vaddr = 0;
-	uint32_t request_id = 0;
 	int r = parse_args(&req, &vaddr, &json, argc, argv);
 
 	if (r)
 		return r < 0 ? SCTL_EXIT_OK : r;
-	r = sctl_conn_open(&conn, g->socket_path, json, req.pid);
-	if (r) {
-		sctl_conn_close(&conn);
-		return r;
-	}
-	sctl_table_init(&table);
-	r = sctl_enter_sandbox(g);
-	if (!r)
-		r = sctl_conn_handshake(&conn);
-	if (!r && !sctl_interrupted)
-		r = sctl_watch_start(&conn, &req, json, &started);
-	if (!r && started) {
-		const Shadowpt__WatchStarted *ws = started->watch_started;
-
-		r = send_peek(&conn, ws->watch_id, vaddr, &request_id);
-		if (!r)
-			r = await_reply(&conn, ws, request_id, vaddr, &table, json);
-		fflush(stdout);
-		if (!r)
-			sctl_watch_stop(&conn, ws->watch_id);
-	}
-	if (started)
-		spt_frame_free(started);
-	sctl_table_free(&table);
-	sctl_conn_close(&conn);
-	if (fflush(stdout) == EOF) {
-		sctl_err("cannot write output");
-		return r ? r : SCTL_EXIT_RUNTIME;
-	}
-	return r;
+	return sctl_run_watch(g, &req, json, peek_page, &vaddr);
 }

@@ -116,49 +116,30 @@ static int collect(struct sctl_conn *conn, const Shadowpt__WatchStarted *ws, str
 	}
 }
 
+/* The snapshot command's body: collect the chunks, print the table. */
+static int print_snapshot(struct sctl_conn *conn, const Shadowpt__WatchStarted *ws,
+			  struct sctl_table *t, bool json, void *ctx)
+{
+	bool interrupted = false;
+	int r = collect(conn, ws, t, json, &interrupted);
+
+	(void)ctx;
+	if (r || interrupted)
+		return r;
+	if (json)
+		sctl_json_snapshot(stdout, ws, t, false);
+	else
+		sctl_text_table(stdout, ws, t);
+	return 0;
+}
+
 int sctl_cmd_snapshot(const struct sctl_global *g, int argc, char **argv)
 {
 	struct sctl_watch_req req = {0};
-	struct sctl_conn conn;
-	struct sctl_table table;
-	SptFrame *started = NULL;
-	bool json = g->json, interrupted = false;
+	bool json = g->json;
 	int r = parse_args(&req, &json, argc, argv);
 
 	if (r)
 		return r < 0 ? SCTL_EXIT_OK : r;
-	r = sctl_conn_open(&conn, g->socket_path, json, req.pid);
-	if (r) {
-		sctl_conn_close(&conn);
-		return r;
-	}
-	sctl_table_init(&table);
-	r = sctl_enter_sandbox(g);
-	if (!r)
-		r = sctl_conn_handshake(&conn);
-	if (!r && !sctl_interrupted)
-		r = sctl_watch_start(&conn, &req, json, &started);
-	if (!r && started) {
-		const Shadowpt__WatchStarted *ws = started->watch_started;
-
-		r = collect(&conn, ws, &table, json, &interrupted);
-		if (!r && !interrupted) {
-			if (json)
-				sctl_json_snapshot(stdout, ws, &table, false);
-			else
-				sctl_text_table(stdout, ws, &table);
-			fflush(stdout);
-		}
-		if (!r)
-			sctl_watch_stop(&conn, ws->watch_id);
-	}
-	if (started)
-		spt_frame_free(started);
-	sctl_table_free(&table);
-	sctl_conn_close(&conn);
-	if (fflush(stdout) == EOF || ferror(stdout)) {
-		sctl_err("cannot write output");
-		return r ? r : SCTL_EXIT_RUNTIME;
-	}
-	return r;
+	return sctl_run_watch(g, &req, json, print_snapshot, NULL);
 }

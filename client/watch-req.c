@@ -117,3 +117,40 @@ void sctl_watch_stop(struct sctl_conn *c, uint32_t watch_id)
 			return;
 	}
 }
+
+int sctl_run_watch(const struct sctl_global *g, const struct sctl_watch_req *req, bool json,
+		   sctl_watch_body body, void *ctx)
+{
+	struct sctl_conn conn;
+	struct sctl_table table;
+	SptFrame *started = NULL;
+	int r = sctl_conn_open(&conn, g->socket_path, json, req->pid);
+
+	if (r) {
+		sctl_conn_close(&conn);
+		return r;
+	}
+	sctl_table_init(&table);
+	r = sctl_enter_sandbox(g);
+	if (!r)
+		r = sctl_conn_handshake(&conn);
+	if (!r && !sctl_interrupted)
+		r = sctl_watch_start(&conn, req, json, &started);
+	if (!r && started) {
+		const Shadowpt__WatchStarted *ws = started->watch_started;
+
+		r = body(&conn, ws, &table, json, ctx);
+		fflush(stdout);
+		if (!r)
+			sctl_watch_stop(&conn, ws->watch_id);
+	}
+	if (started)
+		spt_frame_free(started);
+	sctl_table_free(&table);
+	sctl_conn_close(&conn);
+	if (fflush(stdout) == EOF || ferror(stdout)) {
+		sctl_err("cannot write output");
+		return r ? r : SCTL_EXIT_RUNTIME;
+	}
+	return r;
+}

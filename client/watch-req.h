@@ -10,6 +10,7 @@
 #include <stdint.h>
 
 #include "conn.h"
+#include "table.h"
 #include "state.h"
 
 struct sctl_watch_req {
@@ -30,5 +31,19 @@ int sctl_watch_start(struct sctl_conn *c, const struct sctl_watch_req *req, bool
 		     SptFrame **started);
 /* Sends Unwatch and waits briefly for Unwatched, ignoring other frames. */
 void sctl_watch_stop(struct sctl_conn *c, uint32_t watch_id);
+
+struct sctl_global;
+
+/* What a one-shot command does once its watch has started; an exit code. */
+typedef int (*sctl_watch_body)(struct sctl_conn *c, const Shadowpt__WatchStarted *ws,
+			       struct sctl_table *t, bool json, void *ctx);
+
+/*
+ * The life of a one-shot command (snapshot, peek): connect, enter the
+ * sandbox, handshake, start the watch, run body, unwatch, and check that
+ * the output was written. Returns the command's exit code.
+ */
+int sctl_run_watch(const struct sctl_global *g, const struct sctl_watch_req *req, bool json,
+		   sctl_watch_body body, void *ctx);
 
 #endif
