@@ -1891,6 +1891,22 @@ out:
 	return ok;
 }
 
+static long anon_huge_kb(pid_t pid)
+{
+	char fn[64], line[256];
+	long kb = -1;
+	FILE *f;
+
+	snprintf(fn, sizeof(fn), "/proc/%d/smaps_rollup", pid);
+	f = fopen(fn, "r");
+	while (f && fgets(line, sizeof(line), f))
+		if (sscanf(line, "AnonHugePages: %ld", &kb) == 1)
+			break;
+	if (f)
+		fclose(f);
+	return kb;
+}
+
 /* Split a PMD-mapped THP through migration entries (split_huge_page). */
 static int t_thp_split(void)
 {
@@ -1918,6 +1934,12 @@ static int t_thp_split(void)
 	/* Paging out part of it splits the folio (no swap: pages stay). */
 	tcmd(&v.t, T_MADVISE, v.base, 4 * PG, 21 /* MADV_PAGEOUT */, NULL);
 	ok = wait_truth(&v.tb, v.t.pid, NULL, NULL);
+	if (ok && anon_huge_kb(v.t.pid) != 0) {
+		snprintf(reason, sizeof(reason), "THP was not split (AnonHugePages %ld kB)",
+			 anon_huge_kb(v.t.pid));
+		env_done(&v);
+		return SKIP;
+	}
 out:
 	env_done(&v);
 	return ok;
