@@ -249,28 +249,12 @@ static attr_t glyph_attr(const struct sctl_tui *tui, char g)
 	}
 }
 
-/* First page entry at or above vaddr. */
-static size_t page_lower_bound(const struct spt_state *st, uint64_t vaddr)
-{
-	size_t lo = 0, hi = st->npages;
-
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-
-		if (st->pages[mid].vaddr < vaddr)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return lo;
-}
-
 static void draw_pages_row(const struct sctl_tui *tui, int y, const struct sctl_row *r,
 			   const struct sctl_table *t, int64_t now_ms)
 {
 	const struct spt_state *st = &t->st;
 	uint32_t vma_flags = spt_vma_flags(&st->vmas[r->vma]);
-	size_t pi = page_lower_bound(st, r->vaddr);
+	size_t pi = spt_state_page_index(st, r->vaddr);
 	uint64_t i;
 
 	mvprintw(y, 0, "%012" PRIx64 " ", r->vaddr);

@@ -43,22 +43,6 @@ unsigned sctl_layout_cols(int term_width)
 	return (unsigned)(cells / 8 * 8);
 }
 
-/* First page entry at or above vaddr. */
-static size_t lower_bound(const struct spt_state *st, uint64_t vaddr)
-{
-	size_t lo = 0, hi = st->npages;
-
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-
-		if (st->pages[mid].vaddr < vaddr)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return lo;
-}
-
 struct vma_ctx {
 	struct sctl_layout *l;
 	uint32_t vma;
@@ -105,7 +89,7 @@ static int layout_vma(struct sctl_layout *l, const struct spt_state *st, uint32_
 	struct vma_ctx c = {l, vi, v->start, (v->end - v->start) / SPT_PAGE_SIZE, cols};
 	uint64_t total_rows = (c.npages + cols - 1) / cols;
 	uint64_t cursor = 0; /* first row not yet emitted */
-	size_t i = lower_bound(st, v->start);
+	size_t i = spt_state_page_index(st, v->start);
 	int err = push(l, SCTL_ROW_VMA, vi, v->start, c.npages);
 
 	if (err || !c.npages)

@@ -142,21 +142,26 @@ const struct spt_vma *spt_state_find_vma(const struct spt_state *st, uint64_t va
 	return NULL;
 }
 
-const struct spt_page *spt_state_find_page(const struct spt_state *st, uint64_t vaddr)
+size_t spt_state_page_index(const struct spt_state *st, uint64_t vaddr)
 {
 	size_t lo = 0, hi = st->npages;
 
 	while (lo < hi) {
 		size_t mid = lo + (hi - lo) / 2;
 
-		if (vaddr < st->pages[mid].vaddr)
-			hi = mid;
-		else if (vaddr > st->pages[mid].vaddr)
+		if (st->pages[mid].vaddr < vaddr)
 			lo = mid + 1;
 		else
-			return &st->pages[mid];
+			hi = mid;
 	}
-	return NULL;
+	return lo;
+}
+
+const struct spt_page *spt_state_find_page(const struct spt_state *st, uint64_t vaddr)
+{
+	size_t i = spt_state_page_index(st, vaddr);
+
+	return i < st->npages && st->pages[i].vaddr == vaddr ? &st->pages[i] : NULL;
 }
 
 uint32_t spt_state_flags_at(const struct spt_state *st, uint64_t vaddr)

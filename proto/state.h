@@ -96,6 +96,8 @@ int spt_state_append_page(struct spt_state *st, const struct spt_page *page);
 uint32_t spt_vma_flags(const struct spt_vma *vma);
 /* The VMA containing vaddr, or NULL. Binary search. */
 const struct spt_vma *spt_state_find_vma(const struct spt_state *st, uint64_t vaddr);
+/* Index of the first page entry at or above vaddr (npages if none). */
+size_t spt_state_page_index(const struct spt_state *st, uint64_t vaddr);
 /* The page entry for vaddr, or NULL. Binary search. */
 const struct spt_page *spt_state_find_page(const struct spt_state *st, uint64_t vaddr);
 /* Effective flags of any page-aligned address (entry, else VMA, else 0). */
