@@ -2230,6 +2230,22 @@ static int t_insp_munmap(void)
 	return 1;
 }
 
+/* The positive probe userspace uses before calling 463..467. */
+static int t_sysfs_abi_version(void)
+{
+	char buf[16] = "";
+	int fd = open("/sys/kernel/mm/shadowpt/abi_version", O_RDONLY);
+	ssize_t n;
+
+	if (fd < 0)
+		FAIL("open /sys/kernel/mm/shadowpt/abi_version: %s", strerror(errno));
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n != 2 || strcmp(buf, "1\n"))
+		FAIL("abi_version reads '%s' (%zd bytes), want '1\\n'", buf, n);
+	return 1;
+}
+
 /* ------------------------------------------------------------------ */
 
 struct tcase {
@@ -2238,6 +2254,7 @@ struct tcase {
 };
 
 static const struct tcase cases[] = {
+	{ "sysfs: /sys/kernel/mm/shadowpt/abi_version reads 1", t_sysfs_abi_version },
 	{ "open: EINVAL for a nonexistent pid", t_open_nopid },
 	{ "open: EINVAL for a thread that is not the group leader", t_open_thread },
 	{ "open: EINVAL for a NULL dest", t_open_null_dest },
