@@ -72,6 +72,8 @@ static void session_free(struct session *s)
 	if (s->pidfd >= 0)
 		close(s->pidfd);
 	spt_state_free(&s->cur);
+	spt_state_free(&s->next);
+	spt_delta_free(&s->delta);
 	tokenmap_free(&s->tokens);
 	log_info("session %u (pid %d [%#llx,%#llx) %s) closed after %llu samples", s->id,
 		 (int)s->pid, (unsigned long long)s->start, (unsigned long long)s->end,
@@ -193,42 +195,40 @@ static void session_revoke_unauthorized(struct session *s)
 }
 
 /*
- * Installs next as the current state and publishes the change. Returns
- * 1 if something changed, 0 if not, -errno.
+ * Installs s->next as the current state and publishes the change. Returns
+ * 1 if something changed, 0 if not, -errno. The old state becomes the
+ * scratch for the next sample, so steady sampling does not reallocate.
  */
-static int session_commit(struct session *s, struct spt_state *next, bool exec)
+static int session_commit(struct session *s, bool exec)
 {
-	struct spt_delta d;
-	int r;
+	int r = spt_state_diff(&s->cur, &s->next, &s->delta);
 
-	spt_delta_init(&d);
-	r = spt_state_diff(&s->cur, next, &d);
-	if (r == 0 && !spt_delta_empty(&d)) {
+	if (r == 0 && !spt_delta_empty(&s->delta)) {
+		struct spt_state old = s->cur;
+
 		session_revoke_unauthorized(s);
-		spt_state_move(&s->cur, next);
+		s->cur = s->next;
+		s->next = old;
 		s->cur_ns = spt_now_ns();
-		session_publish(s, &d, exec);
+		session_publish(s, &s->delta, exec);
 		r = 1;
 	}
-	spt_delta_free(&d);
 	return r;
 }
 
 /* One sample: 1 changed, 0 unchanged, -ESRCH target gone, -errno. */
 static int session_sample(struct session *s)
 {
-	struct spt_state next;
 	uint64_t t0 = spt_now_ns();
 	int r;
 
-	spt_state_init(&next);
-	r = s->ops->sample(s->handle, &next);
+	spt_state_clear(&s->next);
+	r = s->ops->sample(s->handle, &s->next);
 	s->last_sample_ns = spt_now_ns() - t0;
 	s->samples++;
 	s->sample_ns += s->last_sample_ns;
 	if (r == 0)
-		r = session_commit(s, &next, s->ops->exec_seen && s->ops->exec_seen(s->handle));
-	spt_state_free(&next);
+		r = session_commit(s, s->ops->exec_seen && s->ops->exec_seen(s->handle));
 	return r;
 }
 
@@ -242,7 +242,6 @@ static void session_schedule(struct session *s, uint32_t ms)
 /* The target is gone: final delta to nothing, TargetExited, end. */
 static void session_end(struct session *s)
 {
-	struct spt_state empty;
 	struct watch *w;
 	int r;
 
@@ -250,9 +249,8 @@ static void session_end(struct session *s)
 	r = session_sample(s);
 	if (r < 0 && r != -ESRCH)
 		log_debug("session %u: final sample: %s", s->id, strerror(-r));
-	spt_state_init(&empty);
-	session_commit(s, &empty, false);
-	spt_state_free(&empty);
+	spt_state_clear(&s->next);
+	session_commit(s, false);
 	log_info("session %u: target %d exited", s->id, (int)s->pid);
 	while ((w = LIST_FIRST(&s->watches))) {
 		Shadowpt__TargetExited te = SHADOWPT__TARGET_EXITED__INIT;
@@ -336,6 +334,8 @@ static int session_open(pid_t pid, int pidfd, uint64_t start, uint64_t end, int 
 	s->start = start;
 	s->end = end;
 	spt_state_init(&s->cur);
+	spt_state_init(&s->next);
+	spt_delta_init(&s->delta);
 	tokenmap_init(&s->tokens);
 	LIST_INIT(&s->watches);
 	interval_init(&s->iv, min_ms, max_ms, spt_opts.min_ms, spt_opts.max_ms);

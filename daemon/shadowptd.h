@@ -96,6 +96,9 @@ struct session {
 	char backend_reason[160];
 	char comm[32];
 	struct spt_state cur;
+	/* Scratch for the next sample and its diff: capacity kept across ticks. */
+	struct spt_state next;
+	struct spt_delta delta;
 	uint64_t seq;	 /* seq of cur */
 	uint64_t cur_ns; /* CLOCK_MONOTONIC time cur was sampled */
 	struct spt_interval iv;
