@@ -140,19 +140,24 @@ static int64_t cur_seq(const struct watch *w)
 	return w->table.valid ? (int64_t)w->table.seq : -1;
 }
 
+/* The server broke the protocol: report it once and end the watch. */
+static void fail_protocol(struct watch *w, const char *why)
+{
+	finish(w, sctl_fail_protocol(w->mode == OUT_JSON, w->req.pid, cur_seq(w), why));
+}
+
 static void on_snapshot(struct watch *w, const Shadowpt__Snapshot *s, int64_t now)
 {
 	const char *why;
 	int r;
 
 	if (s->watch_id != w->ws->watch_id) {
-		finish(w, sctl_fail_protocol(w->mode == OUT_JSON, w->req.pid, cur_seq(w),
-					     "snapshot for another watch"));
+		fail_protocol(w, "snapshot for another watch");
 		return;
 	}
 	r = sctl_table_snapshot(&w->table, s, now, &why);
 	if (r < 0) {
-		finish(w, sctl_fail_protocol(w->mode == OUT_JSON, w->req.pid, cur_seq(w), why));
+		fail_protocol(w, why);
 		return;
 	}
 	if (r != SCTL_TABLE_COMPLETE)
@@ -170,13 +175,12 @@ static void on_delta(struct watch *w, const Shadowpt__Delta *d, int64_t now)
 	int r;
 
 	if (d->watch_id != w->ws->watch_id) {
-		finish(w, sctl_fail_protocol(w->mode == OUT_JSON, w->req.pid, cur_seq(w),
-					     "delta for another watch"));
+		fail_protocol(w, "delta for another watch");
 		return;
 	}
 	r = sctl_table_delta(&w->table, d, now, &why);
 	if (r < 0) {
-		finish(w, sctl_fail_protocol(w->mode == OUT_JSON, w->req.pid, cur_seq(w), why));
+		fail_protocol(w, why);
 		return;
 	}
 	if (r != SCTL_TABLE_COMPLETE)
@@ -239,7 +243,7 @@ static void on_frame(struct watch *w, const SptFrame *f, int64_t now)
 		char why[96];
 
 		snprintf(why, sizeof(why), "unexpected %s during a watch", spt_frame_type_name(f));
-		finish(w, sctl_fail_protocol(w->mode == OUT_JSON, w->req.pid, cur_seq(w), why));
+		fail_protocol(w, why);
 		break;
 	}
 	}
