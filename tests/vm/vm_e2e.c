@@ -35,28 +35,12 @@
 #include <unistd.h>
 
 #include "convert.h"
+#include "test-common.h"
 
 #define SOCK_PATH "/run/shadowptd/e2e.sock"
 #define WINDOW (8ull << 20) /* MAX_SPT_RANGE */
 #define CONVERGE_MS 30000 /* TCG + KASAN is slow; bounded, not a timing test */
 #define PG ((uint64_t)4096)
-
-static int ntest, nfail;
-
-static void tap(int ok, const char *fmt, ...)
-{
-	va_list ap;
-
-	ntest++;
-	if (!ok)
-		nfail++;
-	printf("%s %d - ", ok ? "ok" : "not ok", ntest);
-	va_start(ap, fmt);
-	vprintf(fmt, ap);
-	va_end(ap);
-	printf("\n");
-	fflush(stdout);
-}
 
 static void diag(const char *fmt, ...)
 {
@@ -478,14 +462,15 @@ int main(int argc, char **argv)
 	daemon = argv[1];
 	client = argv[2];
 	target_path = argv[3];
+	setvbuf(stdout, NULL, _IOLBF, 0); /* the serial log keeps what printed */
 	spt_state_init(&gt);
 	mkdir("/run", 0755); /* the initramfs has none; the daemon makes its dir */
 	dpid = start_daemon(daemon);
-	tap(dpid > 0, "shadowptd starts on the patched kernel");
+	CHECK(dpid > 0, "shadowptd starts on the patched kernel");
 	if (dpid <= 0)
 		return 1;
 	status = target_start(&t, target_path);
-	tap(status == 0, "workload target starts (pid %d)", t.pid);
+	CHECK(status == 0, "workload target starts (pid %d)", t.pid);
 
 	/* The window: 8 MiB ending at a fresh mapping; later mmaps land below. */
 	target_step(&t, "mmap-anon 16", out, sizeof(out));
@@ -493,17 +478,17 @@ int main(int argc, char **argv)
 	start = end - WINDOW;
 	diag("window [0x%" PRIx64 ", 0x%" PRIx64 ")", start, end);
 
-	tap(viewer_open(&k1, "kernel-1", t.pid, start, end, SHADOWPT__BACKEND__BACKEND_KERNEL) == 0 &&
+	CHECK(viewer_open(&k1, "kernel-1", t.pid, start, end, SHADOWPT__BACKEND__BACKEND_KERNEL) == 0 &&
 		    viewer_open(&k2, "kernel-2", t.pid, start, end, SHADOWPT__BACKEND__BACKEND_KERNEL) == 0 &&
 		    viewer_open(&p1, "procfs-1", t.pid, start, end, SHADOWPT__BACKEND__BACKEND_PROCFS) == 0,
 	    "three viewers connect (two kernel, one procfs)");
 	for (int i = 0; i < 400 && !(k1.backend && k2.backend && p1.backend); i++)
 		for (int j = 0; j < nviewers; j++)
 			viewer_pump(all[j], 50);
-	tap(k1.backend == SHADOWPT__BACKEND__BACKEND_KERNEL &&
+	CHECK(k1.backend == SHADOWPT__BACKEND__BACKEND_KERNEL &&
 		    k2.backend == SHADOWPT__BACKEND__BACKEND_KERNEL,
 	    "kernel viewers are served by the kernel backend (%s)", k1.reason);
-	tap(p1.backend == SHADOWPT__BACKEND__BACKEND_PROCFS,
+	CHECK(p1.backend == SHADOWPT__BACKEND__BACKEND_PROCFS,
 	    "forced procfs viewer is served by procfs (%s)", p1.reason);
 
 	/* A real shadowctl viewer on the same window, killed mid-stream. */
@@ -554,7 +539,7 @@ int main(int argc, char **argv)
 		for (int j = 0; j < nviewers; j++)
 			before[j] = all[j]->deltas;
 		if (target_step(&t, cmd, out, sizeof(out))) {
-			tap(0, "step '%s'", cmd);
+			CHECK(0, "step '%s'", cmd);
 			continue;
 		}
 		if (i == 2) /* later steps work on the new 64-page mapping */
@@ -563,7 +548,7 @@ int main(int argc, char **argv)
 		wait_stopped(t.pid);
 		truth_read(t.pid, start, end, &gt);
 		ms = converge(all, nviewers, &gt, start, end, &bad, &why);
-		tap(ms >= 0, "step '%s': every viewer equals /proc ground truth%s%s%s%s", cmd,
+		CHECK(ms >= 0, "step '%s': every viewer equals /proc ground truth%s%s%s%s", cmd,
 		    bad ? " (" : "", bad ? bad : "", bad ? ": " : "", bad ? why : "");
 		for (int j = 0; j < nviewers; j++)
 			if (all[j]->backend == SHADOWPT__BACKEND__BACKEND_KERNEL &&
@@ -572,7 +557,7 @@ int main(int argc, char **argv)
 		/* Where the window changed, every kernel viewer got a delta for it. */
 		if (table_diff(&prev_gt, &gt, start, end)) {
 			changed_steps++;
-			tap(deltas, "step '%s': every kernel viewer received a delta", cmd);
+			CHECK(deltas, "step '%s': every kernel viewer received a delta", cmd);
 		}
 		spt_state_free(&prev_gt);
 		truth_read(t.pid, start, end, &prev_gt);
@@ -585,16 +570,16 @@ int main(int argc, char **argv)
 		if (i == 5) {
 			kill(killed_viewer, SIGKILL);
 			waitpid(killed_viewer, NULL, 0);
-			tap(1, "shadowctl viewer killed mid-stream");
+			CHECK(1, "shadowctl viewer killed mid-stream");
 		}
 		if (i == 6) {
-			tap(viewer_open(&k3, "kernel-late", t.pid, start, end,
+			CHECK(viewer_open(&k3, "kernel-late", t.pid, start, end,
 					SHADOWPT__BACKEND__BACKEND_KERNEL) == 0,
 			    "a viewer joins mid-stream");
 			nviewers = 4;
 		}
 	}
-	tap(changed_steps >= 8, "%d of the steps changed the window (at least 8 must)",
+	CHECK(changed_steps >= 8, "%d of the steps changed the window (at least 8 must)",
 	    changed_steps);
 	spt_state_free(&prev_gt);
 	/* Polling figures for the record: the daemon's own per-session counters. */
@@ -609,9 +594,9 @@ int main(int argc, char **argv)
 		if (st)
 			pclose(st);
 	}
-	tap(!k1.failed && !k2.failed && !p1.failed && !k3.failed,
+	CHECK(!k1.failed && !k2.failed && !p1.failed && !k3.failed,
 	    "no viewer saw a protocol error (seq chain intact)");
-	tap(k3.snapshots == 1 && k3.backend == SHADOWPT__BACKEND__BACKEND_KERNEL,
+	CHECK(k3.snapshots == 1 && k3.backend == SHADOWPT__BACKEND__BACKEND_KERNEL,
 	    "mid-stream viewer got one snapshot from the shared kernel session");
 	if (steps_ok)
 		diag("mean step-to-converged latency %ld ms over %d steps (all viewers)",
@@ -626,7 +611,7 @@ int main(int argc, char **argv)
 			    SHADOWPT__BACKEND__BACKEND_AUTO);
 		for (int i = 0; i < 400 && !other.backend; i++)
 			viewer_pump(&other, 50);
-		tap(other.backend == SHADOWPT__BACKEND__BACKEND_PROCFS && strstr(other.reason, "kernel"),
+		CHECK(other.backend == SHADOWPT__BACKEND__BACKEND_PROCFS && strstr(other.reason, "kernel"),
 		    "second target falls back to procfs while the table is taken (\"%s\")",
 		    other.reason);
 		viewer_close(&other);
@@ -635,7 +620,7 @@ int main(int argc, char **argv)
 	}
 
 	/* Exec, then exit: final delta and TargetExited to every viewer. */
-	tap(target_step(&t, "exec", out, sizeof(out)) == 0, "target execs");
+	CHECK(target_step(&t, "exec", out, sizeof(out)) == 0, "target execs");
 	{
 		const char *bad = NULL, *why = NULL;
 		long ms;
@@ -644,7 +629,7 @@ int main(int argc, char **argv)
 		wait_stopped(t.pid);
 		truth_read(t.pid, start, end, &gt);
 		ms = converge(all, nviewers, &gt, start, end, &bad, &why);
-		tap(ms >= 0, "after exec every viewer equals ground truth%s%s", bad ? ": " : "",
+		CHECK(ms >= 0, "after exec every viewer equals ground truth%s%s", bad ? ": " : "",
 		    bad ? why : "");
 		kill(t.pid, SIGCONT);
 	}
@@ -653,33 +638,33 @@ int main(int argc, char **argv)
 	for (int i = 0; i < 600 && !(k1.exited && k2.exited && p1.exited && k3.exited); i++)
 		for (int j = 0; j < nviewers; j++)
 			viewer_pump(all[j], 50);
-	tap(k1.exited && k2.exited && p1.exited && k3.exited,
+	CHECK(k1.exited && k2.exited && p1.exited && k3.exited,
 	    "target exit reaches every viewer as TargetExited");
 	spt_state_clear(&gt);
-	tap(!table_diff(&k1.st, &gt, start, end), "after exit the kernel viewer's table is empty");
+	CHECK(!table_diff(&k1.st, &gt, start, end), "after exit the kernel viewer's table is empty");
 	for (int j = 0; j < nviewers; j++)
 		viewer_close(all[j]);
 
 	/* SIGTERM while tracking: the kernel table must be released. */
-	tap(target_start(&t, target_path) == 0, "third target starts");
+	CHECK(target_start(&t, target_path) == 0, "third target starts");
 	target_step(&t, "mmap-anon 4", out, sizeof(out));
 	end = first_hex(out, 1);
 	viewer_open(&k1, "kernel-term", t.pid, end - (1 << 20), end,
 		    SHADOWPT__BACKEND__BACKEND_KERNEL);
 	for (int i = 0; i < 400 && !k1.have_snapshot; i++)
 		viewer_pump(&k1, 50);
-	tap(k1.backend == SHADOWPT__BACKEND__BACKEND_KERNEL && k1.have_snapshot,
+	CHECK(k1.backend == SHADOWPT__BACKEND__BACKEND_KERNEL && k1.have_snapshot,
 	    "a kernel-backed watch is tracking");
 	kill(dpid, SIGTERM);
 	waitpid(dpid, &status, 0);
-	tap(WIFEXITED(status) && WEXITSTATUS(status) == 0, "daemon exits 0 on SIGTERM");
+	CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0, "daemon exits 0 on SIGTERM");
 	{
 		size_t len = 4096;
 		void *buf = mmap(NULL, len, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 		struct user_shadow_pt u = { end - 16 * PG, end, buf };
 		long r = syscall(__NR_shadowpt_open, t.pid, &u);
 
-		tap(r == 0, "a fresh inspector opens the table right after (%s)",
+		CHECK(r == 0, "a fresh inspector opens the table right after (%s)",
 		    r ? strerror(errno) : "ok");
 		if (r == 0)
 			syscall(__NR_shadowpt_close);
@@ -689,6 +674,5 @@ int main(int argc, char **argv)
 	target_step(&t, "exit 0", out, sizeof(out));
 	waitpid(t.pid, NULL, 0);
 	spt_state_free(&gt);
-	printf("1..%d\n", ntest);
-	return nfail ? 1 : 0;
+	return spt_test_done();
 }
