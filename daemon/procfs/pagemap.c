@@ -398,6 +398,18 @@ static int fill_fallback(struct spt_pagemap *pm, int procdirfd, int fd, struct s
 	return 0;
 }
 
+/*
+ * PAGEMAP_SCAN walks an mm whose users are gone (exec, exit) without
+ * complaint and finds nothing, and maps text read across that moment is
+ * cut short. One entry read after the fill proves the mm outlived it.
+ */
+static int check_mm_alive(int pagemap_fd)
+{
+	uint64_t pme;
+
+	return spt_pagemap_read_entry(pagemap_fd, 0, &pme);
+}
+
 int spt_pagemap_fill(struct spt_pagemap *pm, int procdirfd, int pagemap_fd,
 		     struct spt_state *st)
 {
@@ -409,11 +421,14 @@ int spt_pagemap_fill(struct spt_pagemap *pm, int procdirfd, int pagemap_fd,
 
 		pm->stats.used_scan = true;
 		ret = fill_scan(pm, pagemap_fd, st);
-		if (ret != -EOPNOTSUPP)
-			return ret;
-		pm->scan_unsupported = true;
-		pm->stats.used_scan = false;
-		st->npages = npages0;
+		if (ret == -EOPNOTSUPP) {
+			pm->scan_unsupported = true;
+			pm->stats.used_scan = false;
+			st->npages = npages0;
+			ret = fill_fallback(pm, procdirfd, pagemap_fd, st);
+		}
+	} else {
+		ret = fill_fallback(pm, procdirfd, pagemap_fd, st);
 	}
-	return fill_fallback(pm, procdirfd, pagemap_fd, st);
+	return ret ? ret : check_mm_alive(pagemap_fd);
 }
