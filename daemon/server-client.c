@@ -5,7 +5,9 @@
  * SO_PEERCRED; every request is authorized again against its target.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -423,6 +425,30 @@ static pid_t thread_group_of(pid_t tid)
 	return tgid;
 }
 
+/* PF_KTHREAD in /proc/PID/stat's flags (field 9): no user address space. */
+static bool is_kernel_thread(pid_t pid)
+{
+	char path[64], buf[512];
+	unsigned int flags;
+	const char *p;
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return false;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return false;
+	buf[n] = '\0';
+	p = strrchr(buf, ')'); /* comm may hold spaces and parentheses */
+	if (!p || sscanf(p + 1, " %*c %*d %*d %*d %*d %*d %u", &flags) != 1)
+		return false;
+	return flags & 0x00200000; /* PF_KTHREAD */
+}
+
 static void client_on_watch(struct client *c, const SptFrame *f)
 {
 	const Shadowpt__Watch *req = f->watch;
@@ -499,6 +525,13 @@ static void client_on_watch(struct client *c, const SptFrame *f)
 			snprintf(why, sizeof(why), "pidfd_open: %s", strerror(-r));
 		}
 		client_send_error(c, rid, error_code_of(r), 0, false, "%s", why);
+		return;
+	}
+	if (is_kernel_thread(pid)) {
+		close(pidfd);
+		client_send_error(c, rid, SHADOWPT__ERROR_CODE__ERROR_NO_SUCH_PROCESS, 0, false,
+				  "pid %d is a kernel thread: it has no user address space",
+				  (int)pid);
 		return;
 	}
 	r = auth_check_target(&c->peer, pid, why, sizeof(why));
