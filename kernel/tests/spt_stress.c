@@ -13,8 +13,13 @@
  *     read loop; a few also just exit without closing); after each one the
  *     parent's own open must succeed -- EBUSY is retried for at most
  *     EBUSY_RETRY_MS while the dead inspector is torn down;
- *  3. a leak check from /proc/meminfo taken before step 1 (after a warm-up)
- *     and after step 2.
+ *  3. RACES (default 1000) start/stop pairs against a second target that
+ *     maps, touches and unmaps the only VMA of its own 1 GiB-aligned region
+ *     over and over: each munmap() frees the region's page tables after
+ *     downgrading the mmap_lock, while start walks the window holding it
+ *     for read (KASAN reports any walk that strays into freed tables);
+ *  4. a leak check from /proc/meminfo taken before step 1 (after a warm-up)
+ *     and after step 3.
  *
  * Leak tolerance. KASAN's quarantine keeps freed slab objects (up to 1/32 of
  * RAM) so "Slab" may grow legitimately: only growth above SLAB_TOL_KB fails.
@@ -46,6 +51,8 @@
 #include "spt_sys.h"
 
 #define WINDOW_BASE 0x5a0000000000UL
+/* Alone in its 512 GiB: an unmap there frees PTE, PMD and PUD tables. */
+#define RACE_BASE 0x5c0000000000UL
 #define WINDOW_SIZE ((unsigned long)MAX_SPT_RANGE)
 #define EBUSY_RETRY_MS 5000
 #define SLAB_TOL_KB (128 * 1024)
@@ -138,6 +145,30 @@ static void churn_forever(void)
 	}
 }
 
+/* Maps, touches and unmaps the only VMA near RACE_BASE, forever. */
+static void unmap_forever(void)
+{
+	unsigned int seed = (unsigned int)getpid();
+	size_t npages = WINDOW_SIZE / page_sz;
+
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	for (;;) {
+		size_t len = 1 + (size_t)rand_r(&seed) % 16;
+		size_t off = (size_t)rand_r(&seed) % (npages - len);
+		char *p;
+		size_t i;
+
+		p = mmap((void *)(RACE_BASE + off * page_sz), len * page_sz,
+			 PROT_READ | PROT_WRITE,
+			 MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+		if (p == MAP_FAILED)
+			continue;
+		for (i = 0; i < len; i++)
+			p[i * page_sz] = (char)i;
+		munmap(p, len * page_sz);
+	}
+}
+
 /* ---------------------------------------------------------------- helpers */
 
 static char *map_entries(size_t *bytes)
@@ -150,12 +181,17 @@ static char *map_entries(size_t *bytes)
 	return buf == MAP_FAILED ? NULL : buf;
 }
 
-static int open_window(pid_t target, struct user_shadow_pt *pt, void *buf)
+static int open_at(pid_t target, unsigned long base, struct user_shadow_pt *pt, void *buf)
 {
-	pt->start_vaddr = WINDOW_BASE;
-	pt->end_vaddr = WINDOW_BASE + WINDOW_SIZE;
+	pt->start_vaddr = base;
+	pt->end_vaddr = base + WINDOW_SIZE;
 	pt->entries = buf;
 	return (int)spt_open(target, pt);
+}
+
+static int open_window(pid_t target, struct user_shadow_pt *pt, void *buf)
+{
+	return open_at(target, WINDOW_BASE, pt, buf);
 }
 
 /* Returns the number of bad entries. */
@@ -404,15 +440,49 @@ static int kills(pid_t target, unsigned int count, unsigned int *seed)
 	return 0;
 }
 
+/* --------------------------------------------------------------- phase 3 */
+
+/* start/stop pairs on RACE_BASE's window; the table stays open. */
+static int races(pid_t target, unsigned int count)
+{
+	struct user_shadow_pt pt;
+	unsigned int i;
+	size_t bytes;
+	char *buf = map_entries(&bytes);
+	uint64_t t0 = now_ms();
+	int ret = 0;
+
+	if (!buf || open_at(target, RACE_BASE, &pt, buf)) {
+		diag("races: %s: %s", buf ? "shadowpt_open" : "mmap", strerror(errno));
+		if (buf)
+			munmap(buf, bytes);
+		return -1;
+	}
+	for (i = 0; i < count && !ret; i++) {
+		if (spt_start() || spt_stop()) {
+			diag("race %u: shadowpt_start/stop: %s", i, strerror(errno));
+			ret = -1;
+		}
+	}
+	if (spt_close()) {
+		diag("races: shadowpt_close: %s", strerror(errno));
+		ret = -1;
+	}
+	diag("%u start/stop pairs in %llu ms", i, (unsigned long long)(now_ms() - t0));
+	munmap(buf, bytes);
+	return ret;
+}
+
 int main(int argc, char **argv)
 {
-	unsigned int ncycles = 1000, nkills = 200, seed = (unsigned int)time(NULL);
+	unsigned int ncycles = 1000, nkills = 200, nraces = 1000;
+	unsigned int seed = (unsigned int)time(NULL);
 	struct meminfo before, after;
 	long slabinfo_before, slabinfo_after;
-	pid_t target;
+	pid_t target, unmapper;
 	int opt, status;
 
-	while ((opt = getopt(argc, argv, "c:k:s:")) != -1) {
+	while ((opt = getopt(argc, argv, "c:k:r:s:")) != -1) {
 		switch (opt) {
 		case 'c':
 			ncycles = (unsigned int)strtoul(optarg, NULL, 0);
@@ -420,18 +490,21 @@ int main(int argc, char **argv)
 		case 'k':
 			nkills = (unsigned int)strtoul(optarg, NULL, 0);
 			break;
+		case 'r':
+			nraces = (unsigned int)strtoul(optarg, NULL, 0);
+			break;
 		case 's':
 			seed = (unsigned int)strtoul(optarg, NULL, 0);
 			break;
 		default:
-			fprintf(stderr, "usage: %s [-c CYCLES] [-k KILLS] [-s SEED]\n", argv[0]);
+			fprintf(stderr, "usage: %s [-c CYCLES] [-k KILLS] [-r RACES] [-s SEED]\n", argv[0]);
 			return 2;
 		}
 	}
 	page_sz = (size_t)sysconf(_SC_PAGESIZE);
 	setvbuf(stdout, NULL, _IOLBF, 0);
-	printf("TAP version 13\n1..4\n");
-	diag("seed %u, %u cycles, %u kills", seed, ncycles, nkills);
+	printf("TAP version 13\n1..5\n");
+	diag("seed %u, %u cycles, %u kills, %u races", seed, ncycles, nkills, nraces);
 
 	target = fork();
 	if (target < 0) {
@@ -468,6 +541,18 @@ int main(int argc, char **argv)
 
 	kill(target, SIGKILL);
 	waitpid(target, &status, 0);
+
+	unmapper = fork();
+	if (unmapper < 0) {
+		printf("Bail out! fork: %s\n", strerror(errno));
+		return 1;
+	}
+	if (unmapper == 0)
+		unmap_forever();
+	tap(races(unmapper, nraces) == 0,
+	    "%u start/stop pairs while the target unmaps its region's last VMA", nraces);
+	kill(unmapper, SIGKILL);
+	waitpid(unmapper, &status, 0);
 	sleep_us(200000);
 
 	if (read_meminfo(&after)) {
