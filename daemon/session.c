@@ -126,7 +126,7 @@ static void session_publish(struct session *s, const struct spt_delta *d, bool e
 	    .exec = exec,
 	};
 	struct spt_buf *bufs[2] = {NULL, NULL}; /* raw, token */
-	bool failed[2] = {false, false};
+	bool failed[2] = {false, false}, tokens_used;
 	struct watch *w;
 
 	s->seq++;
@@ -157,8 +157,16 @@ static void session_publish(struct session *s, const struct spt_delta *d, bool e
 		}
 		client_queue_delta(w, bufs[cls]);
 	}
+	tokens_used = bufs[1] || failed[1];
 	spt_buf_unref(bufs[0]);
 	spt_buf_unref(bufs[1]);
+	if (tokens_used) {
+		size_t dropped = tokenmap_prune(&s->tokens, &s->cur);
+
+		if (dropped)
+			log_debug("session %u: dropped %zu pfn tokens of unmapped frames", s->id,
+				  dropped);
+	}
 }
 
 /*
