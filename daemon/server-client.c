@@ -462,6 +462,7 @@ static void client_on_watch(struct client *c, const SptFrame *f)
 	struct session *s;
 	struct watch *w;
 	char why[256] = "";
+	uint32_t min_ms, max_ms;
 	int pidfd, r, code;
 
 	if (req->range) {
@@ -553,14 +554,14 @@ static void client_on_watch(struct client *c, const SptFrame *f)
 			return;
 		}
 	}
-	r = session_get(
-	    pid, pidfd, start, end, backend, req->has_min_interval_ms ? req->min_interval_ms : 0,
-	    req->has_max_interval_ms ? req->max_interval_ms : 0, &s, &code, why, sizeof(why));
+	min_ms = req->has_min_interval_ms ? req->min_interval_ms : 0;
+	max_ms = req->has_max_interval_ms ? req->max_interval_ms : 0;
+	r = session_get(pid, pidfd, start, end, backend, &s, &code, why, sizeof(why));
 	if (r < 0) {
 		client_send_error(c, rid, code, 0, false, "%s", why);
 		return;
 	}
-	w = session_add_watch(s, c, c->peer.admin);
+	w = session_add_watch(s, c, c->peer.admin, min_ms, max_ms);
 	if (!w) {
 		session_release_if_idle(s);
 		client_send_error(c, rid, SHADOWPT__ERROR_CODE__ERROR_INTERNAL, 0, false,

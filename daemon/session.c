@@ -82,6 +82,28 @@ static void session_free(struct session *s)
 	server_update_status();
 }
 
+/* Sample as fast as the most demanding viewer asked, no faster. */
+static void session_update_bounds(struct session *s)
+{
+	struct spt_interval iv, want = {UINT32_MAX, UINT32_MAX, 0};
+	struct watch *w;
+
+	LIST_FOREACH(w, &s->watches, session_entry)
+	{
+		interval_init(&iv, w->min_ms, w->max_ms, spt_opts.min_ms, spt_opts.max_ms);
+		want.min_ms = iv.min_ms < want.min_ms ? iv.min_ms : want.min_ms;
+		want.max_ms = iv.max_ms < want.max_ms ? iv.max_ms : want.max_ms;
+	}
+	if (want.min_ms == UINT32_MAX)
+		return; /* nobody left: keep what there was */
+	s->iv.min_ms = want.min_ms;
+	s->iv.max_ms = want.max_ms;
+	if (s->iv.cur_ms < s->iv.min_ms)
+		s->iv.cur_ms = s->iv.min_ms;
+	if (s->iv.cur_ms > s->iv.max_ms)
+		s->iv.cur_ms = s->iv.max_ms;
+}
+
 /* Frees one subscription; the session stays (callers decide). */
 static void watch_free(struct watch *w)
 {
@@ -94,6 +116,7 @@ static void watch_free(struct watch *w)
 	if (c->usage)
 		c->usage->watches--;
 	outq_drop_watch(&c->outq, w->id);
+	session_update_bounds(w->s);
 	free(w);
 }
 
@@ -324,8 +347,7 @@ static void session_on_exit(evutil_socket_t fd, short what, void *arg)
 }
 
 static int session_open(pid_t pid, int pidfd, uint64_t start, uint64_t end, int backend,
-			uint32_t min_ms, uint32_t max_ms, struct session **out, int *code,
-			char *why, size_t whylen)
+			struct session **out, int *code, char *why, size_t whylen)
 {
 	struct session *s = calloc(1, sizeof(*s));
 	char bwhy[160] = "";
@@ -346,7 +368,8 @@ static int session_open(pid_t pid, int pidfd, uint64_t start, uint64_t end, int 
 	spt_delta_init(&s->delta);
 	tokenmap_init(&s->tokens);
 	LIST_INIT(&s->watches);
-	interval_init(&s->iv, min_ms, max_ms, spt_opts.min_ms, spt_opts.max_ms);
+	/* The viewers' bounds apply once they subscribe (session_add_watch). */
+	interval_init(&s->iv, 0, 0, spt_opts.min_ms, spt_opts.max_ms);
 	TAILQ_INSERT_TAIL(&spt_sessions, s, entry);
 	s->id = session_next_id++;
 	if (session_next_id == 0)
@@ -449,8 +472,8 @@ static bool session_serves_backend(const struct session *s, int backend)
 	       backend == SHADOWPT__BACKEND__BACKEND_AUTO || s->ops->id == backend;
 }
 
-int session_get(pid_t pid, int pidfd, uint64_t start, uint64_t end, int backend, uint32_t min_ms,
-		uint32_t max_ms, struct session **out, int *code, char *why, size_t whylen)
+int session_get(pid_t pid, int pidfd, uint64_t start, uint64_t end, int backend,
+		struct session **out, int *code, char *why, size_t whylen)
 {
 	struct session *s;
 
@@ -467,11 +490,11 @@ int session_get(pid_t pid, int pidfd, uint64_t start, uint64_t end, int backend,
 			return 0;
 		}
 	}
-	return session_open(pid, pidfd, start, end, backend, min_ms, max_ms, out, code, why,
-			    whylen);
+	return session_open(pid, pidfd, start, end, backend, out, code, why, whylen);
 }
 
-struct watch *session_add_watch(struct session *s, struct client *c, bool raw_pfns)
+struct watch *session_add_watch(struct session *s, struct client *c, bool raw_pfns,
+				uint32_t min_ms, uint32_t max_ms)
 {
 	struct watch *w = calloc(1, sizeof(*w));
 
@@ -481,12 +504,15 @@ struct watch *session_add_watch(struct session *s, struct client *c, bool raw_pf
 	w->c = c;
 	w->s = s;
 	w->raw_pfns = raw_pfns;
+	w->min_ms = min_ms;
+	w->max_ms = max_ms;
 	LIST_INSERT_HEAD(&c->watches, w, client_entry);
 	LIST_INSERT_HEAD(&s->watches, w, session_entry);
 	c->nwatches++;
 	s->nwatches++;
 	if (c->usage)
 		c->usage->watches++;
+	session_update_bounds(s);
 	/* A new viewer wants to see changes promptly. */
 	s->iv.cur_ms = s->iv.min_ms;
 	server_update_status();

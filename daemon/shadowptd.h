@@ -58,6 +58,7 @@ struct watch {
 	struct client *c;
 	struct session *s;
 	bool raw_pfns;	   /* admin viewer: raw pfns, else tokens */
+	uint32_t min_ms, max_ms; /* sampling bounds asked for; 0: default */
 	bool needs_resync; /* deltas were dropped: snapshot when drained */
 	LIST_ENTRY(watch) client_entry;
 	LIST_ENTRY(watch) session_entry;
@@ -164,12 +165,17 @@ void clients_check_deadlines(void);
  * /proc/PID read so far was about the process the pidfd names. Returns 0,
  * or -errno with *code a Shadowpt__ErrorCode and why.
  */
-int session_get(pid_t pid, int pidfd, uint64_t start, uint64_t end, int backend, uint32_t min_ms,
-		uint32_t max_ms, struct session **out, int *code, char *why, size_t whylen);
+int session_get(pid_t pid, int pidfd, uint64_t start, uint64_t end, int backend,
+		struct session **out, int *code, char *why, size_t whylen);
 /* Closes s if nobody watches it (after a failed subscription). */
 void session_release_if_idle(struct session *s);
 /* Subscribes c; the caller sends WatchStarted then session_send_snapshot. */
-struct watch *session_add_watch(struct session *s, struct client *c, bool raw_pfns);
+/*
+ * Subscribes c to s. The session samples within the tightest bounds any
+ * of its viewers asked for (min_ms/max_ms, 0: daemon default).
+ */
+struct watch *session_add_watch(struct session *s, struct client *c, bool raw_pfns,
+				uint32_t min_ms, uint32_t max_ms);
 /* Queues a (possibly chunked) snapshot of the current state to w's viewer. */
 int session_send_snapshot(struct watch *w, bool resync);
 /* Ends one subscription (frees w); closes the session if it was the last. */

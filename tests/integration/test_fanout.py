@@ -2,10 +2,11 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
 """50 concurrent `shadowctl watch` viewers of one target share one session
 and all reconstruct the same table, equal to the /proc ground truth, after
-every step."""
+every step; a shared session samples as fast as its most demanding viewer
+asks, and slows down again when that viewer leaves."""
 
 from harness import (Daemon, Target, check, diff_tables, main, read_truth, raw_status,
-                     PAGE, T_STEP)
+                     wait_until, frame_type, short, PAGE, T_STEP)
 
 VIEWERS = 50
 
@@ -57,5 +58,40 @@ def test_fifty_viewers_same_table():
     d.check_alive()
 
 
+def session_interval(d, pid):
+    sess = [s for s in raw_status(d).get("session", []) if s.get("pid") == pid]
+    check(len(sess) == 1, "expected one session of %d, status shows %s" % (pid, sess))
+    return sess[0].get("interval_ms")
+
+
+def test_shared_session_takes_the_tightest_bounds():
+    d = Daemon()
+    t = Target()
+    a, _ = t.step("mmap-anon 16")
+    rng = (a, a + 16 * PAGE)
+    slow = d.connect()
+    slow.hello()
+    slow.watch(t.pid, rng, min_interval_ms=1000, max_interval_ms=1000)
+    fr, _ = slow.recv_until(lambda f: frame_type(f) in ("watch_started", "error"),
+                            what="watch_started")
+    check(frame_type(fr) == "watch_started", "slow viewer: %s" % short(fr))
+    check(session_interval(d, t.pid) == 1000, "one viewer asking 1000:1000 ms")
+
+    fast = d.connect()
+    fast.hello()
+    fast.watch(t.pid, rng, min_interval_ms=20, max_interval_ms=40)
+    fr, _ = fast.recv_until(lambda f: frame_type(f) in ("watch_started", "error"),
+                            what="watch_started")
+    check(frame_type(fr) == "watch_started", "fast viewer: %s" % short(fr))
+    iv = session_interval(d, t.pid)
+    check(20 <= iv <= 40, "with a 20:40 ms viewer the session samples every %s ms" % iv)
+
+    fast.close()
+    wait_until(lambda: session_interval(d, t.pid) == 1000, T_STEP,
+               "the session to slow down to 1000 ms once the fast viewer left")
+    slow.close()
+    d.check_alive()
+
+
 if __name__ == "__main__":
-    main([test_fifty_viewers_same_table])
+    main([test_fifty_viewers_same_table, test_shared_session_takes_the_tightest_bounds])
