@@ -196,9 +196,37 @@ static int server_bind_path(const char *path)
 	return 0;
 }
 
+/* SIGTERM and SIGINT: held from listen until the loop can handle them. */
+static void server_block_stop_signals(int how)
+{
+	sigset_t set;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	sigprocmask(how, &set, NULL);
+}
+
+void server_unlisten(void)
+{
+	for (int i = 0; i < nlisten; i++)
+		close(listen_fds[i]);
+	nlisten = 0;
+	if (bound_path && unlink(spt_opts.socket_path) < 0 && errno != ENOENT)
+		log_warn("cannot remove %s: %s", spt_opts.socket_path, strerror(errno));
+	bound_path = false;
+}
+
 int server_listen(void)
 {
-	int n = sd_listen_fds(1);
+	int n;
+
+	/*
+	 * A stop signal from now on must not kill the daemon with its socket
+	 * still bound: it waits until server_run() can shut down cleanly.
+	 */
+	server_block_stop_signals(SIG_BLOCK);
+	n = sd_listen_fds(1);
 
 	if (n < 0) {
 		log_err("sd_listen_fds: %s", strerror(-n));
@@ -437,8 +465,10 @@ int server_run(void)
 	r = server_setup_events();
 	if (r < 0) {
 		log_err("cannot set up events: %s", strerror(-r));
+		server_unlisten();
 		return 1;
 	}
+	server_block_stop_signals(SIG_UNBLOCK); /* one already pending is handled now */
 	sd_notify(0, "READY=1");
 	server_update_status();
 	log_info("ready (default backend %s, sampling %u..%u ms)",

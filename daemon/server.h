@@ -13,8 +13,12 @@
  * Takes the listening sockets: systemd's (sd_listen_fds) or our own bound
  * to spt_opts.socket_path. Must run before privileges are dropped (the
  * runtime directory lives in /run). 0 or -errno (already logged).
+ * SIGTERM and SIGINT stay blocked from here until server_run() handles
+ * them, so the daemon never dies with its socket left behind.
  */
 int server_listen(void);
+/* Closes the listeners and removes a socket we bound (startup failed). */
+void server_unlisten(void);
 /* Hands the socket (and the runtime dir if we created it) to uid:gid. */
 int server_chown_socket(uid_t uid, gid_t gid);
 /* Runs the loop until SIGTERM/SIGINT. Returns the exit status. */

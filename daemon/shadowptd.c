@@ -168,11 +168,12 @@ int main(int argc, char **argv)
 	r = server_listen();
 	if (r < 0)
 		return 1;
-	if (geteuid() == 0 && privs_lookup_user(user, &uid, &gid) == 0 &&
-	    server_chown_socket(uid, gid) < 0)
+	if ((geteuid() == 0 && privs_lookup_user(user, &uid, &gid) == 0 &&
+	     server_chown_socket(uid, gid) < 0) ||
+	    privs_drop(user, keep_root) < 0) {
+		server_unlisten();
 		return 1;
-	if (privs_drop(user, keep_root) < 0)
-		return 1;
+	}
 	spt_pfns_readable = privs_have_sys_admin();
 	if (!spt_pfns_readable)
 		log_notice("no CAP_SYS_ADMIN: pagemap shows no pfns; viewers get "

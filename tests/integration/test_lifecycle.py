@@ -2,13 +2,15 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
 """Daemon lifecycle: socket activation (sd_listen_fds via
 systemd-socket-activate), SIGTERM shutdown (viewers told, exit 0, socket
-removed), stale socket files, the client's seccomp sandbox."""
+removed), SIGTERM at any moment of startup, stale socket files, the
+client's seccomp sandbox."""
 
 import os
 import shutil
 import signal
 import socket
 import subprocess
+import time
 
 from harness import (CFG, Daemon, Target, Skip, check, error_of, frame_type, main,
                      run_client, short, tmpdir, wait_until, at_exit, _kill_proc,
@@ -94,6 +96,23 @@ def test_sigint_shutdown_idle():
     check(not os.path.exists(d.socket), "socket file left behind")
 
 
+def test_sigterm_during_startup():
+    """SIGTERM at any moment of startup: the daemon either dies before it
+    created its socket or shuts down cleanly (exit 0); it never leaves
+    the socket file behind."""
+    outcomes = {}
+    for i in range(40):
+        d = Daemon(wait=False)
+        time.sleep(i * 0.0005)
+        d.send_signal(signal.SIGTERM)
+        rc = d.stop(timeout=T_START)
+        check(rc in (0, -signal.SIGTERM), "start %d: exit status %s:\n%s" % (i, rc, d.log()))
+        check(not os.path.exists(d.socket),
+              "start %d: socket left behind (exit status %s)" % (i, rc))
+        outcomes[rc] = outcomes.get(rc, 0) + 1
+    harness.log("exit statuses over 40 starts: %s" % outcomes)
+
+
 def test_stale_socket_replaced():
     """A socket file left by a dead daemon does not prevent a new start,
     but a live daemon's socket is not stolen."""
@@ -142,4 +161,4 @@ def test_client_sandbox_kills_forbidden_syscall():
 
 if __name__ == "__main__":
     main([test_socket_activation, test_sigterm_shutdown, test_sd_notify, test_sigint_shutdown_idle,
-          test_stale_socket_replaced, test_client_sandbox_kills_forbidden_syscall])
+          test_sigterm_during_startup, test_stale_socket_replaced, test_client_sandbox_kills_forbidden_syscall])
