@@ -1810,6 +1810,50 @@ out:
 	return ok;
 }
 
+/*
+ * A table that is no longer tracking may still show a frame the target
+ * has since unmapped and the kernel reused: its contents are never read.
+ */
+static int t_page_contents_stale(void)
+{
+	struct env v;
+	static unsigned char buf[PG];
+	unsigned long pfn;
+	int ok = 0;
+
+	if (!env_setup(&v, 2 * MIB))
+		goto out;
+	tcmd(&v.t, T_MMAP, v.base, PG, MMAP_ANON(RW), NULL);
+	tcmd(&v.t, T_WRITE, v.base, PG, 0x5c, NULL);
+	if (!expect(&v.tb, v.t.pid, v.base, PG, SPT_ALL))
+		goto out;
+	pfn = ent(&v.tb, v.base)->pfn;
+	if (spt_stop()) {
+		snprintf(reason, sizeof(reason), "stop: %s", strerror(errno));
+		goto out;
+	}
+	if (!spt_page_contents(pfn, buf) || errno != EINVAL) {
+		snprintf(reason, sizeof(reason), "stopped table, page still mapped: not EINVAL");
+		goto out;
+	}
+	tcmd(&v.t, T_MUNMAP, v.base, PG, 0, NULL);
+	/* Reuse: other memory gets allocated and written meanwhile. */
+	tcmd(&v.t, T_MMAP, v.base + MIB, 64 * PG, MMAP_ANON(RW), NULL);
+	tcmd(&v.t, T_WRITE, v.base + MIB, 64 * PG, 0x3d, NULL);
+	if (!(ent(&v.tb, v.base)->state_flags & SPTE_PTE_MAPPED)) {
+		snprintf(reason, sizeof(reason), "stopped table changed after munmap");
+		goto out;
+	}
+	if (!spt_page_contents(pfn, buf) || errno != EINVAL) {
+		snprintf(reason, sizeof(reason), "unmapped frame of a stopped table: not EINVAL");
+		goto out;
+	}
+	ok = 1;
+out:
+	env_done(&v);
+	return ok;
+}
+
 static int t_page_contents_einval(void)
 {
 	struct env v;
@@ -2304,6 +2348,7 @@ static const struct tcase cases[] = {
 	{ "exit: target exit clears the table, close still works", t_target_exit },
 	{ "page_contents: returns the bytes the target wrote", t_page_contents },
 	{ "page_contents: EINVAL for a pfn not in the table / no table", t_page_contents_einval },
+	{ "page_contents: EINVAL for a stopped table's stale frame", t_page_contents_stale },
 	{ "self: inspector == target", t_self_inspect },
 	{ "inspector exit: return from main without start", t_insp_return },
 	{ "inspector exit: exit() while tracking", t_insp_exit_tracking },

@@ -18,8 +18,12 @@
  *     over and over: each munmap() frees the region's page tables after
  *     downgrading the mmap_lock, while start walks the window holding it
  *     for read (KASAN reports any walk that strays into freed tables);
- *  4. a leak check from /proc/meminfo taken before step 1 (after a warm-up)
- *     and after step 3.
+ *  4. SCAN_SECONDS (default 5) of tracking a target whose one thread maps
+ *     and unmaps like step 3's while another write-protects the whole
+ *     window with PAGEMAP_SCAN: that mmu notifier range spans the gaps
+ *     whose page tables the munmap() is freeing, under the read lock;
+ *  5. a leak check from /proc/meminfo taken before step 1 (after a warm-up)
+ *     and after step 4.
  *
  * Leak tolerance. KASAN's quarantine keeps freed slab objects (up to 1/32 of
  * RAM) so "Slab" may grow legitimately: only growth above SLAB_TOL_KB fails.
@@ -36,18 +40,22 @@
 #define _GNU_SOURCE
 #endif
 #include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "pagemap-scan-compat.h"
 #include "spt_sys.h"
 
 #define WINDOW_BASE 0x5a0000000000UL
@@ -146,12 +154,12 @@ static void churn_forever(void)
 }
 
 /* Maps, touches and unmaps the only VMA near RACE_BASE, forever. */
-static void unmap_forever(void)
+static void *unmap_loop(void *arg)
 {
 	unsigned int seed = (unsigned int)getpid();
 	size_t npages = WINDOW_SIZE / page_sz;
 
-	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	(void)arg;
 	for (;;) {
 		size_t len = 1 + (size_t)rand_r(&seed) % 16;
 		size_t off = (size_t)rand_r(&seed) % (npages - len);
@@ -166,6 +174,37 @@ static void unmap_forever(void)
 		for (i = 0; i < len; i++)
 			p[i * page_sz] = (char)i;
 		munmap(p, len * page_sz);
+	}
+	return NULL;
+}
+
+static void unmap_forever(void)
+{
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	unmap_loop(NULL);
+}
+
+/* unmap_loop() in a thread; this one write-protects the window forever. */
+static void scan_and_unmap_forever(void)
+{
+	int fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
+	pthread_t th;
+
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	if (fd < 0 || pthread_create(&th, NULL, unmap_loop, NULL))
+		_exit(20);
+	for (;;) {
+		struct pm_scan_arg a = {
+			.size = sizeof(a),
+			.flags = PM_SCAN_WP_MATCHING,
+			.start = RACE_BASE,
+			.end = RACE_BASE + WINDOW_SIZE,
+			.category_anyof_mask = PAGE_IS_PRESENT,
+			.return_mask = PAGE_IS_PRESENT,
+		};
+
+		if (ioctl(fd, PAGEMAP_SCAN, &a) < 0)
+			_exit(errno == ENOTTY || errno == EINVAL ? 21 : 22);
 	}
 }
 
@@ -473,16 +512,47 @@ static int races(pid_t target, unsigned int count)
 	return ret;
 }
 
+/* --------------------------------------------------------------- phase 4 */
+
+/* Tracks the scanning target for @secs seconds; it must stay alive. */
+static int scans(pid_t target, unsigned int secs)
+{
+	struct user_shadow_pt pt;
+	size_t bytes;
+	char *buf = map_entries(&bytes);
+	int ret = 0, status;
+
+	if (!buf || open_at(target, RACE_BASE, &pt, buf) || spt_start()) {
+		diag("scans: %s", strerror(errno));
+		if (buf)
+			munmap(buf, bytes);
+		spt_close();
+		return -1;
+	}
+	sleep_us((long)secs * 1000000);
+	if (waitpid(target, &status, WNOHANG) == target) {
+		diag("scans: the target died (%s %d)", WIFEXITED(status) ? "exit" : "signal",
+		     WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status));
+		ret = -1;
+	}
+	if (spt_stop() || spt_close()) {
+		diag("scans: shadowpt_stop/close: %s", strerror(errno));
+		ret = -1;
+	}
+	munmap(buf, bytes);
+	return ret;
+}
+
 int main(int argc, char **argv)
 {
-	unsigned int ncycles = 1000, nkills = 200, nraces = 1000;
+	unsigned int ncycles = 1000, nkills = 200, nraces = 1000, nscan_secs = 5;
 	unsigned int seed = (unsigned int)time(NULL);
 	struct meminfo before, after;
 	long slabinfo_before, slabinfo_after;
 	pid_t target, unmapper;
 	int opt, status;
 
-	while ((opt = getopt(argc, argv, "c:k:r:s:")) != -1) {
+	while ((opt = getopt(argc, argv, "c:k:r:S:s:")) != -1) {
 		switch (opt) {
 		case 'c':
 			ncycles = (unsigned int)strtoul(optarg, NULL, 0);
@@ -493,18 +563,22 @@ int main(int argc, char **argv)
 		case 'r':
 			nraces = (unsigned int)strtoul(optarg, NULL, 0);
 			break;
+		case 'S':
+			nscan_secs = (unsigned int)strtoul(optarg, NULL, 0);
+			break;
 		case 's':
 			seed = (unsigned int)strtoul(optarg, NULL, 0);
 			break;
 		default:
-			fprintf(stderr, "usage: %s [-c CYCLES] [-k KILLS] [-r RACES] [-s SEED]\n", argv[0]);
+			fprintf(stderr, "usage: %s [-c CYCLES] [-k KILLS] [-r RACES] [-S SCAN_SECONDS] [-s SEED]\n", argv[0]);
 			return 2;
 		}
 	}
 	page_sz = (size_t)sysconf(_SC_PAGESIZE);
 	setvbuf(stdout, NULL, _IOLBF, 0);
-	printf("TAP version 13\n1..5\n");
-	diag("seed %u, %u cycles, %u kills, %u races", seed, ncycles, nkills, nraces);
+	printf("TAP version 13\n1..6\n");
+	diag("seed %u, %u cycles, %u kills, %u races, %u s of scans", seed, ncycles, nkills,
+	     nraces, nscan_secs);
 
 	target = fork();
 	if (target < 0) {
@@ -551,6 +625,19 @@ int main(int argc, char **argv)
 		unmap_forever();
 	tap(races(unmapper, nraces) == 0,
 	    "%u start/stop pairs while the target unmaps its region's last VMA", nraces);
+	kill(unmapper, SIGKILL);
+	waitpid(unmapper, &status, 0);
+
+	unmapper = fork();
+	if (unmapper < 0) {
+		printf("Bail out! fork: %s\n", strerror(errno));
+		return 1;
+	}
+	if (unmapper == 0)
+		scan_and_unmap_forever();
+	tap(scans(unmapper, nscan_secs) == 0,
+	    "%u s tracking a target that write-protects its window with PAGEMAP_SCAN while unmapping",
+	    nscan_secs);
 	kill(unmapper, SIGKILL);
 	waitpid(unmapper, &status, 0);
 	sleep_us(200000);
