@@ -32,7 +32,7 @@ static int parse_args(struct sctl_watch_req *req, uint64_t *vaddr, bool *json, i
 	const char *why;
 	int c;
 
-	while ((c = getopt_long(argc, argv, "jh", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, ":jh", opts, NULL)) != -1) {
 		switch (c) {
 		case 'j':
 			*json = true;
@@ -41,7 +41,7 @@ static int parse_args(struct sctl_watch_req *req, uint64_t *vaddr, bool *json, i
 			sctl_help_peek();
 			return -1;
 		default:
-			return sctl_usage_error("peek", "invalid option");
+			return sctl_option_error("peek", c, argv);
 		}
 	}
 	if (argc - optind < 2)

@@ -35,7 +35,7 @@ static int parse_args(struct sctl_watch_req *req, bool *json, int argc, char **a
 	const char *why;
 	int c;
 
-	while ((c = getopt_long(argc, argv, "r:b:jh", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, ":r:b:jh", opts, NULL)) != -1) {
 		switch (c) {
 		case 'r':
 			if (sctl_parse_range(optarg, &req->range, &why) < 0)
@@ -55,7 +55,7 @@ static int parse_args(struct sctl_watch_req *req, bool *json, int argc, char **a
 			sctl_help_snapshot();
 			return -1;
 		default:
-			return sctl_usage_error("snapshot", "invalid option");
+			return sctl_option_error("snapshot", c, argv);
 		}
 	}
 	if (optind >= argc)

@@ -22,7 +22,7 @@ int sctl_cmd_status(const struct sctl_global *g, int argc, char **argv)
 	bool json = g->json;
 	int c, r;
 
-	while ((c = getopt_long(argc, argv, "jh", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, ":jh", opts, NULL)) != -1) {
 		switch (c) {
 		case 'j':
 			json = true;
@@ -31,7 +31,7 @@ int sctl_cmd_status(const struct sctl_global *g, int argc, char **argv)
 			sctl_help_status();
 			return SCTL_EXIT_OK;
 		default:
-			return sctl_usage_error("status", "invalid option");
+			return sctl_option_error("status", c, argv);
 		}
 	}
 	if (optind < argc)

@@ -69,7 +69,7 @@ static int parse_watch_args(struct watch *w, bool *json, bool *no_tui, int argc,
 	const char *why;
 	int c;
 
-	while ((c = getopt_long(argc, argv, "r:b:i:c:Tjh", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, ":r:b:i:c:Tjh", opts, NULL)) != -1) {
 		switch (c) {
 		case 'r':
 			if (sctl_parse_range(optarg, &w->req.range, &why) < 0)
@@ -102,7 +102,7 @@ static int parse_watch_args(struct watch *w, bool *json, bool *no_tui, int argc,
 			sctl_help_watch();
 			return -1;
 		default:
-			return sctl_usage_error("watch", "invalid option");
+			return sctl_option_error("watch", c, argv);
 		}
 	}
 	if (optind >= argc)

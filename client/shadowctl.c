@@ -68,6 +68,20 @@ int sctl_usage_error(const char *cmd, const char *fmt, ...)
 	return SCTL_EXIT_USAGE;
 }
 
+int sctl_option_error(const char *cmd, int c, char **argv)
+{
+	const char *arg = argv[optind - 1];
+
+	if (c == ':')
+		return sctl_usage_error(cmd, "option '%s' needs an argument", arg);
+	/* status is the one command without a PID. */
+	if (arg[0] == '-' && arg[1] >= '0' && arg[1] <= '9' && cmd && strcmp(cmd, "status"))
+		return sctl_usage_error(cmd, "invalid PID '%s': not a process id", arg);
+	if (optopt && arg[1] != '-')
+		return sctl_usage_error(cmd, "unknown option '-%c'", optopt);
+	return sctl_usage_error(cmd, "unknown option '%s'", arg);
+}
+
 int sctl_enter_sandbox(const struct sctl_global *g)
 {
 	int r = sctl_sandbox_install();
@@ -245,8 +259,9 @@ int main(int argc, char **argv)
 	 * open message catalogs later, which the sandbox forbids.
 	 */
 	setlocale(LC_CTYPE, "");
+	opterr = 0; /* sctl_option_error() says what was wrong, in one line */
 	/* '+': stop at the command; its options are parsed by the command. */
-	while ((c = getopt_long(argc, argv, "+s:jhV", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "+:s:jhV", opts, NULL)) != -1) {
 		switch (c) {
 		case 's':
 			socket_opt = optarg;
@@ -262,7 +277,7 @@ int main(int argc, char **argv)
 			       SPT_PROTOCOL_VERSION);
 			return SCTL_EXIT_OK;
 		default:
-			return sctl_usage_error(NULL, "invalid option");
+			return sctl_option_error(NULL, c, argv);
 		}
 	}
 	if (optind >= argc)

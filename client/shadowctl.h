@@ -46,6 +46,13 @@ void sctl_err_defer(bool on);
 void sctl_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Prints a usage error and a hint at --help; returns SCTL_EXIT_USAGE. */
 int sctl_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/*
+ * The usage error for what getopt_long() returned instead of an option
+ * (its optstring starts with ':' and opterr is 0, so it printed nothing):
+ * an unknown option, a missing argument, or a negative number where a
+ * PID was meant.
+ */
+int sctl_option_error(const char *cmd, int c, char **argv);
 
 /* Installs the sandbox (and runs the selftest when asked); exit code. */
 int sctl_enter_sandbox(const struct sctl_global *g);

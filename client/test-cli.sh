@@ -54,6 +54,21 @@ expect_in "version" out "shadowctl "
 check "no command" 2 "$SCTL"
 check "unknown command" 2 "$SCTL" frobnicate
 check "unknown option" 2 "$SCTL" --frob status
+expect_in "unknown option named" err "unknown option '--frob'"
+check "unknown command option" 2 "$SCTL" snapshot -x 1
+expect_in "unknown short option named, once" err "^shadowctl: unknown option '-x'$"
+check "option without its argument" 2 "$SCTL" snapshot 1 --range
+expect_in "missing argument named" err "option '--range' needs an argument"
+check "negative pid" 2 "$SCTL" snapshot -1
+expect_in "negative pid is an invalid PID" err "invalid PID '-1'"
+n=$((n + 1))
+if [ "$(wc -l <"$TMP/err")" = 2 ]; then
+	echo "ok $n - negative pid: one error line and the --help hint"
+else
+	failed=$((failed + 1))
+	echo "not ok $n - negative pid: $(wc -l <"$TMP/err") lines on stderr"
+	sed 's/^/# /' "$TMP/err"
+fi
 check "watch without pid" 2 "$SCTL" watch
 check "watch bad pid" 2 "$SCTL" watch 12x
 check "watch unaligned range" 2 "$SCTL" watch 1 --range 0x1001:0x2000
