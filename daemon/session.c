@@ -267,6 +267,7 @@ static void session_schedule(struct session *s, uint32_t ms)
 {
 	struct timeval tv = {.tv_sec = ms / 1000, .tv_usec = (ms % 1000) * 1000};
 
+	s->due_ns = spt_now_ns() + (uint64_t)ms * 1000000u;
 	evtimer_add(s->ev_timer, &tv);
 }
 
@@ -497,6 +498,7 @@ struct watch *session_add_watch(struct session *s, struct client *c, bool raw_pf
 				uint32_t min_ms, uint32_t max_ms)
 {
 	struct watch *w = calloc(1, sizeof(*w));
+	uint32_t ms;
 
 	if (!w)
 		return NULL;
@@ -513,8 +515,11 @@ struct watch *session_add_watch(struct session *s, struct client *c, bool raw_pf
 	if (c->usage)
 		c->usage->watches++;
 	session_update_bounds(s);
-	/* A new viewer wants to see changes promptly. */
+	/* A new viewer wants to see changes promptly: not after the old wait. */
 	s->iv.cur_ms = s->iv.min_ms;
+	ms = interval_with_cost(s->iv.cur_ms, s->last_sample_ns);
+	if (evtimer_pending(s->ev_timer, NULL) && s->due_ns > spt_now_ns() + (uint64_t)ms * 1000000u)
+		session_schedule(s, ms);
 	server_update_status();
 	return w;
 }

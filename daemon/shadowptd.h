@@ -107,6 +107,7 @@ struct session {
 	LIST_HEAD(, watch) watches;
 	unsigned nwatches;
 	uint64_t samples, sample_ns, last_sample_ns;
+	uint64_t due_ns; /* when ev_timer fires (spt_now_ns), while pending */
 	int last_err; /* last sample error logged, to log each kind once */
 };
 

@@ -58,10 +58,14 @@ def test_fifty_viewers_same_table():
     d.check_alive()
 
 
-def session_interval(d, pid):
+def session_status(d, pid):
     sess = [s for s in raw_status(d).get("session", []) if s.get("pid") == pid]
     check(len(sess) == 1, "expected one session of %d, status shows %s" % (pid, sess))
-    return sess[0].get("interval_ms")
+    return sess[0]
+
+
+def session_interval(d, pid):
+    return session_status(d, pid).get("interval_ms")
 
 
 def test_shared_session_takes_the_tightest_bounds():
@@ -71,11 +75,14 @@ def test_shared_session_takes_the_tightest_bounds():
     rng = (a, a + 16 * PAGE)
     slow = d.connect()
     slow.hello()
-    slow.watch(t.pid, rng, min_interval_ms=1000, max_interval_ms=1000)
+    slow.watch(t.pid, rng, min_interval_ms=8000, max_interval_ms=8000)
     fr, _ = slow.recv_until(lambda f: frame_type(f) in ("watch_started", "error"),
                             what="watch_started")
     check(frame_type(fr) == "watch_started", "slow viewer: %s" % short(fr))
-    check(session_interval(d, t.pid) == 1000, "one viewer asking 1000:1000 ms")
+    check(session_interval(d, t.pid) == 8000, "one viewer asking 8000:8000 ms")
+    # The opening sample's quick follow-up is done: the next one is 8 s out.
+    wait_until(lambda: session_status(d, t.pid).get("samples", 0) >= 2, T_STEP,
+               "the session's second sample")
 
     fast = d.connect()
     fast.hello()
@@ -85,10 +92,17 @@ def test_shared_session_takes_the_tightest_bounds():
     check(frame_type(fr) == "watch_started", "fast viewer: %s" % short(fr))
     iv = session_interval(d, t.pid)
     check(20 <= iv <= 40, "with a 20:40 ms viewer the session samples every %s ms" % iv)
+    # Not just the figure: the next sample comes soon, not after the slow
+    # viewer's 8 s (half of that is a wide margin on a loaded machine).
+    fast.recv_until(lambda f: frame_type(f) == "snapshot" and f["snapshot"].get("last_chunk"),
+                    what="the fast viewer's snapshot")
+    t.step("touch-write 0x%x 4" % a)
+    fast.recv_until(lambda f: frame_type(f) == "delta", timeout=4.0,
+                    what="a delta within 4 s of the change (the slow bound is 8 s)")
 
     fast.close()
-    wait_until(lambda: session_interval(d, t.pid) == 1000, T_STEP,
-               "the session to slow down to 1000 ms once the fast viewer left")
+    wait_until(lambda: session_interval(d, t.pid) == 8000, T_STEP,
+               "the session to slow down to 8000 ms once the fast viewer left")
     slow.close()
     d.check_alive()
 
