@@ -41,7 +41,7 @@ static int parse_args(struct sctl_watch_req *req, uint64_t *vaddr, bool *json, i
 			sctl_help_peek();
 			return -1;
 		default:
-			return sctl_option_error("peek", c, argv);
+			return sctl_option_error("peek", argc, argv, c);
 		}
 	}
 	if (argc - optind < 2)

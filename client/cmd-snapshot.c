@@ -55,7 +55,7 @@ static int parse_args(struct sctl_watch_req *req, bool *json, int argc, char **a
 			sctl_help_snapshot();
 			return -1;
 		default:
-			return sctl_option_error("snapshot", c, argv);
+			return sctl_option_error("snapshot", argc, argv, c);
 		}
 	}
 	if (optind >= argc)

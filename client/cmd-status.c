@@ -31,7 +31,7 @@ int sctl_cmd_status(const struct sctl_global *g, int argc, char **argv)
 			sctl_help_status();
 			return SCTL_EXIT_OK;
 		default:
-			return sctl_option_error("status", c, argv);
+			return sctl_option_error("status", argc, argv, c);
 		}
 	}
 	if (optind < argc)

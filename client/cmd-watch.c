@@ -102,7 +102,7 @@ static int parse_watch_args(struct watch *w, bool *json, bool *no_tui, int argc,
 			sctl_help_watch();
 			return -1;
 		default:
-			return sctl_option_error("watch", c, argv);
+			return sctl_option_error("watch", argc, argv, c);
 		}
 	}
 	if (optind >= argc)

@@ -68,18 +68,29 @@ int sctl_usage_error(const char *cmd, const char *fmt, ...)
 	return SCTL_EXIT_USAGE;
 }
 
-int sctl_option_error(const char *cmd, int c, char **argv)
+int sctl_option_error(const char *cmd, int argc, char **argv, int c)
 {
-	const char *arg = argv[optind - 1];
+	/* A long option is always consumed whole; a short one may sit in a bundle. */
+	const char *last = argv[optind - 1];
+	bool long_opt = last[0] == '-' && last[1] == '-';
 
-	if (c == ':')
-		return sctl_usage_error(cmd, "option '%s' needs an argument", arg);
-	/* status is the one command without a PID. */
-	if (arg[0] == '-' && arg[1] >= '0' && arg[1] <= '9' && cmd && strcmp(cmd, "status"))
-		return sctl_usage_error(cmd, "invalid PID '%s': not a process id", arg);
-	if (optopt && arg[1] != '-')
+	if (c == ':') {
+		if (long_opt)
+			return sctl_usage_error(cmd, "option '%s' needs an argument", last);
+		return sctl_usage_error(cmd, "option '-%c' needs an argument", optopt);
+	}
+	/* "-12" is a PID gone wrong for every command but status. */
+	if (optopt >= '0' && optopt <= '9' && cmd && strcmp(cmd, "status")) {
+		for (int i = 1; i < argc; i++) {
+			const char *a = argv[i];
+
+			if (a[0] == '-' && a[1] && strspn(a + 1, "0123456789") == strlen(a + 1))
+				return sctl_usage_error(cmd, "invalid PID '%s': not a process id", a);
+		}
+	}
+	if (optopt)
 		return sctl_usage_error(cmd, "unknown option '-%c'", optopt);
-	return sctl_usage_error(cmd, "unknown option '%s'", arg);
+	return sctl_usage_error(cmd, "unknown option '%s'", last);
 }
 
 int sctl_enter_sandbox(const struct sctl_global *g)
@@ -277,7 +288,7 @@ int main(int argc, char **argv)
 			       SPT_PROTOCOL_VERSION);
 			return SCTL_EXIT_OK;
 		default:
-			return sctl_option_error(NULL, c, argv);
+			return sctl_option_error(NULL, argc, argv, c);
 		}
 	}
 	if (optind >= argc)

@@ -52,7 +52,7 @@ int sctl_usage_error(const char *cmd, const char *fmt, ...) __attribute__((forma
  * an unknown option, a missing argument, or a negative number where a
  * PID was meant.
  */
-int sctl_option_error(const char *cmd, int c, char **argv);
+int sctl_option_error(const char *cmd, int argc, char **argv, int c);
 
 /* Installs the sandbox (and runs the selftest when asked); exit code. */
 int sctl_enter_sandbox(const struct sctl_global *g);

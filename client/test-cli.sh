@@ -59,6 +59,10 @@ check "unknown command option" 2 "$SCTL" snapshot -x 1
 expect_in "unknown short option named, once" err "^shadowctl: unknown option '-x'$"
 check "option without its argument" 2 "$SCTL" snapshot 1 --range
 expect_in "missing argument named" err "option '--range' needs an argument"
+check "negative pid, two digits, after an option" 2 "$SCTL" watch -i 50 -12
+expect_in "the whole negative pid named" err "invalid PID '-12'"
+check "unknown option in a bundle" 2 "$SCTL" snapshot --json -xj 1
+expect_in "bundled unknown option named" err "unknown option '-x'"
 check "negative pid" 2 "$SCTL" snapshot -1
 expect_in "negative pid is an invalid PID" err "invalid PID '-1'"
 n=$((n + 1))
