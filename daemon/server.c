@@ -460,6 +460,7 @@ int server_run(void)
 	spt_base = event_base_new();
 	if (!spt_base) {
 		log_err("cannot create the event loop");
+		server_unlisten();
 		return 1;
 	}
 	r = server_setup_events();

@@ -166,8 +166,10 @@ int main(int argc, char **argv)
 		}
 	}
 	r = server_listen();
-	if (r < 0)
+	if (r < 0) {
+		server_unlisten(); /* a socket bound before listen() failed */
 		return 1;
+	}
 	if ((geteuid() == 0 && privs_lookup_user(user, &uid, &gid) == 0 &&
 	     server_chown_socket(uid, gid) < 0) ||
 	    privs_drop(user, keep_root) < 0) {

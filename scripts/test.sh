@@ -41,11 +41,14 @@ run_suites() { # dir, tag, suites... (-name: leave that suite out)
 }
 
 setup "$build" -Dwerror=true
-setup "$asan" -Dwerror=true -Db_sanitize=address,undefined -Db_lundef=false -Dvm=false
-# The integration suite too: a daemon that trips ASan/UBSan aborts, and
-# every test checks the daemon is still alive. Deadline-sensitive tests
-# ("timing") run only in the normal build.
-run_suites "$asan" asan unit fuzz integration -timing
+setup "$asan" -Dwerror=true -Db_sanitize=address,undefined -Db_lundef=false -Dvm=false \
+	-Dintegration=true
+# The integration suite too: a daemon that trips ASan or UBSan aborts
+# (UBSan only reports unless told to halt), and every test checks the
+# daemon is still alive. Deadline-sensitive tests ("timing") run only in
+# the normal build.
+UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+	run_suites "$asan" asan unit fuzz integration -timing
 run_suites "$build" main unit fuzz integration vm
 
 python3 - "$results" <<'PY'
