@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /* Privilege drop with libcap; the policy is in privs.h. */
 #include <errno.h>
+#include <stdio.h>
 #include <grp.h>
 #include <pwd.h>
 #include <stdlib.h>
@@ -43,20 +44,41 @@ static bool is_kept(cap_value_t c)
 	return false;
 }
 
-/* Removes every capability but the kept ones from the bounding set. */
+/*
+ * Removes every capability but the kept ones from the bounding set. Ones
+ * already out (systemd's CapabilityBoundingSet=) are skipped. Without
+ * CAP_SETPCAP the rest stay; that is only noted: the bounding set limits
+ * what an execve() could gain, and no_new_privs with empty permitted and
+ * inheritable sets already rules that out.
+ */
 static int privs_drop_bounding(void)
 {
+	char stuck[256] = "";
+	size_t len = 0;
+
 	for (cap_value_t c = 0; c <= CAP_LAST_CAP; c++) {
-		if (is_kept(c) || !CAP_IS_SUPPORTED(c))
+		if (is_kept(c) || !CAP_IS_SUPPORTED(c) || cap_get_bound(c) == 0)
 			continue;
-		if (cap_drop_bound(c) < 0) {
+		if (cap_drop_bound(c) == 0)
+			continue;
+		if (errno != EPERM) {
 			int r = -errno;
 
 			log_err("cannot drop capability %d from the bounding set: %s", (int)c,
 				strerror(-r));
 			return r;
 		}
+		char *name = cap_to_name(c);
+
+		if (len < sizeof(stuck))
+			len += (size_t)snprintf(stuck + len, sizeof(stuck) - len, " %s",
+						name ? name : "?");
+		cap_free(name);
 	}
+	if (stuck[0])
+		log_notice("no CAP_SETPCAP: kept in the bounding set:%s (harmless: they can "
+			   "never be regained, no_new_privs is set)",
+			   stuck);
 	return 0;
 }
 
