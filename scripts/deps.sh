@@ -3,7 +3,8 @@
 # Usage: scripts/deps.sh build|test
 #   build: compile the userspace tools and run them (the demo)
 #   test:  also what the test suites need (QEMU, kernel source and its
-#          build dependencies, busybox for the VM initramfs)
+#          build dependencies, busybox for the VM initramfs, debootstrap
+#          and systemd-nspawn for the systemd suite)
 set -euo pipefail
 
 profile=${1:-build}
@@ -11,7 +12,8 @@ build_pkgs=(meson ninja-build pkg-config gcc libc6-dev
 	libevent-dev libprotobuf-c-dev protobuf-c-compiler libseccomp-dev
 	libsystemd-dev libcap-dev libncurses-dev systemd python3 util-linux)
 test_pkgs=(qemu-system-x86 busybox-static linux-source-6.12 bc bison flex
-	libelf-dev libssl-dev cpio kmod xz-utils make perl patch git tmux)
+	libelf-dev libssl-dev cpio kmod xz-utils make perl patch git tmux
+	debootstrap systemd-container)
 
 case "$profile" in
 build) pkgs=("${build_pkgs[@]}") ;;

@@ -2,7 +2,7 @@
 # Runs every test suite from a clean checkout on Debian 12, as root:
 # installs dependencies, builds with -Werror (plus an ASan/UBSan build
 # for the unit, fuzz and integration suites), runs unit, fuzz,
-# integration and vm,
+# integration, systemd and vm,
 # and ends with one line "N passed, N failed".
 set -euo pipefail
 
@@ -49,7 +49,7 @@ setup "$asan" -Dwerror=true -Db_sanitize=address,undefined -Db_lundef=false -Dvm
 # the normal build.
 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
 	run_suites "$asan" asan unit fuzz integration -timing
-run_suites "$build" main unit fuzz integration vm
+run_suites "$build" main unit fuzz integration systemd vm
 
 python3 - "$results" <<'PY'
 import json, pathlib, sys
