@@ -48,8 +48,8 @@ static bool is_kept(cap_value_t c)
  * Removes every capability but the kept ones from the bounding set. Ones
  * already out (systemd's CapabilityBoundingSet=) are skipped. Without
  * CAP_SETPCAP the rest stay; that is only noted: the bounding set limits
- * what an execve() could gain, and no_new_privs with empty permitted and
- * inheritable sets already rules that out.
+ * what an execve() could gain, and the no_new_privs set next, with the
+ * permitted set cut to the kept ones, already rules that out.
  */
 static int privs_drop_bounding(void)
 {
@@ -76,8 +76,8 @@ static int privs_drop_bounding(void)
 		cap_free(name);
 	}
 	if (stuck[0])
-		log_notice("no CAP_SETPCAP: kept in the bounding set:%s (harmless: they can "
-			   "never be regained, no_new_privs is set)",
+		log_notice("no CAP_SETPCAP: kept in the bounding set:%s (harmless: with "
+			   "no_new_privs they can never be regained)",
 			   stuck);
 	return 0;
 }

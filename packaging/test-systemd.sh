@@ -31,20 +31,32 @@ done
 
 key=$(echo "bookworm $pkgs" | sha256sum | cut -c1-16)
 rootfs=$cache/bookworm-$key
+mkdir -p "$cache"
+# One builder at a time (several build dirs or CI jobs may start at once).
+exec 9>"$cache/.lock"
+flock 9
 if [ ! -x "$rootfs/lib/systemd/systemd" ]; then
 	log "building the container's root file system from $mirror (one-time)"
-	mkdir -p "$cache"
-	rm -rf "$rootfs.tmp"
-	debootstrap --variant=minbase --include=$pkgs bookworm "$rootfs.tmp" "$mirror" \
-		>"$cache/debootstrap-$key.log" 2>&1 ||
+	tmp=$(mktemp -d "$rootfs.XXXXXX")
+	if ! debootstrap --variant=minbase --include=$pkgs bookworm "$tmp" "$mirror" \
+		>"$cache/debootstrap-$key.log" 2>&1; then
+		rm -rf --one-file-system "$tmp"
 		die "debootstrap failed, see $cache/debootstrap-$key.log"
-	mv "$rootfs.tmp" "$rootfs"
+	fi
+	mv -T "$tmp" "$rootfs" || die "cannot move the new root file system into place"
 fi
 
 work=$(mktemp -d /var/tmp/shadowpt-nspawn.XXXXXX)
-trap 'rm -rf "$work"' EXIT
+mounted=
+cleanup() {
+	rm -rf --one-file-system "$work"
+	[ -n "$mounted" ] && umount /run/systemd/nspawn 2>/dev/null
+}
+trap cleanup EXIT
+trap 'exit 1' TERM INT
 root=$work/root
 cp -a "$rootfs" "$root" || die "cannot copy $rootfs"
+flock -u 9
 mkdir -p "$work/results"
 
 # Installed the way a package would install them.
@@ -63,10 +75,14 @@ cat >"$root/etc/systemd/system/spt-systemd-test.service" <<'EOF'
 [Unit]
 Description=shadowpt packaging test
 After=sockets.target basic.target systemd-sysusers.service systemd-journald.service
+# However it ends, the container goes down with it.
+SuccessAction=poweroff
+FailureAction=poweroff
 
 [Service]
 Type=oneshot
 ExecStart=/usr/local/bin/spt-systemd-test
+TimeoutStartSec=180
 EOF
 mkdir -p "$root/etc/systemd/system/multi-user.target.wants"
 ln -sf /etc/systemd/system/spt-systemd-test.service \
@@ -75,15 +91,20 @@ ln -sf /etc/systemd/system/spt-systemd-test.service \
 ln -sf /dev/null "$root/etc/systemd/system/console-getty.service"
 
 # nspawn keeps per-container state in /run/systemd/nspawn and refuses to
-# clean it up unless it is a tmpfs; a host without systemd has no such one.
+# clean it up unless it is a tmpfs; a host without systemd has /run on disk.
 mkdir -p /run/systemd/nspawn
-mountpoint -q /run/systemd/nspawn || mount -t tmpfs tmpfs /run/systemd/nspawn ||
-	die "cannot mount a tmpfs on /run/systemd/nspawn"
+if [ "$(stat -f -c %T /run/systemd/nspawn)" != tmpfs ]; then
+	mount -t tmpfs tmpfs /run/systemd/nspawn || die "cannot mount a tmpfs on /run/systemd/nspawn"
+	mounted=1
+fi
 
 log "booting systemd in the container"
 t0=$(date +%s)
-timeout 300 systemd-nspawn -D "$root" --register=no --keep-unit -q \
-	--bind="$work/results:/results" -b >"$work/console.log" 2>&1 </dev/null
+# --foreground: timeout stays in this process group, so a meson timeout
+# signal reaches nspawn too (and nspawn takes the container down).
+timeout --foreground -k 30 300 systemd-nspawn -D "$root" --machine="shadowpt-test-$$" \
+	--register=no --keep-unit -q --bind="$work/results:/results" -b \
+	>"$work/console.log" 2>&1 </dev/null
 rc=$?
 log "container exited with $rc after $(($(date +%s) - t0)) s"
 
