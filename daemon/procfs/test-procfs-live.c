@@ -763,6 +763,75 @@ out:
 	spt_state_free(&st);
 }
 
+/*
+ * A big process exiting: between exit_mm() and the moment its pidfd turns
+ * readable it has no address space while exit_mmap() frees it, which takes
+ * a while for 1 GiB. Sampling then must say "gone", not "try again".
+ */
+static void test_exiting_big_process(void)
+{
+	const size_t size = 1ul << 30;
+	unsigned int ok = 0, gone = 0, other = 0;
+	int pfd[2], pidfd, ret = 0, last = 0;
+	struct spt_state st;
+	char why[256], c;
+	void *h;
+	pid_t pid;
+
+	if (pipe(pfd))
+		return;
+	pid = fork();
+	if (pid == 0) {
+		char *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+			       -1, 0);
+
+		if (p == MAP_FAILED)
+			_exit(1);
+		for (size_t off = 0; off < size; off += 4096)
+			p[off] = 1;
+		if (write(pfd[1], "r", 1) != 1)
+			_exit(1);
+		pause();
+		_exit(0);
+	}
+	close(pfd[1]);
+	if (pid < 0 || read(pfd[0], &c, 1) != 1) {
+		CHECK(0, "big child did not start");
+		close(pfd[0]);
+		return;
+	}
+	close(pfd[0]);
+	pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
+	spt_state_init(&st);
+	ret = spt_backend_procfs.open(pid, pidfd, 0, SPT_USER_ADDR_MAX, &h, why, sizeof(why));
+	CHECK(ret == 0, "open a 1 GiB process (%s)", ret ? why : "ok");
+	if (ret == 0) {
+		kill(pid, SIGKILL);
+		/* Until the pidfd says so, and a few more. */
+		for (int extra = 0; extra < 3;) {
+			ret = sample_stable(h, &st);
+			if (ret == 0)
+				ok++;
+			else if (ret == -ESRCH)
+				gone++;
+			else
+				other++, last = ret;
+			if (spt_pidfd_exited(pidfd))
+				extra++;
+		}
+		printf("# exiting 1 GiB process: %u samples ok, %u gone, %u other\n", ok, gone,
+		       other);
+		CHECK(other == 0,
+		      "every sample of an exiting process is ok or -ESRCH (%u others, last %d)",
+		      other, last);
+		CHECK(gone > 0, "the exit is seen as -ESRCH");
+		spt_backend_procfs.close(h);
+	}
+	waitpid(pid, NULL, 0);
+	close(pidfd);
+	spt_state_free(&st);
+}
+
 int main(void)
 {
 	char tmpfile[] = "/tmp/shadowpt-procfs-test-XXXXXX";
@@ -793,6 +862,7 @@ int main(void)
 
 	test_exec_and_exit(tmpfile);
 	test_leader_exited();
+	test_exiting_big_process();
 	unlink(tmpfile);
 	return spt_test_done();
 }
