@@ -22,6 +22,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/capability.h>
+#include <linux/userfaultfd.h>
 #include <pthread.h>
 #include <setjmp.h>
 #include <signal.h>
@@ -30,6 +31,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
@@ -145,6 +147,7 @@ enum {
 	T_NOP, T_ARENA, T_MMAP, T_MUNMAP, T_READ, T_WRITE, T_MADVISE,
 	T_FORK, T_KILL, T_SBRK, T_MALLOC, T_FREE, T_THREADS, T_STACK,
 	T_GETSP, T_EXEC, T_EXEC_THREAD, T_EXIT, T_MREMAP, T_CHURN,
+	T_UFFD_COPY,
 };
 
 struct cmd {
@@ -239,6 +242,40 @@ static void *thr_exec(void *p)
 	snprintf(w, sizeof(w), "%d", g_exec_wfd);
 	execv(self_exe, argv);
 	_exit(99);
+}
+
+/*
+ * Fills [addr, addr + len) with byte through UFFDIO_COPY: the PTEs appear
+ * without a fault and without an mmu notifier call.
+ */
+static long uffd_copy(unsigned long addr, unsigned long len, int byte)
+{
+	int uffd = (int)syscall(SYS_userfaultfd, O_CLOEXEC);
+	struct uffdio_api api = { .api = UFFD_API };
+	struct uffdio_register reg = {
+		.range = { .start = addr, .len = len },
+		.mode = UFFDIO_REGISTER_MODE_MISSING,
+	};
+	struct uffdio_copy cp = { .dst = addr, .len = len };
+	char *src = mmap(NULL, len, PROT_READ | PROT_WRITE,
+			 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	long ret = 0;
+
+	if (uffd < 0 || src == MAP_FAILED) {
+		ret = -errno;
+		goto out;
+	}
+	memset(src, byte, len);
+	cp.src = (unsigned long)src;
+	if (ioctl(uffd, UFFDIO_API, &api) || ioctl(uffd, UFFDIO_REGISTER, &reg) ||
+	    ioctl(uffd, UFFDIO_COPY, &cp))
+		ret = -errno;
+out:
+	if (src != MAP_FAILED)
+		munmap(src, len);
+	if (uffd >= 0)
+		close(uffd);
+	return ret;
 }
 
 static void target_loop(int rfd, int wfd)
@@ -391,6 +428,9 @@ static void target_loop(int rfd, int wfd)
 				pthread_join(th[k], NULL);
 			break;
 		}
+		case T_UFFD_COPY:
+			r.ret = uffd_copy(c.a, c.b, (int)c.c);
+			break;
 		}
 		if (write_full(wfd, &r, sizeof(r)))
 			_exit(1);
@@ -1810,6 +1850,40 @@ out:
 	return ok;
 }
 
+static int t_uffd_copy(void)
+{
+	struct env v;
+	static unsigned char buf[PG];
+	unsigned long i;
+	long r;
+	int ok = 0;
+
+	if (!env_setup(&v, 2 * MIB))
+		goto out;
+	tcmd(&v.t, T_MMAP, v.base, 8 * PG, MMAP_ANON(RW), NULL);
+	r = tcmd(&v.t, T_UFFD_COPY, v.base + 2 * PG, 3 * PG, 0x6b, NULL);
+	if (r) {
+		snprintf(reason, sizeof(reason), "UFFDIO_COPY: %s", strerror((int)-r));
+		goto out;
+	}
+	if (!expect(&v.tb, v.t.pid, v.base + 2 * PG, 3 * PG, SPT_ALL))
+		goto out;
+	if (spt_page_contents(ent(&v.tb, v.base + 3 * PG)->pfn, buf)) {
+		snprintf(reason, sizeof(reason), "page_contents: %s", strerror(errno));
+		goto out;
+	}
+	for (i = 0; i < PG && buf[i] == 0x6b; i++)
+		;
+	if (i < PG) {
+		snprintf(reason, sizeof(reason), "byte %lu of the copied page is 0x%x", i, buf[i]);
+		goto out;
+	}
+	ok = 1;
+out:
+	env_done(&v);
+	return ok;
+}
+
 /*
  * A table that is no longer tracking may still show a frame the target
  * has since unmapped and the kernel reused: its contents are never read.
@@ -2349,6 +2423,7 @@ static const struct tcase cases[] = {
 	{ "page_contents: returns the bytes the target wrote", t_page_contents },
 	{ "page_contents: EINVAL for a pfn not in the table / no table", t_page_contents_einval },
 	{ "page_contents: EINVAL for a stopped table's stale frame", t_page_contents_stale },
+	{ "PTE tracking: pages filled by UFFDIO_COPY (no fault, no notifier)", t_uffd_copy },
 	{ "self: inspector == target", t_self_inspect },
 	{ "inspector exit: return from main without start", t_insp_return },
 	{ "inspector exit: exit() while tracking", t_insp_exit_tracking },
