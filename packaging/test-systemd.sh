@@ -14,7 +14,10 @@
 # works on a copy. Needs root, debootstrap and systemd-container.
 set -u
 src=$1 shadowptd=$2 shadowctl=$3 target=$4
-mirror=${SHADOWPT_DEBIAN_MIRROR:-http://deb.debian.org/debian}
+# The mirror apt itself uses for bookworm's main suite, if it says.
+apt_mirror=$(apt-get indextargets --format '$(REPO_URI)' 'Codename: bookworm' \
+	'Label: Debian' 'Component: main' 2>/dev/null | head -n1)
+mirror=${SHADOWPT_DEBIAN_MIRROR:-${apt_mirror:-http://deb.debian.org/debian}}
 cache=${SHADOWPT_NSPAWN_CACHE:-/var/cache/shadowpt/nspawn}
 pkgs=systemd,dbus,util-linux,libevent-core-2.1-7,libprotobuf-c1,libseccomp2,libcap2,libsystemd0,libncursesw6,libtinfo6
 
@@ -38,6 +41,7 @@ flock 9
 if [ ! -x "$rootfs/lib/systemd/systemd" ]; then
 	log "building the container's root file system from $mirror (one-time)"
 	tmp=$(mktemp -d "$rootfs.XXXXXX")
+	chmod 0755 "$tmp" # it becomes /: mktemp's 0700 would lock every other user out
 	if ! debootstrap --variant=minbase --include=$pkgs bookworm "$tmp" "$mirror" \
 		>"$cache/debootstrap-$key.log" 2>&1; then
 		rm -rf --one-file-system "$tmp"
