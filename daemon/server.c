@@ -212,8 +212,10 @@ void server_unlisten(void)
 	for (int i = 0; i < nlisten; i++)
 		close(listen_fds[i]);
 	nlisten = 0;
+	/* EACCES: a runtime dir we may not write (see server_chown_socket). */
 	if (bound_path && unlink(spt_opts.socket_path) < 0 && errno != ENOENT)
-		log_warn("cannot remove %s: %s", spt_opts.socket_path, strerror(errno));
+		log_msg(errno == EACCES ? SPT_LOG_NOTICE : SPT_LOG_WARNING, "cannot remove %s: %s",
+			spt_opts.socket_path, strerror(errno));
 	bound_path = false;
 }
 
@@ -445,9 +447,8 @@ static void server_free_events(void)
 	for (int i = 0; i < nlisten; i++) {
 		if (listen_evs[i])
 			event_free(listen_evs[i]);
-		close(listen_fds[i]);
+		listen_evs[i] = NULL;
 	}
-	nlisten = 0;
 }
 
 int server_run(void)
@@ -482,9 +483,7 @@ int server_run(void)
 	client_close(c, "daemon exiting");
 	clients_reap();
 	server_free_events();
-	if (bound_path && unlink(spt_opts.socket_path) < 0 && errno != ENOENT)
-		log_msg(errno == EACCES ? SPT_LOG_NOTICE : SPT_LOG_WARNING, "cannot remove %s: %s",
-			spt_opts.socket_path, strerror(errno));
+	server_unlisten();
 	event_base_free(spt_base);
 	spt_base = NULL;
 	log_info("exited cleanly");
