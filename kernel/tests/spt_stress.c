@@ -210,6 +210,26 @@ static void scan_and_unmap_forever(void)
 
 /* ---------------------------------------------------------------- helpers */
 
+/* A child running @body (which never returns); bails out if fork fails. */
+static pid_t spawn(void (*body)(void))
+{
+	pid_t pid = fork();
+
+	if (pid < 0) {
+		printf("Bail out! fork: %s\n", strerror(errno));
+		exit(1);
+	}
+	if (pid == 0)
+		body();
+	return pid;
+}
+
+static void reap(pid_t pid)
+{
+	kill(pid, SIGKILL);
+	waitpid(pid, NULL, 0);
+}
+
 static char *map_entries(size_t *bytes)
 {
 	char *buf;
@@ -550,7 +570,7 @@ int main(int argc, char **argv)
 	struct meminfo before, after;
 	long slabinfo_before, slabinfo_after;
 	pid_t target, unmapper;
-	int opt, status;
+	int opt;
 
 	while ((opt = getopt(argc, argv, "c:k:r:S:s:")) != -1) {
 		switch (opt) {
@@ -580,13 +600,7 @@ int main(int argc, char **argv)
 	diag("seed %u, %u cycles, %u kills, %u races, %u s of scans", seed, ncycles, nkills,
 	     nraces, nscan_secs);
 
-	target = fork();
-	if (target < 0) {
-		printf("Bail out! fork: %s\n", strerror(errno));
-		return 1;
-	}
-	if (target == 0)
-		churn_forever();
+	target = spawn(churn_forever);
 
 	/*
 	 * Warm up (and detect a kernel without shadowpt) before measuring:
@@ -595,8 +609,7 @@ int main(int argc, char **argv)
 	 */
 	if (cycles(target, 20) || kills(target, 20, &seed)) {
 		tap(0, "warm-up cycles and kills (is this a shadowpt kernel?)");
-		kill(target, SIGKILL);
-		waitpid(target, &status, 0);
+		reap(target);
 		printf("Bail out! shadowpt open/start/stop/close does not work\n");
 		return 1;
 	}
@@ -613,33 +626,18 @@ int main(int argc, char **argv)
 	    "%u inspectors killed at random moments; the next open always succeeds",
 	    nkills);
 
-	kill(target, SIGKILL);
-	waitpid(target, &status, 0);
+	reap(target);
 
-	unmapper = fork();
-	if (unmapper < 0) {
-		printf("Bail out! fork: %s\n", strerror(errno));
-		return 1;
-	}
-	if (unmapper == 0)
-		unmap_forever();
+	unmapper = spawn(unmap_forever);
 	tap(races(unmapper, nraces) == 0,
 	    "%u start/stop pairs while the target unmaps its region's last VMA", nraces);
-	kill(unmapper, SIGKILL);
-	waitpid(unmapper, &status, 0);
+	reap(unmapper);
 
-	unmapper = fork();
-	if (unmapper < 0) {
-		printf("Bail out! fork: %s\n", strerror(errno));
-		return 1;
-	}
-	if (unmapper == 0)
-		scan_and_unmap_forever();
+	unmapper = spawn(scan_and_unmap_forever);
 	tap(scans(unmapper, nscan_secs) == 0,
 	    "%u s tracking a target that write-protects its window with PAGEMAP_SCAN while unmapping",
 	    nscan_secs);
-	kill(unmapper, SIGKILL);
-	waitpid(unmapper, &status, 0);
+	reap(unmapper);
 	sleep_us(200000);
 
 	if (read_meminfo(&after)) {

@@ -68,28 +68,29 @@ def session_interval(d, pid):
     return session_status(d, pid).get("interval_ms")
 
 
+def raw_viewer(d, pid, rng, min_ms, max_ms, who):
+    """A raw connection watching pid's rng with the given sampling bounds."""
+    c = d.connect()
+    c.hello()
+    c.watch(pid, rng, min_interval_ms=min_ms, max_interval_ms=max_ms)
+    fr, _ = c.recv_until(lambda f: frame_type(f) in ("watch_started", "error"),
+                         what="watch_started")
+    check(frame_type(fr) == "watch_started", "%s viewer: %s" % (who, short(fr)))
+    return c
+
+
 def test_shared_session_takes_the_tightest_bounds():
     d = Daemon()
     t = Target()
     a, _ = t.step("mmap-anon 16")
     rng = (a, a + 16 * PAGE)
-    slow = d.connect()
-    slow.hello()
-    slow.watch(t.pid, rng, min_interval_ms=8000, max_interval_ms=8000)
-    fr, _ = slow.recv_until(lambda f: frame_type(f) in ("watch_started", "error"),
-                            what="watch_started")
-    check(frame_type(fr) == "watch_started", "slow viewer: %s" % short(fr))
+    slow = raw_viewer(d, t.pid, rng, 8000, 8000, "slow")
     check(session_interval(d, t.pid) == 8000, "one viewer asking 8000:8000 ms")
     # The opening sample's quick follow-up is done: the next one is 8 s out.
     wait_until(lambda: session_status(d, t.pid).get("samples", 0) >= 2, T_STEP,
                "the session's second sample")
 
-    fast = d.connect()
-    fast.hello()
-    fast.watch(t.pid, rng, min_interval_ms=20, max_interval_ms=40)
-    fr, _ = fast.recv_until(lambda f: frame_type(f) in ("watch_started", "error"),
-                            what="watch_started")
-    check(frame_type(fr) == "watch_started", "fast viewer: %s" % short(fr))
+    fast = raw_viewer(d, t.pid, rng, 20, 40, "fast")
     iv = session_interval(d, t.pid)
     check(20 <= iv <= 40, "with a 20:40 ms viewer the session samples every %s ms" % iv)
     # Not just the figure: the next sample comes soon, not after the slow
