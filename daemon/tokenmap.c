@@ -28,47 +28,58 @@ static size_t slot_of(uint64_t key, size_t cap)
 	return (size_t)((key * 0x9e3779b97f4a7c15ull) >> 20) & (cap - 1);
 }
 
-static int tokenmap_rehash(struct spt_tokenmap *m, size_t ncap)
+/* The slot holding key, or the empty one where it would go. */
+static size_t probe(const uint64_t *keys, size_t cap, uint64_t key)
 {
-	uint64_t *nkeys = calloc(ncap, sizeof(*nkeys));
-	uint64_t *nvals = calloc(ncap, sizeof(*nvals));
+	size_t s;
 
-	if (!nkeys || !nvals) {
-		free(nkeys);
-		free(nvals);
-		return -1;
-	}
-	for (size_t i = 0; i < m->cap; i++) {
-		size_t s;
+	for (s = slot_of(key, cap); keys[s] && keys[s] != key; s = (s + 1) & (cap - 1))
+		;
+	return s;
+}
 
-		if (!m->keys[i])
-			continue;
-		for (s = slot_of(m->keys[i], ncap); nkeys[s]; s = (s + 1) & (ncap - 1))
-			;
-		nkeys[s] = m->keys[i];
-		nvals[s] = m->vals[i];
-	}
+/* An empty map with cap slots that continues m's token numbering. */
+static int tokenmap_alloc(struct spt_tokenmap *n, const struct spt_tokenmap *m, size_t cap)
+{
+	*n = (struct spt_tokenmap){.cap = cap, .next = m->next, .failed = m->failed};
+	n->keys = calloc(cap, sizeof(*n->keys));
+	n->vals = calloc(cap, sizeof(*n->vals));
+	if (n->keys && n->vals)
+		return 0;
+	free(n->keys);
+	free(n->vals);
+	return -1;
+}
+
+/* Adds key with token val to a map known not to hold it. */
+static void tokenmap_put(struct spt_tokenmap *m, uint64_t key, uint64_t val)
+{
+	size_t s = probe(m->keys, m->cap, key);
+
+	m->keys[s] = key;
+	m->vals[s] = val;
+	m->count++;
+}
+
+/* Replaces m by n (which holds what m should keep). */
+static void tokenmap_replace(struct spt_tokenmap *m, struct spt_tokenmap *n)
+{
 	free(m->keys);
 	free(m->vals);
-	m->keys = nkeys;
-	m->vals = nvals;
-	m->cap = ncap;
-	return 0;
+	*m = *n;
 }
 
 static int tokenmap_grow(struct spt_tokenmap *m)
 {
-	return tokenmap_rehash(m, m->cap ? m->cap * 2 : 1024);
-}
+	struct spt_tokenmap n;
 
-static size_t tokenmap_find(const struct spt_tokenmap *m, uint64_t pfn)
-{
-	size_t s;
-
-	for (s = slot_of(pfn, m->cap); m->keys[s]; s = (s + 1) & (m->cap - 1))
-		if (m->keys[s] == pfn)
-			return s;
-	return SIZE_MAX;
+	if (tokenmap_alloc(&n, m, m->cap ? m->cap * 2 : 1024) < 0)
+		return -1;
+	for (size_t i = 0; i < m->cap; i++)
+		if (m->keys[i])
+			tokenmap_put(&n, m->keys[i], m->vals[i]);
+	tokenmap_replace(m, &n);
+	return 0;
 }
 
 uint64_t tokenmap_get(struct spt_tokenmap *m, uint64_t pfn)
@@ -77,7 +88,7 @@ uint64_t tokenmap_get(struct spt_tokenmap *m, uint64_t pfn)
 
 	if (pfn == 0)
 		return 0;
-	if (m->cap && (s = tokenmap_find(m, pfn)) != SIZE_MAX)
+	if (m->cap && m->keys[s = probe(m->keys, m->cap, pfn)])
 		return m->vals[s];
 	if ((m->count + 1) * 2 > m->cap && tokenmap_grow(m) < 0) {
 		if (!m->failed)
@@ -85,12 +96,8 @@ uint64_t tokenmap_get(struct spt_tokenmap *m, uint64_t pfn)
 		m->failed = 1;
 		return 0;
 	}
-	for (s = slot_of(pfn, m->cap); m->keys[s]; s = (s + 1) & (m->cap - 1))
-		;
-	m->keys[s] = pfn;
-	m->vals[s] = m->next++;
-	m->count++;
-	return m->vals[s];
+	tokenmap_put(m, pfn, m->next);
+	return m->next++;
 }
 
 uint64_t tokenmap_map_fn(void *ctx, uint64_t pfn)
@@ -100,35 +107,24 @@ uint64_t tokenmap_map_fn(void *ctx, uint64_t pfn)
 
 size_t tokenmap_prune(struct spt_tokenmap *m, const struct spt_state *live)
 {
-	struct spt_tokenmap n = {.cap = 1024, .next = m->next};
-	size_t before = m->count, i, s, o;
+	size_t before = m->count, cap = 1024, o;
+	struct spt_tokenmap n;
 
 	if (m->count <= 2 * live->npages + TOKENMAP_PRUNE_SLACK)
 		return 0;
-	while (n.cap < 2 * (live->npages + 1))
-		n.cap *= 2;
-	n.keys = calloc(n.cap, sizeof(*n.keys));
-	n.vals = calloc(n.cap, sizeof(*n.vals));
-	if (!n.keys || !n.vals) {
-		free(n.keys);
-		free(n.vals);
+	while (cap < 2 * (live->npages + 1))
+		cap *= 2;
+	if (tokenmap_alloc(&n, m, cap) < 0)
 		return 0; /* keep the big map; try again next time */
-	}
-	for (i = 0; i < live->npages; i++) {
+	for (size_t i = 0; i < live->npages; i++) {
 		uint64_t pfn = live->pages[i].pfn;
 
 		/* Skip untokenized frames and ones already kept (zero page). */
-		if (!pfn || (o = tokenmap_find(m, pfn)) == SIZE_MAX ||
-		    tokenmap_find(&n, pfn) != SIZE_MAX)
+		if (!pfn || !m->keys[o = probe(m->keys, m->cap, pfn)] ||
+		    n.keys[probe(n.keys, n.cap, pfn)])
 			continue;
-		for (s = slot_of(pfn, n.cap); n.keys[s]; s = (s + 1) & (n.cap - 1))
-			;
-		n.keys[s] = pfn;
-		n.vals[s] = m->vals[o];
-		n.count++;
+		tokenmap_put(&n, pfn, m->vals[o]);
 	}
-	free(m->keys);
-	free(m->vals);
-	*m = n;
+	tokenmap_replace(m, &n);
 	return before - m->count;
 }

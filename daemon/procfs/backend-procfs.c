@@ -51,21 +51,19 @@ struct procfs_backend {
 	struct spt_pagemap pm;
 };
 
+/* The /proc directory to read the mm through: a thread's, or the process's. */
+static int mm_dir(const struct procfs_backend *b)
+{
+	return b->mmdirfd >= 0 ? b->mmdirfd : b->dirfd;
+}
+
 static int open_in_proc(const struct procfs_backend *b, const char *name)
 {
-	int fd = openat(b->mmdirfd >= 0 ? b->mmdirfd : b->dirfd, name, O_RDONLY | O_CLOEXEC);
+	int fd = openat(mm_dir(b), name, O_RDONLY | O_CLOEXEC);
 
 	if (fd < 0)
 		return (errno == ENOENT || errno == ESRCH) ? -ESRCH : -errno;
 	return fd;
-}
-
-/* Whether a pagemap fd still reads a live mm. */
-static bool pagemap_live(int fd)
-{
-	uint64_t e;
-
-	return pread(fd, &e, sizeof(e), 0) == (ssize_t)sizeof(e);
 }
 
 /* Points mmdirfd at a thread of the target that still has the mm. */
@@ -207,13 +205,13 @@ static int sample_once(struct procfs_backend *b, struct spt_state *out)
 	if (fd < 0)
 		return fd;
 	if (b->pagemap_fd >= 0) {
-		if (!pagemap_live(b->pagemap_fd) && pagemap_live(fd))
+		if (!spt_pagemap_live(b->pagemap_fd) && spt_pagemap_live(fd))
 			b->exec_pending = true;
 		close(b->pagemap_fd);
 	}
 	b->pagemap_fd = fd;
 
-	ret = spt_procfs_read_file(b->mmdirfd >= 0 ? b->mmdirfd : b->dirfd, "maps", &b->maps);
+	ret = spt_procfs_read_file(mm_dir(b), "maps", &b->maps);
 	if (ret)
 		return ret;
 	/* Empty: a kernel thread, a zombie, or a leader gone before its threads. */
@@ -228,7 +226,7 @@ static int sample_once(struct procfs_backend *b, struct spt_state *out)
 		return -EAGAIN; /* VMAs changed between two reads of the text */
 	if (ret)
 		return ret;
-	return spt_pagemap_fill(&b->pm, b->mmdirfd >= 0 ? b->mmdirfd : b->dirfd, fd, out);
+	return spt_pagemap_fill(&b->pm, mm_dir(b), fd, out);
 }
 
 static int procfs_sample(void *handle, struct spt_state *out)

@@ -398,16 +398,11 @@ static int fill_fallback(struct spt_pagemap *pm, int procdirfd, int fd, struct s
 	return 0;
 }
 
-/*
- * PAGEMAP_SCAN walks an mm whose users are gone (exec, exit) without
- * complaint and finds nothing, and maps text read across that moment is
- * cut short. One entry read after the fill proves the mm outlived it.
- */
-static int check_mm_alive(int pagemap_fd)
+bool spt_pagemap_live(int pagemap_fd)
 {
 	uint64_t pme;
 
-	return spt_pagemap_read_entry(pagemap_fd, 0, &pme);
+	return spt_pagemap_read_entry(pagemap_fd, 0, &pme) == 0;
 }
 
 int spt_pagemap_fill(struct spt_pagemap *pm, int procdirfd, int pagemap_fd,
@@ -430,5 +425,12 @@ int spt_pagemap_fill(struct spt_pagemap *pm, int procdirfd, int pagemap_fd,
 	} else {
 		ret = fill_fallback(pm, procdirfd, pagemap_fd, st);
 	}
-	return ret ? ret : check_mm_alive(pagemap_fd);
+	/*
+	 * PAGEMAP_SCAN walks an mm whose users are gone (exec, exit) without
+	 * complaint and finds nothing, and maps text read across that moment
+	 * is cut short: the mm must have outlived the fill.
+	 */
+	if (!ret && !spt_pagemap_live(pagemap_fd))
+		ret = -EAGAIN;
+	return ret;
 }

@@ -117,6 +117,8 @@ int spt_pagemap_fill(struct spt_pagemap *pm, int procdirfd, int pagemap_fd,
 
 /* Reads one raw pagemap entry. 0, -EAGAIN (mm gone) or -errno. */
 int spt_pagemap_read_entry(int pagemap_fd, uint64_t vaddr, uint64_t *pme);
+/* Whether the mm a pagemap fd was opened on still has users. */
+bool spt_pagemap_live(int pagemap_fd);
 
 /*
  * Fallback helper, exposed for tests: parses smaps text into per-VMA
