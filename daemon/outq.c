@@ -130,8 +130,7 @@ long outq_flush(struct outq *q, int fd, uint64_t *frames)
 		ssize_t n;
 		int niov = 0;
 
-		TAILQ_FOREACH(it, &q->items, entry)
-		{
+		TAILQ_FOREACH(it, &q->items, entry) {
 			if (niov == OUTQ_IOV_MAX)
 				break;
 			iov[niov].iov_base = it->buf->data + it->off;

@@ -258,8 +258,7 @@ static void client_resync_watches(struct client *c)
 {
 	struct watch *w;
 
-	LIST_FOREACH(w, &c->watches, client_entry)
-	{
+	LIST_FOREACH(w, &c->watches, client_entry) {
 		if (!w->needs_resync)
 			continue;
 		if (c->outq.queued > OUTQ_LOW_WATERMARK(&c->outq))
@@ -386,8 +385,8 @@ static struct watch *client_find_watch(struct client *c, uint32_t id)
 	struct watch *w;
 
 	LIST_FOREACH(w, &c->watches, client_entry)
-	if (w->id == id)
-		return w;
+		if (w->id == id)
+			return w;
 	return NULL;
 }
 
@@ -406,25 +405,7 @@ static int error_code_of(int r)
 	}
 }
 
-
 /* The thread group (process) a thread id belongs to, or -1. */
-static pid_t thread_group_of(pid_t tid)
-{
-	char path[64], line[128];
-	pid_t tgid = -1;
-	FILE *f;
-
-	snprintf(path, sizeof(path), "/proc/%d/status", (int)tid);
-	f = fopen(path, "re");
-	if (!f)
-		return -1;
-	while (fgets(line, sizeof(line), f))
-		if (sscanf(line, "Tgid: %d", &tgid) == 1)
-			break;
-	fclose(f);
-	return tgid;
-}
-
 /* PF_KTHREAD in /proc/PID/stat's flags (field 9): no user address space. */
 static bool is_kernel_thread(pid_t pid)
 {
@@ -510,7 +491,10 @@ static void client_on_watch(struct client *c, const SptFrame *f)
 		r = -errno;
 		if (r == -EINVAL || r == -ENOENT) {
 			/* Not a thread-group leader (ENOENT on Linux >= 6.9). */
-			pid_t tgid = thread_group_of(pid);
+			struct spt_target_creds tc;
+			pid_t tgid = auth_read_target(pid, &tc, why, sizeof(why)) == -EINVAL
+					 ? tc.ids.tgid
+					 : -1;
 
 			r = -ESRCH;
 			if (tgid > 0)
@@ -544,8 +528,7 @@ static void client_on_watch(struct client *c, const SptFrame *f)
 		client_send_error(c, rid, error_code_of(r), 0, false, "%s", why);
 		return;
 	}
-	LIST_FOREACH(w, &c->watches, client_entry)
-	{
+	LIST_FOREACH(w, &c->watches, client_entry) {
 		if (w->s->pid == pid && w->s->start == start && w->s->end == end &&
 		    session_target_alive(w->s)) {
 			close(pidfd);
@@ -687,8 +670,8 @@ static bool client_watches_session(const struct client *c, const struct session 
 	const struct watch *w;
 
 	LIST_FOREACH(w, &c->watches, client_entry)
-	if (w->s == s)
-		return true;
+		if (w->s == s)
+			return true;
 	return false;
 }
 
@@ -704,7 +687,7 @@ static void client_on_status(struct client *c, const SptFrame *f)
 	size_t n = 0, i = 0;
 
 	TAILQ_FOREACH(s, &spt_sessions, entry)
-	n++;
+		n++;
 	if (n) {
 		ss = calloc(n, sizeof(*ss));
 		ssp = calloc(n, sizeof(*ssp));
@@ -718,8 +701,7 @@ static void client_on_status(struct client *c, const SptFrame *f)
 			return;
 		}
 	}
-	TAILQ_FOREACH(s, &spt_sessions, entry)
-	{
+	TAILQ_FOREACH(s, &spt_sessions, entry) {
 		if (!c->peer.admin && !client_watches_session(c, s))
 			continue;
 		shadowpt__session_status__init(&ss[i]);
@@ -751,7 +733,7 @@ static void client_on_status(struct client *c, const SptFrame *f)
 	st.default_backend = (Shadowpt__Backend)spt_opts.backend;
 	st.uptime_ms = spt_now_ms() - spt_start_ms;
 	TAILQ_FOREACH(o, &spt_clients, entry)
-	st.connections += !o->dead;
+		st.connections += !o->dead;
 	st.sessions = (uint32_t)n;
 	st.viewers = sessions_viewers();
 	st.frames_in = spt_stats.frames_in;
@@ -893,8 +875,7 @@ void clients_shutdown(void)
 {
 	struct client *c;
 
-	TAILQ_FOREACH(c, &spt_clients, entry)
-	{
+	TAILQ_FOREACH(c, &spt_clients, entry) {
 		if (c->dead)
 			continue;
 		/* Whatever is not on its way already does not matter now. */
@@ -910,8 +891,8 @@ bool clients_all_flushed(void)
 	struct client *c;
 
 	TAILQ_FOREACH(c, &spt_clients, entry)
-	if (!c->dead && !outq_empty(&c->outq))
-		return false;
+		if (!c->dead && !outq_empty(&c->outq))
+			return false;
 	return true;
 }
 
@@ -920,8 +901,7 @@ void clients_check_deadlines(void)
 	uint64_t now = spt_now_ms();
 	struct client *c;
 
-	TAILQ_FOREACH(c, &spt_clients, entry)
-	{
+	TAILQ_FOREACH(c, &spt_clients, entry) {
 		if (c->dead)
 			continue;
 		if (c->closing) {

@@ -63,8 +63,8 @@ struct uid_usage *server_uid_usage(uid_t uid)
 	struct uid_usage *u;
 
 	LIST_FOREACH(u, &uid_usages, entry)
-	if (u->uid == uid)
-		return u;
+		if (u->uid == uid)
+			return u;
 	u = calloc(1, sizeof(*u));
 	if (!u)
 		return NULL;
@@ -88,9 +88,9 @@ void server_update_status(void)
 	unsigned nc = 0, ns = 0;
 
 	TAILQ_FOREACH(c, &spt_clients, entry)
-	nc += !c->dead;
+		nc += !c->dead;
 	TAILQ_FOREACH(s, &spt_sessions, entry)
-	ns++;
+		ns++;
 	sd_notifyf(0, "STATUS=%u viewer connection%s, %u session%s%s", nc, nc == 1 ? "" : "s", ns,
 		   ns == 1 ? "" : "s", spt_shutting_down ? ", shutting down" : "");
 }
@@ -480,7 +480,7 @@ int server_run(void)
 	/* Shut down: whatever is left is closed without further ado. */
 	sessions_close_all();
 	TAILQ_FOREACH(c, &spt_clients, entry)
-	client_close(c, "daemon exiting");
+		client_close(c, "daemon exiting");
 	clients_reap();
 	server_free_events();
 	server_unlisten();

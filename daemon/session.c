@@ -9,7 +9,6 @@
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,7 +34,7 @@ unsigned sessions_viewers(void)
 	unsigned n = 0;
 
 	TAILQ_FOREACH(s, &spt_sessions, entry)
-	n += s->nwatches;
+		n += s->nwatches;
 	return n;
 }
 
@@ -88,8 +87,7 @@ static void session_update_bounds(struct session *s)
 	struct spt_interval iv, want = {UINT32_MAX, UINT32_MAX, 0};
 	struct watch *w;
 
-	LIST_FOREACH(w, &s->watches, session_entry)
-	{
+	LIST_FOREACH(w, &s->watches, session_entry) {
 		interval_init(&iv, w->min_ms, w->max_ms, spt_opts.min_ms, spt_opts.max_ms);
 		want.min_ms = iv.min_ms < want.min_ms ? iv.min_ms : want.min_ms;
 		want.max_ms = iv.max_ms < want.max_ms ? iv.max_ms : want.max_ms;
@@ -153,8 +151,7 @@ static void session_publish(struct session *s, const struct spt_delta *d, bool e
 	struct watch *w;
 
 	s->seq++;
-	LIST_FOREACH(w, &s->watches, session_entry)
-	{
+	LIST_FOREACH(w, &s->watches, session_entry) {
 		int cls = (w->raw_pfns || !spt_pfns_readable) ? 0 : 1;
 
 		if (!bufs[cls] && !failed[cls]) {
@@ -478,8 +475,7 @@ int session_get(pid_t pid, int pidfd, uint64_t start, uint64_t end, int backend,
 {
 	struct session *s;
 
-	TAILQ_FOREACH(s, &spt_sessions, entry)
-	{
+	TAILQ_FOREACH(s, &spt_sessions, entry) {
 		/*
 		 * Both pidfds alive means both name the live process with this
 		 * pid: the same one. A dying session is not joined.
@@ -494,8 +490,8 @@ int session_get(pid_t pid, int pidfd, uint64_t start, uint64_t end, int backend,
 	return session_open(pid, pidfd, start, end, backend, out, code, why, whylen);
 }
 
-struct watch *session_add_watch(struct session *s, struct client *c, bool raw_pfns,
-				uint32_t min_ms, uint32_t max_ms)
+struct watch *session_add_watch(struct session *s, struct client *c, bool raw_pfns, uint32_t min_ms,
+				uint32_t max_ms)
 {
 	struct watch *w = calloc(1, sizeof(*w));
 	uint32_t ms;
@@ -518,7 +514,8 @@ struct watch *session_add_watch(struct session *s, struct client *c, bool raw_pf
 	/* A new viewer wants to see changes promptly: not after the old wait. */
 	s->iv.cur_ms = s->iv.min_ms;
 	ms = interval_with_cost(s->iv.cur_ms, s->last_sample_ns);
-	if (evtimer_pending(s->ev_timer, NULL) && s->due_ns > spt_now_ns() + (uint64_t)ms * 1000000u)
+	if (evtimer_pending(s->ev_timer, NULL) &&
+	    s->due_ns > spt_now_ns() + (uint64_t)ms * 1000000u)
 		session_schedule(s, ms);
 	server_update_status();
 	return w;

@@ -11,9 +11,7 @@
  * deterministic mutations of each.
  */
 #include <errno.h>
-#include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
 
 #include "maps.h"
 #include "pagemap.h"
