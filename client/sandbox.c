@@ -75,7 +75,7 @@ static const unsigned long sctl_allowed_ioctls[] = {
 static const int sctl_sanitizer_extra[] = {
     SCMP_SYS(sched_yield), SCMP_SYS(prctl),	 SCMP_SYS(getrlimit),
     SCMP_SYS(prlimit64),   SCMP_SYS(readlink),	 SCMP_SYS(pread64),
-    SCMP_SYS(lseek),	   SCMP_SYS(getdents64), SCMP_SYS(fcntl),
+    SCMP_SYS(getdents64),  SCMP_SYS(fcntl),
 };
 
 /*

@@ -41,7 +41,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <linux/shadowpt.h>
+#include "spt_sys.h"
 
 #define PG 4096UL
 #define MIB (1024UL * 1024UL)
@@ -50,31 +50,6 @@
 
 static int verbose;
 static char reason[512];
-
-static long spt_open(pid_t pid, struct user_shadow_pt *u)
-{
-	return syscall(__NR_shadowpt_open, pid, u);
-}
-
-static long spt_close(void)
-{
-	return syscall(__NR_shadowpt_close);
-}
-
-static long spt_start(void)
-{
-	return syscall(__NR_shadowpt_start);
-}
-
-static long spt_stop(void)
-{
-	return syscall(__NR_shadowpt_stop);
-}
-
-static long spt_page_contents(unsigned long pfn, void *buf)
-{
-	return syscall(__NR_shadowpt_page_contents, pfn, buf);
-}
 
 static void vlog(const char *fmt, ...)
 {

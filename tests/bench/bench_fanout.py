@@ -37,7 +37,7 @@ from harness import (Daemon, Target, check, encode_frame, frame_type, raw_status
 
 
 def scan_delta(body):
-    """Cheap scan of a Frame payload: returns (kind, seq, timestamp_ns, 0)
+    """Cheap scan of a Frame payload: returns (kind, seq, timestamp_ns)
     for deltas without decoding page entries; kind for other frames."""
     pos = 0
     while pos < len(body):
@@ -47,13 +47,12 @@ def scan_delta(body):
             _, pos = read_varint(body, pos)
             continue
         if wt != 2:
-            return ("other", None, None, 0)
+            return ("other", None, None)
         ln, pos = read_varint(body, pos)
         sub = body[pos:pos + ln]
         pos += ln
         if num == 7:  # Frame.delta
             seq = ts = None
-            npages = 0
             p = 0
             while p < len(sub):
                 k, p = read_varint(sub, p)
@@ -71,13 +70,13 @@ def scan_delta(body):
                     p += ln2
                 else:
                     break
-            return ("delta", seq, ts, npages)
+            return ("delta", seq, ts)
         if num == 6:
-            return ("snapshot", None, None, 0)
+            return ("snapshot", None, None)
         if num == 17:
-            return ("error", None, None, 0)
-        return ("other", None, None, 0)
-    return ("empty", None, None, 0)
+            return ("error", None, None)
+        return ("other", None, None)
+    return ("empty", None, None)
 
 
 class Viewer:
@@ -115,7 +114,7 @@ class Viewer:
             body = bytes(self.buf[4:4 + n])
             del self.buf[:4 + n]
             self.frames += 1
-            kind, seq, ts, _ = scan_delta(body)
+            kind, seq, ts = scan_delta(body)
             if kind == "delta":
                 self.deltas += 1
                 self.last_seq = seq or 0

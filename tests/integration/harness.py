@@ -617,14 +617,19 @@ class Target:
         parts = out.split()
         check(len(parts) >= 2 and parts[0] == "ok" and parts[1] == cmd,
               "target step %r failed: %r" % (line, out))
+        vals = self._values(parts)
+        if cmd == "fork-cow":
+            self.children.append(vals[3])
+        return vals
+
+    def _values(self, parts):
+        """The values after 'ok <cmd>', numbers as ints; kept as self.last."""
         vals = []
         for p in parts[2:]:
             try:
                 vals.append(int(p, 0))
             except ValueError:
                 vals.append(p)
-        if cmd == "fork-cow":
-            self.children.append(vals[3])
         self.last = vals
         return vals
 
@@ -638,7 +643,7 @@ class Target:
             log("target: %r not supported here: %s" % (line, out))
             return None
         check(len(parts) >= 2 and parts[0] == "ok", "target step %r: %r" % (line, out))
-        return [int(p, 0) if re.match(r"^(0x[0-9a-f]+|\d+)$", p) else p for p in parts[2:]]
+        return self._values(parts)
 
     def stop(self):
         """SIGSTOP and wait until the kernel reports the task stopped."""
@@ -650,6 +655,16 @@ class Target:
         os.kill(self.pid, signal.SIGCONT)
         wait_until(lambda: proc_state(self.pid) not in ("T", "t"), T_STEP,
                    "target %d to continue" % self.pid)
+
+
+def proc_status(pid):
+    """/proc/PID/status as a dict of field -> value text."""
+    out = {}
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            k, _, v = line.partition(":")
+            out[k] = v.strip()
+    return out
 
 
 def proc_state(pid):

@@ -77,7 +77,6 @@ def run_workload(t, observe, observe_pid=None):
     # Kernels built without THP refuse MADV_HUGEPAGE: skip the step there.
     r = t.step_maybe("thp")
     if r is not None:
-        t.last = r
         observe(pid, "thp (2 MiB MADV_HUGEPAGE)")
 
     r = t.step_maybe("anon-name 0x%x 2 shadowpt-test" % c)

@@ -6,8 +6,9 @@ clear error when the kernel lacks the syscalls; a huge reservation (64 GiB
 PROT_NONE, like a JVM heap) costs the daemon almost no memory and shows as
 one VMA without page entries."""
 
-from harness import (Daemon, Target, Skip, Table, check, compare_until_stable, frame_type,
-                     main, raw_status, short, EXIT_OK, EXIT_RUNTIME, EXIT_USAGE, PAGE, T_STEP)
+from harness import (Daemon, Target, Skip, table_from_snapshot_events, check, compare_until_stable,
+                     frame_type, main, proc_status, raw_status, short, EXIT_OK, EXIT_RUNTIME,
+                     EXIT_USAGE, PAGE, T_STEP)
 
 
 def kernel_backend_available(d):
@@ -60,11 +61,7 @@ def test_kernel_backend_refused_clearly():
 
 
 def vm_hwm_kb(pid):
-    with open("/proc/%d/status" % pid) as f:
-        for line in f:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1])
-    return 0
+    return int(proc_status(pid).get("VmHWM", "0 kB").split()[0])
 
 
 def test_huge_reservation_is_cheap():
@@ -84,8 +81,7 @@ def test_huge_reservation_is_cheap():
             check(r.rc == EXIT_OK, "%r" % r)
             snap = r.events()[0]
             check(snap["chunks"] == 1, "a sparse table needed %d chunks" % snap["chunks"])
-            tb = Table()
-            tb.apply_event(snap)
+            tb = table_from_snapshot_events([snap])
             return tb.vmas, tb.pages
         compare_until_stable(view, t.pid)
     finally:

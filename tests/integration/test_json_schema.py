@@ -12,9 +12,9 @@ import re
 import shutil
 import subprocess
 
-from harness import (Daemon, Target, Table, check, compare_until_stable, main, read_maps,
-                     short, Skip, EXIT_OK, EXIT_NO_PROCESS, EXIT_PERMISSION, NOBODY_UID, PAGE,
-                     T_STEP)
+from harness import (Daemon, Target, table_from_snapshot_events, check, compare_until_stable, main,
+                     read_maps, short, Skip, EXIT_OK, EXIT_NO_PROCESS, EXIT_PERMISSION, NOBODY_UID,
+                     PAGE, T_STEP)
 
 HEX = re.compile(r"^0x[0-9a-f]+$")
 KINDS = {"anon", "shared-anon", "file", "special", "unknown"}
@@ -214,8 +214,7 @@ def test_odd_vma_names():
             r = d.client("snapshot", t.pid, "--json")
             check(r.rc == EXIT_OK, "%r" % r)
             check(len(r.out.strip().splitlines()) == 1, "snapshot is not one line")
-            tb = Table()
-            tb.apply_event(r.events()[0])
+            tb = table_from_snapshot_events([r.events()[0]])
             return tb.vmas, tb.pages
         compare_until_stable(view, t.pid)
         w.wait_for(lambda w_: {w_.table.vmas.get(vals[0], (0, 0, 0, None))[3]} == names,

@@ -5,9 +5,8 @@ refused a root-owned target; watching its own process it gets no raw PFNs
 (null, or opaque tokens that are equal iff the frame is the same)."""
 
 from harness import (Daemon, Target, RawConn, check, compare_until_stable, error_of,
-                     read_truth_stable,
-                     frame_type, main, short, Table, EXIT_OK, EXIT_PERMISSION, NOBODY_UID,
-                     PAGE, T_STEP)
+                     read_truth_stable, proc_status, frame_type, main, short,
+                     table_from_snapshot_events, EXIT_OK, EXIT_PERMISSION, NOBODY_UID, PAGE, T_STEP)
 import os
 import subprocess
 import sys
@@ -90,8 +89,7 @@ def test_nobody_own_target_no_raw_pfns():
             vis = snaps[0].get("pfn_visibility")
             check(vis in ("token", "hidden"), "unprivileged viewer got pfn_visibility %r" % vis)
             view.vis = vis
-            tb = Table()
-            tb.apply_event(snaps[0])
+            tb = table_from_snapshot_events([snaps[0]])
             return tb.vmas, tb.pages
         view.vis = None
         compare_until_stable(view, t.pid, pfn_mode="ignore")
@@ -197,15 +195,6 @@ print("limit", limit, len(conns))
 CAP_DAC_READ_SEARCH, CAP_SYS_PTRACE, CAP_SYS_ADMIN = 2, 19, 21
 
 
-def proc_status(pid):
-    out = {}
-    with open("/proc/%d/status" % pid) as f:
-        for line in f:
-            k, _, v = line.partition(":")
-            out[k] = v.strip()
-    return out
-
-
 def test_daemon_dropped_privileges():
     """As in production: started as root, the daemon becomes another user
     (here nobody) keeping only the capabilities it needs, with
@@ -233,8 +222,7 @@ def test_daemon_dropped_privileges():
                 snaps = [e for e in r.events() if e.get("event") == "snapshot"]
                 check(snaps and snaps[0].get("pfn_visibility") == "raw",
                       "root viewer did not get raw pfns: %r" % r)
-                tb = Table()
-                tb.apply_event(snaps[0])
+                tb = table_from_snapshot_events([snaps[0]])
                 return tb.vmas, tb.pages
             compare_until_stable(view, t.pid)
         finally:
