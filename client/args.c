@@ -180,16 +180,13 @@ int sctl_parse_interval(const char *s, uint32_t *min_ms, uint32_t *max_ms, const
 
 int sctl_parse_backend(const char *s, int *backend, const char **why)
 {
-	if (!strcmp(s, "auto"))
-		*backend = SHADOWPT__BACKEND__BACKEND_AUTO;
-	else if (!strcmp(s, "kernel"))
-		*backend = SHADOWPT__BACKEND__BACKEND_KERNEL;
-	else if (!strcmp(s, "procfs"))
-		*backend = SHADOWPT__BACKEND__BACKEND_PROCFS;
-	else {
+	int b = spt_backend_parse(s);
+
+	if (b < 0) {
 		*why = "expected auto, kernel or procfs";
 		return -EINVAL;
 	}
+	*backend = b;
 	return 0;
 }
 

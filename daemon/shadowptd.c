@@ -97,13 +97,8 @@ int main(int argc, char **argv)
 			spt_opts.socket_path = optarg;
 			break;
 		case 'b':
-			if (!strcmp(optarg, "auto")) {
-				spt_opts.backend = SHADOWPT__BACKEND__BACKEND_AUTO;
-			} else if (!strcmp(optarg, "kernel")) {
-				spt_opts.backend = SHADOWPT__BACKEND__BACKEND_KERNEL;
-			} else if (!strcmp(optarg, "procfs")) {
-				spt_opts.backend = SHADOWPT__BACKEND__BACKEND_PROCFS;
-			} else {
+			spt_opts.backend = spt_backend_parse(optarg);
+			if (spt_opts.backend < 0) {
 				fprintf(stderr,
 					"shadowptd: --backend: expected auto, kernel or "
 					"procfs, got '%s'\n",

@@ -88,6 +88,18 @@ const char *spt_backend_name(int backend)
 	}
 }
 
+int spt_backend_parse(const char *name)
+{
+	static const int named[] = {SHADOWPT__BACKEND__BACKEND_AUTO,
+				    SHADOWPT__BACKEND__BACKEND_KERNEL,
+				    SHADOWPT__BACKEND__BACKEND_PROCFS};
+
+	for (size_t i = 0; i < sizeof(named) / sizeof(named[0]); i++)
+		if (!strcmp(name, spt_backend_name(named[i])))
+			return named[i];
+	return -1;
+}
+
 const char *spt_error_code_name(int code)
 {
 	switch (code) {

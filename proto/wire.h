@@ -42,6 +42,8 @@ const char *spt_frame_type_name(const SptFrame *frame);
 
 /* Name of a Shadowpt__Backend value ("auto", "procfs", "kernel"). */
 const char *spt_backend_name(int backend);
+/* The backend a user named: auto, kernel or procfs; -1 for anything else. */
+int spt_backend_parse(const char *name);
 
 /* Human text for an ErrorCode, for clients. */
 const char *spt_error_code_name(int code);
