@@ -20,6 +20,13 @@ void interval_init(struct spt_interval *iv, uint32_t min_ms, uint32_t max_ms, ui
 	iv->cur_ms = iv->min_ms;
 }
 
+void interval_set_bounds(struct spt_interval *iv, uint32_t min_ms, uint32_t max_ms)
+{
+	iv->min_ms = min_ms;
+	iv->max_ms = max_ms;
+	iv->cur_ms = clamp_ms(iv->cur_ms, min_ms, max_ms);
+}
+
 uint32_t interval_next(struct spt_interval *iv, bool changed)
 {
 	if (changed)

@@ -21,6 +21,8 @@ struct spt_interval {
  */
 void interval_init(struct spt_interval *iv, uint32_t min_ms, uint32_t max_ms, uint32_t def_min,
 		   uint32_t def_max);
+/* Valid bounds (from interval_init); the current interval moves within them. */
+void interval_set_bounds(struct spt_interval *iv, uint32_t min_ms, uint32_t max_ms);
 /* The interval after a sample; changed = the sample produced a delta. */
 uint32_t interval_next(struct spt_interval *iv, bool changed);
 

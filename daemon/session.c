@@ -84,22 +84,15 @@ static void session_free(struct session *s)
 /* Sample as fast as the most demanding viewer asked, no faster. */
 static void session_update_bounds(struct session *s)
 {
-	struct spt_interval iv, want = {UINT32_MAX, UINT32_MAX, 0};
+	uint32_t min_ms = UINT32_MAX, max_ms = UINT32_MAX;
 	struct watch *w;
 
 	LIST_FOREACH(w, &s->watches, session_entry) {
-		interval_init(&iv, w->min_ms, w->max_ms, spt_opts.min_ms, spt_opts.max_ms);
-		want.min_ms = iv.min_ms < want.min_ms ? iv.min_ms : want.min_ms;
-		want.max_ms = iv.max_ms < want.max_ms ? iv.max_ms : want.max_ms;
+		min_ms = w->min_ms < min_ms ? w->min_ms : min_ms;
+		max_ms = w->max_ms < max_ms ? w->max_ms : max_ms;
 	}
-	if (want.min_ms == UINT32_MAX)
-		return; /* nobody left: keep what there was */
-	s->iv.min_ms = want.min_ms;
-	s->iv.max_ms = want.max_ms;
-	if (s->iv.cur_ms < s->iv.min_ms)
-		s->iv.cur_ms = s->iv.min_ms;
-	if (s->iv.cur_ms > s->iv.max_ms)
-		s->iv.cur_ms = s->iv.max_ms;
+	if (min_ms != UINT32_MAX) /* nobody left: keep what there was */
+		interval_set_bounds(&s->iv, min_ms, max_ms);
 }
 
 /* Frees one subscription; the session stays (callers decide). */
@@ -494,6 +487,7 @@ struct watch *session_add_watch(struct session *s, struct client *c, bool raw_pf
 				uint32_t max_ms)
 {
 	struct watch *w = calloc(1, sizeof(*w));
+	struct spt_interval want;
 	uint32_t ms;
 
 	if (!w)
@@ -502,8 +496,9 @@ struct watch *session_add_watch(struct session *s, struct client *c, bool raw_pf
 	w->c = c;
 	w->s = s;
 	w->raw_pfns = raw_pfns;
-	w->min_ms = min_ms;
-	w->max_ms = max_ms;
+	interval_init(&want, min_ms, max_ms, spt_opts.min_ms, spt_opts.max_ms);
+	w->min_ms = want.min_ms;
+	w->max_ms = want.max_ms;
 	LIST_INSERT_HEAD(&c->watches, w, client_entry);
 	LIST_INSERT_HEAD(&s->watches, w, session_entry);
 	c->nwatches++;

@@ -58,7 +58,7 @@ struct watch {
 	struct client *c;
 	struct session *s;
 	bool raw_pfns;	   /* admin viewer: raw pfns, else tokens */
-	uint32_t min_ms, max_ms; /* sampling bounds asked for; 0: default */
+	uint32_t min_ms, max_ms; /* sampling bounds asked for, made valid */
 	bool needs_resync; /* deltas were dropped: snapshot when drained */
 	LIST_ENTRY(watch) client_entry;
 	LIST_ENTRY(watch) session_entry;
