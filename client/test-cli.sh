@@ -8,75 +8,45 @@ set -u
 SCTL=$1
 TMP=$(mktemp -d)
 trap 'kill $LISTENER 2>/dev/null; rm -rf "$TMP"' EXIT
-n=0 failed=0
+. "$(dirname "$0")/tap.sh"
 
 check() { # description, expected status, command...
-	local what=$1 want=$2 got
+	local what=$1 want=$2
 	shift 2
 	"$@" >"$TMP/out" 2>"$TMP/err" </dev/null
-	got=$?
-	n=$((n + 1))
-	if grep -Eq 'Sanitizer|runtime error' "$TMP/err"; then
-		failed=$((failed + 1))
-		echo "not ok $n - $what: sanitizer report"
-		sed 's/^/# /' "$TMP/err"
-	elif [ "$got" = "$want" ]; then
-		echo "ok $n - $what"
-	else
-		failed=$((failed + 1))
-		echo "not ok $n - $what: status $got, expected $want"
-		sed 's/^/# /' "$TMP/err"
-	fi
-}
-
-expect_in() { # description, file, pattern
-	n=$((n + 1))
-	if grep -q -- "$3" "$TMP/$2"; then
-		echo "ok $n - $1"
-	else
-		failed=$((failed + 1))
-		echo "not ok $n - $1: no '$3' in $2"
-		sed 's/^/# /' "$TMP/$2"
-	fi
+	status_is "$what" "$want" $? "$TMP/err"
 }
 
 NOSOCK=$TMP/none.sock
 export SHADOWPT_SOCKET=$NOSOCK
 
 check "--help" 0 "$SCTL" --help
-expect_in "--help documents exit codes" out "6  cannot connect"
+has "--help documents exit codes" out "6  cannot connect"
 check "-h" 0 "$SCTL" -h
 check "help watch" 0 "$SCTL" help watch
-expect_in "watch help lists --count" out "--count"
+has "watch help lists --count" out "--count"
 check "watch --help" 0 "$SCTL" watch --help
 check "--version" 0 "$SCTL" --version
-expect_in "version" out "shadowctl "
+has "version" out "shadowctl "
 check "no command" 2 "$SCTL"
 check "unknown command" 2 "$SCTL" frobnicate
 check "unknown option" 2 "$SCTL" --frob status
-expect_in "unknown option named" err "unknown option '--frob'"
+has "unknown option named" err "unknown option '--frob'"
 check "unknown command option" 2 "$SCTL" snapshot -x 1
-expect_in "unknown short option named, once" err "^shadowctl: unknown option '-x'$"
+has "unknown short option named, once" err "^shadowctl: unknown option '-x'$"
 check "option without its argument" 2 "$SCTL" snapshot 1 --range
-expect_in "missing argument named" err "option '--range' needs an argument"
+has "missing argument named" err "option '--range' needs an argument"
 check "negative pid, two digits, after an option" 2 "$SCTL" watch -i 50 -12
-expect_in "the whole negative pid named" err "invalid PID '-12'"
+has "the whole negative pid named" err "invalid PID '-12'"
 check "unknown option in a bundle" 2 "$SCTL" snapshot --json -xj 1
-expect_in "bundled unknown option named" err "unknown option '-x'"
+has "bundled unknown option named" err "unknown option '-x'"
 check "negative pid" 2 "$SCTL" snapshot -1
-expect_in "negative pid is an invalid PID" err "invalid PID '-1'"
-n=$((n + 1))
-if [ "$(wc -l <"$TMP/err")" = 2 ]; then
-	echo "ok $n - negative pid: one error line and the --help hint"
-else
-	failed=$((failed + 1))
-	echo "not ok $n - negative pid: $(wc -l <"$TMP/err") lines on stderr"
-	sed 's/^/# /' "$TMP/err"
-fi
+has "negative pid is an invalid PID" err "invalid PID '-1'"
+lines "negative pid: one error line and the --help hint" err 2
 check "watch without pid" 2 "$SCTL" watch
 check "watch bad pid" 2 "$SCTL" watch 12x
 check "watch unaligned range" 2 "$SCTL" watch 1 --range 0x1001:0x2000
-expect_in "unaligned range says why" err "page aligned"
+has "unaligned range says why" err "page aligned"
 check "watch reversed range" 2 "$SCTL" watch 1 --range 0x3000:0x2000
 check "watch range beyond user space" 2 "$SCTL" watch 1 --range 0x1000:0xffffffffffff000
 check "watch bad backend" 2 "$SCTL" watch 1 --backend magic
@@ -88,12 +58,12 @@ check "peek bad vaddr" 2 "$SCTL" peek 1 0xffffffffffffffff
 check "status extra argument" 2 "$SCTL" status now
 
 check "no daemon" 6 "$SCTL" status
-expect_in "no daemon: path from SHADOWPT_SOCKET" err "$NOSOCK"
-expect_in "no daemon: hint" err "is shadowptd running"
+has "no daemon: path from SHADOWPT_SOCKET" err "$NOSOCK"
+has "no daemon: hint" err "is shadowptd running"
 check "--socket beats SHADOWPT_SOCKET" 6 "$SCTL" --socket "$TMP/opt.sock" status
-expect_in "--socket path used" err "$TMP/opt.sock"
+has "--socket path used" err "$TMP/opt.sock"
 check "no daemon, JSON" 6 "$SCTL" --json snapshot 1
-expect_in "JSON error event" out '"event":"error".*"exit_code":6'
+has "JSON error event" out '"event":"error".*"exit_code":6'
 
 # A bare listening socket: shadowctl connects, sandboxes itself, then the
 # selftest tries openat() and must die of SIGSYS (128 + 31).
@@ -120,5 +90,4 @@ fi
 SHADOWCTL_SANDBOX_SELFTEST=socket check "sandbox kills socket (SIGSYS)" 159 \
 	"$SCTL" --socket "$TMP/listen.sock" status
 
-echo "1..$n"
-[ "$failed" = 0 ]
+tap_done

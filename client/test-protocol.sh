@@ -10,7 +10,7 @@ FAKE=$2
 TMP=$(mktemp -d)
 trap 'rm -rf "$TMP"' EXIT
 SOCK=$TMP/fake.sock
-n=0 failed=0
+. "$(dirname "$0")/tap.sh"
 
 # scenario, expected status, shadowctl arguments...
 run() {
@@ -23,41 +23,7 @@ run() {
 	timeout 60 "$SCTL" --socket "$SOCK" "$@" >"$TMP/out" 2>"$TMP/err" </dev/null
 	got=$?
 	wait "$fake"
-	n=$((n + 1))
-	if grep -Eq 'Sanitizer|runtime error' "$TMP/err"; then
-		failed=$((failed + 1))
-		echo "not ok $n - $sc: sanitizer report"
-		sed 's/^/# /' "$TMP/err"
-	elif [ "$got" = "$want" ]; then
-		echo "ok $n - $sc: shadowctl $* -> $got"
-	else
-		failed=$((failed + 1))
-		echo "not ok $n - $sc: shadowctl $*: status $got, expected $want"
-		sed 's/^/# /' "$TMP/err" "$TMP/fake.err"
-	fi
-}
-
-has() { # description, file, extended regexp
-	n=$((n + 1))
-	if grep -Eq -- "$3" "$TMP/$2"; then
-		echo "ok $n - $1"
-	else
-		failed=$((failed + 1))
-		echo "not ok $n - $1: no /$3/ in $2"
-		head -c 2000 "$TMP/$2" | sed 's/^/# /'
-	fi
-}
-
-lines() { # description, file, expected line count
-	local got
-	got=$(wc -l <"$TMP/$2")
-	n=$((n + 1))
-	if [ "$got" = "$3" ]; then
-		echo "ok $n - $1"
-	else
-		failed=$((failed + 1))
-		echo "not ok $n - $1: $got lines in $2, expected $3"
-	fi
+	status_is "$sc: shadowctl $*" "$want" "$got" "$TMP/err" "$TMP/fake.err"
 }
 
 run normal 0 watch 42 --no-tui
@@ -105,5 +71,4 @@ run no-process 5 watch 42 --no-tui
 run exit-early 5 snapshot 42
 has "exit before the snapshot" err 'exited before'
 
-echo "1..$n"
-[ "$failed" = 0 ]
+tap_done
