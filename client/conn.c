@@ -363,14 +363,16 @@ int sctl_conn_handshake(struct sctl_conn *c)
 	}
 	}
 	if (!reply->welcome->has_protocol_version ||
-	    reply->welcome->protocol_version != SPT_PROTOCOL_VERSION) {
+	    reply->welcome->protocol_version < SPT_PROTOCOL_VERSION_MIN ||
+	    reply->welcome->protocol_version > SPT_PROTOCOL_VERSION) {
 		uint32_t v = reply->welcome->protocol_version;
 
 		spt_frame_free(reply);
 		return conn_fail(c, SCTL_EXIT_PROTOCOL,
-				 "shadowptd speaks protocol version %u, shadowctl %u", v,
-				 SPT_PROTOCOL_VERSION);
+				 "shadowptd speaks protocol version %u, shadowctl %u to %u", v,
+				 SPT_PROTOCOL_VERSION_MIN, SPT_PROTOCOL_VERSION);
 	}
+	c->proto = reply->welcome->protocol_version;
 	adopt_limits(c, reply->welcome->limits);
 	c->welcome_frame = reply;
 	return 0;

@@ -27,6 +27,7 @@ struct sctl_conn {
 	bool quiet;  /* no messages (while shutting down) */
 	bool json;   /* also report errors as JSON error events */
 	int32_t pid; /* target, for error events (0: none) */
+	uint32_t proto; /* protocol version Welcome agreed on */
 };
 
 /*

@@ -328,13 +328,16 @@ static void client_on_hello(struct client *c, const SptFrame *f)
 	Shadowpt__Backend backends[4];
 	size_t nb, i;
 
-	if (!h->has_protocol_version || h->protocol_version != SPT_PROTOCOL_VERSION) {
+	/* The client names the newest version it speaks; we answer with ours if older. */
+	if (!h->has_protocol_version || h->protocol_version < SPT_PROTOCOL_VERSION_MIN) {
 		client_fatal(c, f->request_id, SHADOWPT__ERROR_CODE__ERROR_UNSUPPORTED_VERSION,
-			     "protocol version %u not supported; this daemon speaks %u",
+			     "protocol version %u not supported; this daemon speaks %u to %u",
 			     h->has_protocol_version ? h->protocol_version : 0,
-			     SPT_PROTOCOL_VERSION);
+			     SPT_PROTOCOL_VERSION_MIN, SPT_PROTOCOL_VERSION);
 		return;
 	}
+	c->proto = h->protocol_version < SPT_PROTOCOL_VERSION ? h->protocol_version
+							      : SPT_PROTOCOL_VERSION;
 	/* Only printable ASCII of the client name reaches our logs. */
 	for (i = 0; h->client_name && h->client_name[i] && i < SPT_MAX_CLIENT_NAME; i++) {
 		char ch = h->client_name[i];
@@ -364,7 +367,7 @@ static void client_on_hello(struct client *c, const SptFrame *f)
 	pi.pid = c->peer.pid;
 	pi.admin = c->peer.admin;
 	wel.has_protocol_version = 1;
-	wel.protocol_version = SPT_PROTOCOL_VERSION;
+	wel.protocol_version = c->proto;
 	wel.server_version = (char *)SHADOWPT_VERSION;
 	wel.n_backends = nb;
 	wel.backends = backends;

@@ -75,6 +75,7 @@ struct client {
 	struct uid_usage *usage;
 	char name[SPT_MAX_CLIENT_NAME + 1];
 	bool hello_done;
+	uint32_t proto; /* negotiated protocol version (after Hello) */
 	bool closing;	  /* fatal error queued: close once flushed */
 	bool dead;	  /* closed, waiting to be freed */
 	bool read_paused; /* output over budget: stop reading requests */

@@ -7,7 +7,9 @@
 #ifndef SHADOWPT_SHADOWPT_LIMITS_H
 #define SHADOWPT_SHADOWPT_LIMITS_H
 
-#define SPT_PROTOCOL_VERSION 1u
+#define SPT_PROTOCOL_VERSION 2u
+/* The oldest protocol the daemon still speaks (Hello negotiates down). */
+#define SPT_PROTOCOL_VERSION_MIN 1u
 
 #define SPT_PAGE_SIZE 4096ull
 #define SPT_PAGE_SHIFT 12
