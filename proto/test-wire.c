@@ -4,6 +4,7 @@
 #include <stdbool.h>
 #include <string.h>
 
+#include "cause.h"
 #include "test-common.h"
 #include "wire.h"
 
@@ -107,8 +108,25 @@ static void test_error_frame(void)
 	CHECK(strcmp(spt_error_code_name(e.code), "invalid range") == 0, "error code name");
 }
 
+/* Every Cause the schema defines has a name of its own. */
+static void test_cause_names(void)
+{
+	const ProtobufCEnumDescriptor *d = &shadowpt__cause__descriptor;
+
+	for (unsigned i = 0; i < d->n_values; i++) {
+		int v = d->values[i].value;
+
+		CHECK(v == 0 || strcmp(spt_cause_name((unsigned)v), "unknown") != 0,
+		      "cause %s has a name", d->values[i].name);
+	}
+	CHECK(strcmp(spt_cause_name(SHADOWPT__CAUSE__CAUSE_WRITE_FAULT), "write-fault") == 0,
+	      "write-fault");
+	CHECK(strcmp(spt_cause_name(9999), "unknown") == 0, "unknown cause");
+}
+
 int main(void)
 {
+	test_cause_names();
 	test_round_trip();
 	test_limits();
 	test_encode_limit();
