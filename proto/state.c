@@ -309,7 +309,7 @@ static int cmp_range_start(const void *a, const void *b)
 static int apply_vma_removals(struct spt_state *st, const struct spt_delta *d)
 {
 	struct spt_range *rm;
-	size_t w = 0, k = 0;
+	size_t w = 0, k = 0, i;
 
 	if (!d->nvmas_removed)
 		return 0;
@@ -318,7 +318,7 @@ static int apply_vma_removals(struct spt_state *st, const struct spt_delta *d)
 		return -ENOMEM;
 	memcpy(rm, d->vmas_removed, d->nvmas_removed * sizeof(*rm));
 	qsort(rm, d->nvmas_removed, sizeof(*rm), cmp_range_start);
-	for (size_t i = 0; i < st->nvmas; i++) {
+	for (i = 0; i < st->nvmas; i++) {
 		struct spt_vma *v = &st->vmas[i];
 
 		if (k < d->nvmas_removed && rm[k].start == v->start) {
@@ -331,7 +331,13 @@ static int apply_vma_removals(struct spt_state *st, const struct spt_delta *d)
 		st->vmas[w++] = *v;
 	}
 	if (k != d->nvmas_removed) {
-		/* Keep the state freeable: the unvisited tail is still intact. */
+		/*
+		 * Keep the state freeable: close the gap the removed VMAs
+		 * left, or their names would be freed twice.
+		 */
+		for (; i < st->nvmas; i++)
+			st->vmas[w++] = st->vmas[i];
+		st->nvmas = w;
 		free(rm);
 		return -EINVAL;
 	}

@@ -182,6 +182,26 @@ static void test_apply_rejects(void)
 	spt_state_free(&st);
 }
 
+/* Issue 10 defect 3: one existing and one missing VMA removed, then freed. */
+static void test_apply_partial_removal(void)
+{
+	struct spt_state st;
+	struct spt_range r[2] = { { 0x10000, 0x20000 }, { 0x50000, 0x60000 } };
+	struct spt_delta d;
+
+	spt_state_init(&st);
+	add_vma(&st, 0x10000, 0x20000, SPT_VMA_ANON, "first");
+	add_vma(&st, 0x30000, 0x40000, SPT_VMA_ANON, "second");
+	add_vma(&st, 0x70000, 0x80000, SPT_VMA_ANON, "third");
+	spt_delta_init(&d);
+	d.vmas_removed = r, d.nvmas_removed = 2;
+	CHECK(spt_state_apply(&st, &d) == -EINVAL, "removing a missing vma fails");
+	CHECK(st.nvmas == 2 && !strcmp(st.vmas[0].name, "second") &&
+		      !strcmp(st.vmas[1].name, "third"),
+	      "each remaining vma once, the removed one gone");
+	spt_state_free(&st); /* no double free (ASan) */
+}
+
 static void test_names(void)
 {
 	CHECK(strcmp(spt_flag_name(SPT_F_MAPPED), "mapped") == 0, "flag name");
@@ -195,6 +215,7 @@ int main(void)
 	test_lookup();
 	test_diff();
 	test_apply_rejects();
+	test_apply_partial_removal();
 	test_names();
 	return spt_test_done();
 }
