@@ -3,23 +3,15 @@
 #include <getopt.h>
 #include <inttypes.h>
 #include <stdio.h>
-#include <time.h>
 
 #include "args.h"
+#include "clock.h"
 #include "conn.h"
 #include "render-json.h"
 #include "render-text.h"
 #include "shadowctl.h"
 #include "table.h"
 #include "watch-req.h"
-
-static int64_t monotonic_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static int parse_args(struct sctl_watch_req *req, uint64_t *vaddr, bool *json, int argc,
 		      char **argv)
@@ -109,11 +101,11 @@ static int await_reply(struct sctl_conn *conn, const Shadowpt__WatchStarted *ws,
 			}
 			break;
 		case SHADOWPT__FRAME__MSG_SNAPSHOT:
-			r = sctl_table_snapshot(t, f->snapshot, monotonic_ms(), &why);
+			r = sctl_table_snapshot(t, f->snapshot, sctl_now_ms(), &why);
 			r = r < 0 ? sctl_fail_protocol(json, ws->pid, -1, why) : 0;
 			break;
 		case SHADOWPT__FRAME__MSG_DELTA:
-			r = sctl_table_delta(t, f->delta, monotonic_ms(), &why);
+			r = sctl_table_delta(t, f->delta, sctl_now_ms(), &why);
 			r = r < 0 ? sctl_fail_protocol(json, ws->pid, -1, why) : 0;
 			break;
 		case SHADOWPT__FRAME__MSG_TARGET_EXITED:

@@ -5,23 +5,15 @@
  */
 #include <getopt.h>
 #include <stdio.h>
-#include <time.h>
 
 #include "args.h"
+#include "clock.h"
 #include "conn.h"
 #include "render-json.h"
 #include "render-text.h"
 #include "shadowctl.h"
 #include "table.h"
 #include "watch-req.h"
-
-static int64_t monotonic_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static int parse_args(struct sctl_watch_req *req, bool *json, int argc, char **argv)
 {
@@ -85,7 +77,7 @@ static int collect(struct sctl_conn *conn, const Shadowpt__WatchStarted *ws, str
 						       "snapshot for another watch");
 				break;
 			}
-			r = sctl_table_snapshot(t, f->snapshot, monotonic_ms(), &why);
+			r = sctl_table_snapshot(t, f->snapshot, sctl_now_ms(), &why);
 			if (r < 0)
 				r = sctl_fail_protocol(json, ws->pid, -1, why);
 			else

@@ -8,9 +8,9 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/un.h>
-#include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "conn.h"
 #include "render-json.h"
 #include "shadowpt-limits.h"
@@ -234,21 +234,15 @@ int sctl_conn_take(struct sctl_conn *c, SptFrame **out)
 		return conn_fail(c, SCTL_EXIT_PROTOCOL,
 				 "protocol violation by shadowptd: empty frame");
 	}
+	c->last_payload = buf + SPT_FRAME_HEADER_SIZE;
+	c->last_len = payload_len;
 	c->rpos += SPT_FRAME_HEADER_SIZE + payload_len;
 	return 0;
 }
 
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 int sctl_conn_wait(struct sctl_conn *c, SptFrame **out, int timeout_ms, bool *interrupted)
 {
-	int64_t deadline = timeout_ms >= 0 ? now_ms() + timeout_ms : -1;
+	int64_t deadline = timeout_ms >= 0 ? sctl_now_ms() + timeout_ms : -1;
 
 	*interrupted = false;
 	for (;;) {
@@ -266,7 +260,7 @@ int sctl_conn_wait(struct sctl_conn *c, SptFrame **out, int timeout_ms, bool *in
 			return SCTL_EXIT_OK;
 		}
 		if (deadline >= 0) {
-			int64_t left = deadline - now_ms();
+			int64_t left = deadline - sctl_now_ms();
 
 			if (left <= 0) {
 				return conn_fail(c, SCTL_EXIT_RUNTIME,

@@ -28,6 +28,10 @@ struct sctl_conn {
 	bool json;   /* also report errors as JSON error events */
 	int32_t pid; /* target, for error events (0: none) */
 	uint32_t proto; /* protocol version Welcome agreed on */
+	/* The payload of the frame sctl_conn_take() returned last, as received
+	 * (for the recorder); valid until the next sctl_conn_fill(). */
+	const uint8_t *last_payload;
+	size_t last_len;
 };
 
 /*

@@ -37,6 +37,7 @@ struct sctl_tui {
 	bool need_redraw;
 	bool utf8;
 	bool color;
+	struct sctl_keys keys;
 };
 
 struct sctl_tui *sctl_tui_open(void)
@@ -100,52 +101,60 @@ static size_t max_top(const struct sctl_tui *tui)
 	return tui->layout.nrows > body ? tui->layout.nrows - body : 0;
 }
 
-bool sctl_tui_handle_keys(struct sctl_tui *tui)
+void sctl_tui_set_replay(struct sctl_tui *tui, bool replay)
+{
+	tui->keys.replay = replay;
+}
+
+const char *sctl_tui_prompt_text(const struct sctl_tui *tui)
+{
+	return tui->keys.text;
+}
+
+enum sctl_key_action sctl_tui_handle_keys(struct sctl_tui *tui)
 {
 	size_t body = body_lines(), page = body > 1 ? body - 1 : 1;
+	enum sctl_key_action a = SCTL_KEY_NONE;
 	int ch;
 
-	while ((ch = getch()) != ERR) {
-		switch (ch) {
-		case 'q':
-		case 'Q':
-			return true;
-		case KEY_UP:
-		case 'k':
+	while (a == SCTL_KEY_NONE && (ch = getch()) != ERR) {
+		switch (a = sctl_keys_feed(&tui->keys, ch)) {
+		case SCTL_KEY_UP:
 			if (tui->top)
 				tui->top--;
 			break;
-		case KEY_DOWN:
-		case 'j':
+		case SCTL_KEY_DOWN:
 			tui->top++;
 			break;
-		case KEY_PPAGE:
-		case 'b':
+		case SCTL_KEY_PAGE_UP:
 			tui->top = tui->top > page ? tui->top - page : 0;
 			break;
-		case KEY_NPAGE:
-		case ' ':
+		case SCTL_KEY_PAGE_DOWN:
 			tui->top += page;
 			break;
-		case KEY_HOME:
-		case 'g':
+		case SCTL_KEY_HOME:
 			tui->top = 0;
 			break;
-		case KEY_END:
-		case 'G':
+		case SCTL_KEY_END:
 			tui->top = SIZE_MAX;
 			break;
-		case KEY_RESIZE:
+		case SCTL_KEY_RESIZE:
 			tui->layout_valid = false;
 			break;
-		default:
+		case SCTL_KEY_PROMPT:
+			break;
+		case SCTL_KEY_NONE:
 			continue;
+		default:
+			tui->need_redraw = true;
+			return a; /* the caller's */
 		}
+		a = SCTL_KEY_NONE;
 		tui->need_redraw = true;
 	}
 	if (tui->top > max_top(tui) && tui->layout_valid)
 		tui->top = max_top(tui);
-	return false;
+	return SCTL_KEY_NONE;
 }
 
 bool sctl_tui_needs_redraw(const struct sctl_tui *tui)
@@ -217,6 +226,13 @@ static void draw_header(const struct sctl_tui *tui, const struct sctl_tui_header
 	clrtoeol();
 
 	move(2, 0);
+	if (sctl_keys_prompt_label(&tui->keys)) {
+		attron(A_BOLD);
+		printw("%s%s", sctl_keys_prompt_label(&tui->keys), tui->keys.text);
+		attroff(A_BOLD);
+		clrtoeol();
+		return;
+	}
 	if (h->message) {
 		attron(A_BOLD);
 		printw("%s", h->message);

@@ -11,6 +11,7 @@
 #include <stdint.h>
 
 #include "table.h"
+#include "tui-keys.h"
 #include "wire.h"
 
 struct sctl_tui;
@@ -27,11 +28,17 @@ struct sctl_tui *sctl_tui_open(void);
 /* Restores the terminal. */
 void sctl_tui_close(struct sctl_tui *tui);
 
+/* Replay: the step, seek and speed keys are live. */
+void sctl_tui_set_replay(struct sctl_tui *tui, bool replay);
 /*
  * Reads pending keys (call when stdin is readable or after a signal such
- * as SIGWINCH). Returns true when the user asked to quit.
+ * as SIGWINCH) and acts on those that only move the view. Returns the
+ * first key the caller must act on (quit, pause, step, seek, speed), or
+ * SCTL_KEY_NONE once no key is left: call it until then.
  */
-bool sctl_tui_handle_keys(struct sctl_tui *tui);
+enum sctl_key_action sctl_tui_handle_keys(struct sctl_tui *tui);
+/* The text of the prompt just completed (SCTL_KEY_SEEK, SCTL_KEY_GOTO). */
+const char *sctl_tui_prompt_text(const struct sctl_tui *tui);
 /* Whether keys or a resize asked for a redraw since the last one. */
 bool sctl_tui_needs_redraw(const struct sctl_tui *tui);
 /* Redraws; rebuilds the layout when the table changed or on resize. */

@@ -1,0 +1,150 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* The live watch loop; see live.h. */
+#include <errno.h>
+#include <poll.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "clock.h"
+#include "live.h"
+#include "shadowctl.h"
+#include "watch-req.h"
+
+/* Ends the watch, telling the daemon unless the target is gone. */
+static void stop(struct sctl_live *l, enum sctl_live_end end, int status)
+{
+	struct sctl_view *v = l->view;
+
+	if (!v->exited)
+		sctl_watch_stop(l->conn, v->ws->watch_id);
+	l->end = end;
+	sctl_view_finish(v, status);
+}
+
+static void draw(struct sctl_live *l, int64_t now)
+{
+	struct sctl_tui_header h = {
+	    .message = l->view->exited ? "TARGET EXITED (q to quit)" : NULL,
+	};
+
+	sctl_view_draw(l->view, &h, now, now);
+}
+
+/* One buffered frame, if any: into the view, then the hook. */
+static int take_frame(struct sctl_live *l, uint64_t now_ns)
+{
+	struct sctl_view *v = l->view;
+	SptFrame *f;
+	int r = sctl_conn_take(l->conn, &f);
+
+	if (r) {
+		l->end = SCTL_LIVE_CONN_ERROR;
+		sctl_view_finish(v, r);
+		return -1;
+	}
+	if (!f)
+		return 0;
+	sctl_view_frame(v, f, (int64_t)(now_ns / 1000000u));
+	spt_frame_free(f);
+	if (l->hook && !v->violated) {
+		r = l->hook(l->ctx, l->conn->last_payload, l->conn->last_len, now_ns);
+		if (r) {
+			stop(l, SCTL_LIVE_HOOK_ERROR, r);
+			return -1;
+		}
+	}
+	if (v->done) {
+		l->end = SCTL_LIVE_VIEW_DONE;
+		if (v->count_reached)
+			sctl_watch_stop(l->conn, v->ws->watch_id);
+		return -1;
+	}
+	return 1;
+}
+
+/* The keys the live loop acts on; true on quit. */
+static bool handle_keys(struct sctl_live *l)
+{
+	enum sctl_key_action a;
+
+	while ((a = sctl_tui_handle_keys(l->view->tui)) != SCTL_KEY_NONE) {
+		if (a == SCTL_KEY_QUIT)
+			return true;
+	}
+	return false;
+}
+
+int sctl_live_run(struct sctl_live *l)
+{
+	struct sctl_view *v = l->view;
+	bool keyboard = v->tui && isatty(STDIN_FILENO);
+
+	while (!v->done) {
+		struct pollfd pfd[2] = {
+		    {.fd = l->conn->fd, .events = POLLIN},
+		    {.fd = STDIN_FILENO, .events = POLLIN},
+		};
+		uint64_t now_ns = sctl_now_ns();
+		int64_t now = (int64_t)(now_ns / 1000000u), due;
+		struct timespec ts;
+		int r = take_frame(l, now_ns);
+
+		if (r < 0)
+			break;
+		if (r > 0)
+			continue; /* everything already buffered first */
+		if (fflush(stdout) == EOF) {
+			sctl_err("cannot write output: %s", strerror(errno));
+			stop(l, SCTL_LIVE_OUTPUT_ERROR, SCTL_EXIT_RUNTIME);
+			break;
+		}
+		if (sctl_interrupted) {
+			stop(l, SCTL_LIVE_INTERRUPTED, SCTL_EXIT_OK);
+			break;
+		}
+		if (l->deadline_ms && now >= l->deadline_ms) {
+			stop(l, SCTL_LIVE_DEADLINE, SCTL_EXIT_OK);
+			break;
+		}
+		if (l->conn->eof && !v->exited) {
+			l->end = SCTL_LIVE_EOF;
+			sctl_view_finish(v, sctl_fail(v->json_errors, v->pid,
+						      sctl_view_seq(v), SCTL_EXIT_RUNTIME,
+						      "shadowptd closed the connection"));
+			break;
+		}
+		due = sctl_view_redraw_due(v, now);
+		if (due == 0) {
+			draw(l, now);
+			due = sctl_view_redraw_due(v, now);
+		}
+		if (l->deadline_ms && (due < 0 || due > l->deadline_ms - now))
+			due = l->deadline_ms - now;
+		/* After EOF (target exited, TUI still up) only the keyboard. */
+		pfd[0].fd = l->conn->eof ? -1 : l->conn->fd;
+		ts.tv_sec = due / 1000;
+		ts.tv_nsec = due % 1000 * 1000000L;
+		r = ppoll(pfd, keyboard ? 2 : 1, due >= 0 ? &ts : NULL, &sctl_wait_sigmask);
+		if (r < 0 && errno != EINTR) {
+			sctl_err("poll: %s", strerror(errno));
+			stop(l, SCTL_LIVE_CONN_ERROR, SCTL_EXIT_RUNTIME);
+			break;
+		}
+		if (r > 0 && pfd[0].revents) {
+			r = sctl_conn_fill(l->conn);
+			if (r) {
+				l->end = SCTL_LIVE_CONN_ERROR;
+				sctl_view_finish(v, r);
+				break;
+			}
+		}
+		/* Keys, and KEY_RESIZE after SIGWINCH interrupted ppoll. */
+		if (v->tui && handle_keys(l)) {
+			stop(l, SCTL_LIVE_QUIT, SCTL_EXIT_OK);
+			break;
+		}
+	}
+	fflush(stdout);
+	return v->status;
+}
