@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /* Command-line value parsing; see args.h. */
-#include <ctype.h>
 #include <errno.h>
+#include <stdbool.h>
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
@@ -198,6 +198,85 @@ int sctl_parse_count(const char *s, uint64_t *out, const char **why)
 		*why = "expected a positive number";
 		return r < 0 ? r : -EINVAL;
 	}
+	return 0;
+}
+
+int sctl_parse_decimal(const char *s, uint64_t scale, uint64_t *out)
+{
+	uint64_t whole = 0, frac = 0, div = 1;
+	const char *p = s;
+	bool digits = false;
+
+	for (; *p >= '0' && *p <= '9'; p++, digits = true) {
+		if (whole > (UINT64_MAX - 9) / 10)
+			return -ERANGE;
+		whole = whole * 10 + (uint64_t)(*p - '0');
+	}
+	if (*p == '.') {
+		for (p++; *p >= '0' && *p <= '9'; p++, digits = true) {
+			/* digits below the scale's resolution do not matter */
+			if (div < scale) {
+				frac = frac * 10 + (uint64_t)(*p - '0');
+				div *= 10;
+			}
+		}
+	}
+	if (!digits || *p)
+		return -EINVAL;
+	if (whole > UINT64_MAX / scale)
+		return -ERANGE;
+	*out = whole * scale + frac * scale / div;
+	return 0;
+}
+
+int sctl_parse_duration(const char *s, uint64_t *ns, const char **why)
+{
+	int r = sctl_parse_decimal(s, 1000000000ull, ns);
+
+	if (r == -EINVAL) {
+		*why = "expected seconds, e.g. 10 or 2.5";
+		return r;
+	}
+	if (r < 0 || *ns > SCTL_MAX_DURATION_S * 1000000000ull) {
+		*why = "longer than a week";
+		return -ERANGE;
+	}
+	if (*ns == 0) {
+		*why = "must be above 0";
+		return -EINVAL;
+	}
+	return 0;
+}
+
+int sctl_parse_speed(const char *s, double *speed, const char **why)
+{
+	uint64_t milli;
+
+	if (!strcmp(s, "max")) {
+		*speed = 0;
+		return 0;
+	}
+	if (sctl_parse_decimal(s, 1000000, &milli) < 0 || milli < 1000000 / 64 ||
+	    milli > (uint64_t)SCTL_MAX_SPEED * 1000000) {
+		*why = "expected a factor from 0.015625 (1/64) to 1024, or max";
+		return -EINVAL;
+	}
+	*speed = (double)milli / 1e6;
+	return 0;
+}
+
+int sctl_parse_seek(const char *s, int64_t now_ns, int64_t *to_ns)
+{
+	int sign = 0;
+	uint64_t ns;
+
+	if (*s == '+' || *s == '-')
+		sign = *s++ == '+' ? 1 : -1;
+	if (sctl_parse_decimal(s, 1000000000ull, &ns) < 0 || ns > (uint64_t)INT64_MAX / 2)
+		return -EINVAL;
+	*to_ns = sign ? now_ns + sign * (int64_t)ns : (int64_t)ns;
+	if (*to_ns < 0)
+		*to_ns = 0;
 	return 0;
 }
 

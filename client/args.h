@@ -26,8 +26,28 @@ int sctl_parse_backend(const char *s, int *backend, const char **why);
 /* A positive count. */
 int sctl_parse_count(const char *s, uint64_t *out, const char **why);
 
+/*
+ * A plain decimal "12", "2.5" or ".25" (no sign, no exponent) times
+ * scale, rounded down: seconds with scale 1e9 give nanoseconds.
+ */
+int sctl_parse_decimal(const char *s, uint64_t scale, uint64_t *out);
+/* A duration in seconds, above 0 and at most SCTL_MAX_DURATION_S -> ns. */
+int sctl_parse_duration(const char *s, uint64_t *ns, const char **why);
+/*
+ * A replay speed: "max" (as fast as possible: *speed = 0) or a factor
+ * from 1/64 to 1024 ("4", "0.5").
+ */
+int sctl_parse_speed(const char *s, double *speed, const char **why);
+/* A time into a recording: seconds, "+S" or "-S" relative to now. */
+int sctl_parse_seek(const char *s, int64_t now_ns, int64_t *to_ns);
+
 /* --socket beats $SHADOWPT_SOCKET beats the default path. */
 const char *sctl_socket_path(const char *opt, const char *env);
+
+/* The longest --duration: a week. */
+#define SCTL_MAX_DURATION_S (7ull * 24 * 3600)
+#define SCTL_MIN_SPEED	    (1.0 / 64)
+#define SCTL_MAX_SPEED	    1024.0
 
 /* One past the highest user page: the largest valid range end. */
 #define SCTL_USER_ADDR_END (SPT_USER_ADDR_MAX + SPT_PAGE_SIZE)

@@ -141,7 +141,9 @@ static const char exit_codes_help[] =
     "     delta not based on the current sequence, bad snapshot chunk)\n"
     "  4  permission denied (you may not watch or peek that process)\n"
     "  5  no such process, or it exited before the watch started\n"
-    "  6  cannot connect to shadowptd (is it running? check --socket)\n";
+    "  6  cannot connect to shadowptd (is it running? check --socket)\n"
+    "  7  recording unusable from some point: not a recording, a newer format,\n"
+    "     damaged, or cut short (everything before that point was used)\n";
 
 static void help_main(void)
 {
@@ -158,6 +160,10 @@ static void help_main(void)
 	       "                          print the current table and exit\n"
 	       "  peek PID VADDR [--json] hexdump the 4096-byte page at VADDR\n"
 	       "  status [--json]         daemon status and sessions\n"
+	       "  record PID -o FILE [--range START:END] [--duration S]\n"
+	       "                          write the watch to a recording file\n"
+	       "  replay FILE [--speed X] [--no-tui] [--json]\n"
+	       "                          play a recording back like a watch\n"
 	       "  help [COMMAND]          this help, or a command's\n"
 	       "\n"
 	       "Options:\n"
@@ -227,6 +233,44 @@ void sctl_help_status(void)
 	       exit_codes_help);
 }
 
+void sctl_help_record(void)
+{
+	printf("Usage: shadowctl record PID -o FILE [options]\n"
+	       "\n"
+	       "Watch PID and write everything the daemon sends, with the time it\n"
+	       "arrived, to FILE (format: doc/recording-format.md) until Ctrl-C, the\n"
+	       "end of --duration, or the target's exit. Memory stays bounded however\n"
+	       "long it runs, and a file cut short (kill -9, a full disk) replays up to\n"
+	       "its last complete frame. Prints a summary on stderr at the end.\n"
+	       "\n"
+	       "  -o, --output FILE         the recording (created or replaced)\n"
+	       "  -d, --duration S          stop after S seconds (e.g. 10 or 2.5)\n"
+	       "  -r, --range START:END     only this page-aligned range\n"
+	       "  -b, --backend B           auto, kernel or procfs\n"
+	       "  -i, --interval MIN[:MAX]  sampling interval bounds in ms (5..10000)\n"
+	       "\n%s",
+	       exit_codes_help);
+}
+
+void sctl_help_replay(void)
+{
+	printf("Usage: shadowctl replay FILE [options]\n"
+	       "\n"
+	       "Play a recording made by 'shadowctl record' back through the same\n"
+	       "output as 'watch': the live view on a terminal, otherwise one line per\n"
+	       "event (--no-tui) or JSON Lines (--json, the same lines 'watch --json'\n"
+	       "printed live). Frames come at their recorded times, scaled by --speed.\n"
+	       "\n"
+	       "  -S, --speed X   X times as fast (1/64 to 1024; default 1), or max\n"
+	       "  -T, --no-tui    line output even on a terminal\n"
+	       "  -j, --json      JSON Lines output\n"
+	       "\n"
+	       "Live view keys besides those of watch: p pause, . step one delta,\n"
+	       "t seek to a time (seconds, +S, -S), < > half or double speed.\n"
+	       "\n%s",
+	       exit_codes_help);
+}
+
 struct command {
 	const char *name;
 	int (*run)(const struct sctl_global *g, int argc, char **argv);
@@ -238,6 +282,8 @@ static const struct command commands[] = {
     {"snapshot", sctl_cmd_snapshot, sctl_help_snapshot},
     {"peek", sctl_cmd_peek, sctl_help_peek},
     {"status", sctl_cmd_status, sctl_help_status},
+    {"record", sctl_cmd_record, sctl_help_record},
+    {"replay", sctl_cmd_replay, sctl_help_replay},
 };
 
 static const struct command *find_command(const char *name)

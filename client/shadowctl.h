@@ -22,6 +22,7 @@ enum sctl_exit {
 	SCTL_EXIT_PERMISSION = 4, /* not allowed to watch/peek the target */
 	SCTL_EXIT_NO_PROCESS = 5, /* no such process, or gone before the watch */
 	SCTL_EXIT_CONNECT = 6,	  /* cannot connect to shadowptd */
+	SCTL_EXIT_RECORDING = 7,  /* recording damaged, cut short or of a newer format */
 };
 
 #define SCTL_DEFAULT_SOCKET "/run/shadowptd/shadowptd.sock"
@@ -61,10 +62,14 @@ int sctl_cmd_watch(const struct sctl_global *g, int argc, char **argv);
 int sctl_cmd_snapshot(const struct sctl_global *g, int argc, char **argv);
 int sctl_cmd_peek(const struct sctl_global *g, int argc, char **argv);
 int sctl_cmd_status(const struct sctl_global *g, int argc, char **argv);
+int sctl_cmd_record(const struct sctl_global *g, int argc, char **argv);
+int sctl_cmd_replay(const struct sctl_global *g, int argc, char **argv);
 
 void sctl_help_watch(void);
 void sctl_help_snapshot(void);
 void sctl_help_peek(void);
 void sctl_help_status(void);
+void sctl_help_record(void);
+void sctl_help_replay(void);
 
 #endif

@@ -53,6 +53,22 @@ lines() { # description, file in $TMP, expected line count
 	fi
 }
 
+# Serves one shadowctl run from client/fake-daemon (needs $FAKE, $SOCK):
+# the scenario, the expected status, then shadowctl's arguments; output
+# in $TMP/out and $TMP/err.
+fake_run() {
+	local sc=$1 want=$2 got
+	shift 2
+	rm -f "$TMP/ready"
+	"$FAKE" "$SOCK" "$sc" >"$TMP/ready" 2>"$TMP/fake.err" &
+	local fake=$!
+	for _ in $(seq 100); do grep -q ready "$TMP/ready" 2>/dev/null && break; sleep 0.05; done
+	timeout 60 "$SCTL" --socket "$SOCK" "$@" >"$TMP/out" 2>"$TMP/err" </dev/null
+	got=$?
+	wait "$fake"
+	status_is "$sc: shadowctl $*" "$want" "$got" "$TMP/err" "$TMP/fake.err"
+}
+
 tap_done() {
 	echo "1..$n"
 	[ "$failed" = 0 ]

@@ -107,8 +107,40 @@ static void test_socket_path(void)
 	CHECK(!strcmp(sctl_socket_path("/opt.sock", "/env.sock"), "/opt.sock"), "option beats env");
 }
 
+static void test_duration_speed_seek(void)
+{
+	const char *why;
+	uint64_t ns;
+	double sp;
+	int64_t to;
+
+	CHECK(sctl_parse_decimal("2.5", 1000, &ns) == 0 && ns == 2500, "2.5 s in ms");
+	CHECK(sctl_parse_decimal(".25", 1000, &ns) == 0 && ns == 250, ".25");
+	CHECK(sctl_parse_decimal("3.", 1000, &ns) == 0 && ns == 3000, "3.");
+	CHECK(sctl_parse_decimal("1.23456789", 1000, &ns) == 0 && ns == 1234, "extra digits");
+	CHECK(sctl_parse_decimal(".", 1000, &ns) == -EINVAL, "a lone dot");
+	CHECK(sctl_parse_decimal("1e3", 1000, &ns) == -EINVAL, "no exponents");
+	CHECK(sctl_parse_decimal("-1", 1000, &ns) == -EINVAL, "no sign");
+	CHECK(sctl_parse_decimal("99999999999999999999", 1, &ns) == -ERANGE, "overflow");
+	CHECK(sctl_parse_duration("10", &ns, &why) == 0 && ns == 10000000000ull, "10 s");
+	CHECK(sctl_parse_duration("0", &ns, &why) < 0, "0 s refused");
+	CHECK(sctl_parse_duration("700000", &ns, &why) == -ERANGE, "over a week refused");
+	CHECK(sctl_parse_duration("ten", &ns, &why) == -EINVAL, "words refused");
+	CHECK(sctl_parse_speed("4", &sp, &why) == 0 && sp == 4, "speed 4");
+	CHECK(sctl_parse_speed("0.5", &sp, &why) == 0 && sp == 0.5, "speed 0.5");
+	CHECK(sctl_parse_speed("max", &sp, &why) == 0 && sp == 0, "speed max");
+	CHECK(sctl_parse_speed("0", &sp, &why) < 0, "speed 0 refused");
+	CHECK(sctl_parse_speed("2000", &sp, &why) < 0, "speed 2000 refused");
+	CHECK(sctl_parse_speed("0.001", &sp, &why) < 0, "speed 1/1000 refused");
+	CHECK(sctl_parse_seek("12.5", 0, &to) == 0 && to == 12500000000ll, "seek absolute");
+	CHECK(sctl_parse_seek("+2", 1000000000ll, &to) == 0 && to == 3000000000ll, "seek +2");
+	CHECK(sctl_parse_seek("-5", 1000000000ll, &to) == 0 && to == 0, "seek before 0 -> 0");
+	CHECK(sctl_parse_seek("x", 0, &to) < 0, "seek junk");
+}
+
 int main(void)
 {
+	test_duration_speed_seek();
 	test_u64();
 	test_range();
 	test_pid_addr();

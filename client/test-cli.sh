@@ -56,6 +56,19 @@ check "snapshot extra argument" 2 "$SCTL" snapshot 1 2
 check "peek without vaddr" 2 "$SCTL" peek 1
 check "peek bad vaddr" 2 "$SCTL" peek 1 0xffffffffffffffff
 check "status extra argument" 2 "$SCTL" status now
+check "help record" 0 "$SCTL" help record
+has "record help names the format doc" out "recording-format.md"
+check "record without -o" 2 "$SCTL" record 1
+has "record without -o says so" err "missing -o FILE"
+check "record bad duration" 2 "$SCTL" record 1 -o /dev/null --duration 0
+check "record bad duration unit" 2 "$SCTL" record 1 -o /dev/null --duration 10s
+check "record without pid" 2 "$SCTL" record -o /dev/null
+check "replay --help" 0 "$SCTL" replay --help
+check "replay without file" 2 "$SCTL" replay
+check "replay bad speed" 2 "$SCTL" replay x.rec --speed 0
+check "replay two files" 2 "$SCTL" replay a.rec b.rec
+check "record into a directory that does not exist" 1 "$SCTL" record 1 -o "$TMP/no/such/dir/x.rec"
+has "record: cannot create" err "cannot create"
 
 check "no daemon" 6 "$SCTL" status
 has "no daemon: path from SHADOWPT_SOCKET" err "$NOSOCK"

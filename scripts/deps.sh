@@ -10,7 +10,7 @@ set -euo pipefail
 profile=${1:-build}
 build_pkgs=(meson ninja-build pkg-config gcc libc6-dev
 	libevent-dev libprotobuf-c-dev protobuf-c-compiler libseccomp-dev
-	libsystemd-dev libcap-dev libncurses-dev systemd python3 util-linux)
+	libsystemd-dev libcap-dev libncurses-dev zlib1g-dev systemd python3 util-linux)
 test_pkgs=(qemu-system-x86 busybox-static linux-source-6.12 bc bison flex
 	libelf-dev libssl-dev cpio kmod xz-utils make perl patch git tmux rsync
 	debootstrap systemd-container)

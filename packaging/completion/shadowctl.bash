@@ -25,7 +25,15 @@ _shadowctl()
 		COMPREPLY=($(compgen -W "auto kernel procfs" -- "$cur"))
 		return
 		;;
-	-r | --range | -i | --interval | -c | --count)
+	-o | --output)
+		COMPREPLY=($(compgen -f -- "$cur"))
+		return
+		;;
+	-S | --speed)
+		COMPREPLY=($(compgen -W "0.25 0.5 1 2 4 8 max" -- "$cur"))
+		return
+		;;
+	-r | --range | -i | --interval | -c | --count | -d | --duration)
 		return
 		;;
 	esac
@@ -36,6 +44,7 @@ _shadowctl()
 		case ${words[i]} in
 		-s | --socket) ((i++)) ;;
 		-r | --range | -b | --backend | -i | --interval | -c | --count) ((i++)) ;;
+		-o | --output | -d | --duration | -S | --speed) ((i++)) ;;
 		-*) ;;
 		*)
 			if [[ -z $cmd ]]; then
@@ -51,7 +60,7 @@ _shadowctl()
 		if [[ $cur == -* ]]; then
 			COMPREPLY=($(compgen -W "--socket --json --help --version" -- "$cur"))
 		else
-			COMPREPLY=($(compgen -W "watch snapshot peek status help" -- "$cur"))
+			COMPREPLY=($(compgen -W "watch snapshot peek status record replay help" -- "$cur"))
 		fi
 		return
 	fi
@@ -81,8 +90,22 @@ _shadowctl()
 	status)
 		COMPREPLY=($(compgen -W "--json --help" -- "$cur"))
 		;;
+	record)
+		if [[ $cur == -* ]]; then
+			COMPREPLY=($(compgen -W "--output --duration --range --backend --interval --help" -- "$cur"))
+		elif ((nargs == 0)); then
+			_shadowctl_pids
+		fi
+		;;
+	replay)
+		if [[ $cur == -* ]]; then
+			COMPREPLY=($(compgen -W "--speed --no-tui --json --help" -- "$cur"))
+		elif ((nargs == 0)); then
+			COMPREPLY=($(compgen -f -- "$cur"))
+		fi
+		;;
 	help)
-		((nargs == 0)) && COMPREPLY=($(compgen -W "watch snapshot peek status" -- "$cur"))
+		((nargs == 0)) && COMPREPLY=($(compgen -W "watch snapshot peek status record replay" -- "$cur"))
 		;;
 	esac
 }

@@ -23,6 +23,18 @@ def converge(w, pid, label, rng=None):
         raise AssertionError("after step %r: %s\n  %s" % (label, e, "\n  ".join(last.get("d", [])[:30])))
 
 
+def converging_observer(t, w):
+    """An observe() for steps.run_workload: stop the target, wait until the
+    watch matches /proc, continue."""
+    def observe(pid, label):
+        t.stop()
+        try:
+            converge(w, pid, label)
+        finally:
+            t.cont()
+    return observe
+
+
 def test_steps_watch():
     d = Daemon()
     t = Target()
@@ -32,14 +44,7 @@ def test_steps_watch():
     check(started and started[0].get("pfn_visibility") == "raw",
           "root watcher: started event %s" % started[:1])
 
-    def observe(pid, label):
-        t.stop()
-        try:
-            converge(w, pid, label)
-        finally:
-            t.cont()
-
-    steps.run_workload(t, observe)
+    steps.run_workload(t, converging_observer(t, w))
     with w.cond:
         execs = [e for e in w.events if e.get("event") == "delta" and e.get("exec")]
         resyncs = w.table.resyncs
