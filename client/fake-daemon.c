@@ -100,9 +100,13 @@ static void make_state(struct spt_state *st, const char *first_name, bool later)
 		add_page(st, BASE + i * 3 * 4096, 1000 + i);
 }
 
+/* The protocol the client and the fake agreed on. */
+static uint32_t proto = SPT_PROTOCOL_VERSION;
+
 static void send_snapshot(const struct spt_state *st, uint64_t seq, bool resync, bool reverse)
 {
-	struct spt_snapshot_meta m = {.watch_id = WATCH_ID, .seq = seq, .resync = resync};
+	struct spt_snapshot_meta m = {.watch_id = WATCH_ID, .seq = seq, .resync = resync,
+				      .proto = proto};
 	struct spt_encoded *e;
 	size_t n, i;
 
@@ -119,15 +123,18 @@ static void send_snapshot(const struct spt_state *st, uint64_t seq, bool resync,
 static void send_delta(const struct spt_state *a, const struct spt_state *b, uint64_t base,
 		       uint64_t seq)
 {
-	struct spt_delta_meta m = {.watch_id = WATCH_ID, .seq = seq, .base_seq = base};
+	struct spt_delta_meta m = {.watch_id = WATCH_ID, .seq = seq, .base_seq = base,
+				   .proto = proto};
+	struct spt_encoded *e;
 	struct spt_delta d;
-	struct spt_encoded e;
+	size_t n;
 
 	spt_delta_init(&d);
-	if (spt_state_diff(a, b, &d) || spt_delta_encode(&d, &m, NULL, NULL, &e))
+	if (spt_state_diff(a, b, &d) || spt_delta_encode(&d, &m, NULL, NULL, &e, &n))
 		die("delta encode");
-	send_bytes(e.data, e.len);
-	spt_encoded_free(&e);
+	for (size_t i = 0; i < n; i++)
+		send_bytes(e[i].data, e[i].len);
+	spt_encoded_free_array(e, n);
 	spt_delta_free(&d);
 }
 
@@ -159,7 +166,7 @@ static void send_welcome(uint32_t request_id)
 	SptFrame f = SHADOWPT__FRAME__INIT;
 
 	w.has_protocol_version = 1;
-	w.protocol_version = SPT_PROTOCOL_VERSION;
+	w.protocol_version = proto;
 	w.server_version = (char *)"fake";
 	f.has_request_id = 1;
 	f.request_id = request_id;
@@ -217,6 +224,11 @@ static int serve(const char *sc)
 
 	if (!hello || hello->msg_case != SHADOWPT__FRAME__MSG_HELLO)
 		die("expected hello");
+	/* "...-v1": an old daemon that speaks protocol 1 only. */
+	if (strlen(sc) > 3 && !strcmp(sc + strlen(sc) - 3, "-v1"))
+		proto = 1;
+	else if (hello->hello->protocol_version < proto)
+		proto = hello->hello->protocol_version;
 	if (!strcmp(sc, "bad-version")) {
 		send_error(hello->request_id, SHADOWPT__ERROR_CODE__ERROR_UNSUPPORTED_VERSION,
 			   "protocol version 1 not supported");
@@ -262,6 +274,35 @@ static int serve(const char *sc)
 		send_bytes("\x00\x00\x00\x03\xff\xff\xff", 7);
 	} else if (!strcmp(sc, "chunk-order")) {
 		send_snapshot(&a, 100, false, true);
+	} else if (!strcmp(sc, "zero-tib")) {
+		/* 1 TiB of the zero page and a THP: two runs. */
+		const uint64_t at = 0x100000000000ull;
+		struct spt_run z = {.vaddr = at, .npages = (1ull << 40) >> 12, .pfn = 0x3b34,
+				    .flags = 7};
+		struct spt_run thp = {.vaddr = at + (1ull << 40), .npages = 512, .pfn = 512 * 77,
+				      .stride = 1, .flags = 7 | SPT_F_THP};
+
+		spt_state_clear(&a);
+		add_vma(&a, at, at + (1ull << 40) + (2 << 20), "[anon:zero]");
+		if (spt_state_append_run(&a, &z) || spt_state_append_run(&a, &thp))
+			die("append run");
+		send_snapshot(&a, 100, false, false);
+		send_exited(pid);
+	} else if (!strncmp(sc, "chunked-delta", 13)) {
+		/* 100k new pages at once: chunks in protocol 2, a resync in 1. */
+		spt_state_clear(&b);
+		add_vma(&b, 0x400000, 0x401000, "/bin/x");
+		add_vma(&b, BASE, BASE + (300000ull << 12), "[anon:big]");
+		for (uint64_t i = 0; i < 100000; i++)
+			add_page(&b, BASE + i * 2 * 4096, 7 + i);
+		spt_state_copy(&a, &b);
+		spt_state_replace_range(&a, BASE, BASE + (300000ull << 12), NULL, 0);
+		send_snapshot(&a, 100, false, false);
+		if (proto >= 2)
+			send_delta(&a, &b, 100, 101);
+		else
+			send_snapshot(&b, 101, true, false);
+		send_exited(pid);
 	} else {
 		send_snapshot(&a, 100, false, false);
 		if (!strcmp(sc, "bad-base")) {

@@ -99,16 +99,21 @@ static void json_flags(FILE *f, uint32_t flags)
 	putc(']', f);
 }
 
-static void json_page(FILE *f, int visibility, uint64_t vaddr, uint32_t flags, uint64_t pfn)
+/* A page entry: count pages from vaddr; page i has frame pfn + i * pfn_stride. */
+static void json_run(FILE *f, int visibility, const struct spt_run *r)
 {
+	bool shown = sctl_pfn_shown(visibility, r->flags);
+
 	fputs("{\"vaddr\":", f);
-	json_addr(f, vaddr);
+	json_addr(f, r->vaddr);
 	fputs(",\"flags\":", f);
-	json_flags(f, flags);
-	if (sctl_pfn_shown(visibility, flags))
-		fprintf(f, ",\"pfn\":%" PRIu64 "}", pfn);
+	json_flags(f, r->flags);
+	if (shown)
+		fprintf(f, ",\"pfn\":%" PRIu64, r->pfn);
 	else
-		fputs(",\"pfn\":null}", f);
+		fputs(",\"pfn\":null", f);
+	fprintf(f, ",\"count\":%" PRIu64 ",\"pfn_stride\":%u}", r->npages,
+		shown ? r->stride : 0);
 }
 
 static void json_vma(FILE *f, uint64_t start, uint64_t end, uint32_t prot, bool shared, int kind,
@@ -196,6 +201,8 @@ void sctl_json_snapshot(FILE *f, const Shadowpt__WatchStarted *ws, const struct 
 {
 	const struct spt_state *st = &t->st;
 	int vis = visibility_of(ws);
+	struct spt_run_iter it;
+	struct spt_run r;
 	size_t i;
 
 	fprintf(f,
@@ -211,48 +218,51 @@ void sctl_json_snapshot(FILE *f, const Shadowpt__WatchStarted *ws, const struct 
 			putc(',', f);
 		json_vma(f, v->start, v->end, v->prot, v->shared, v->kind, v->name, v->offset);
 	}
-	fputs("],\"pages\":[", f);
-	for (i = 0; i < st->npages; i++) {
-		const struct spt_page *p = &st->pages[i];
-
+	fprintf(f, "],\"page_count\":%" PRIu64 ",\"pages\":[", spt_state_npages(st));
+	spt_run_iter_all(&it, st);
+	for (i = 0; spt_run_iter_next(&it, &r); i++) {
 		if (i)
 			putc(',', f);
-		json_page(f, vis, p->vaddr, p->flags, p->pfn);
+		json_run(f, vis, &r);
 	}
 	fputs("]}\n", f);
 }
 
-void sctl_json_delta(FILE *f, const Shadowpt__WatchStarted *ws, const Shadowpt__Delta *d)
+void sctl_json_delta(FILE *f, const Shadowpt__WatchStarted *ws, const struct sctl_table *t)
 {
+	const struct sctl_delta_info *in = &t->delta_info;
+	const struct spt_delta *d = &t->delta;
 	int vis = visibility_of(ws);
 	size_t i;
 
 	fprintf(f,
 		"{\"event\":\"delta\",\"pid\":%" PRId32 ",\"seq\":%" PRIu64 ",\"base_seq\":%" PRIu64
-		",\"timestamp_ns\":%" PRIu64 ",\"exec\":%s",
-		ws->pid, d->seq, d->base_seq, d->timestamp_ns,
-		d->has_exec && d->exec ? "true" : "false");
+		",\"timestamp_ns\":%" PRIu64 ",\"exec\":%s,\"chunks\":%" PRIu32,
+		ws->pid, in->seq, in->base_seq, in->timestamp_ns, in->exec ? "true" : "false",
+		in->chunks);
 	fputs(",\"vmas_removed\":[", f);
-	for (i = 0; i < d->n_vmas_removed; i++) {
+	for (i = 0; i < d->nvmas_removed; i++) {
 		if (i)
 			putc(',', f);
-		json_range(f, d->vmas_removed[i]);
+		fputs("{\"start\":", f);
+		json_addr(f, d->vmas_removed[i].start);
+		fputs(",\"end\":", f);
+		json_addr(f, d->vmas_removed[i].end);
+		putc('}', f);
 	}
 	fputs("],\"vmas_added\":[", f);
-	for (i = 0; i < d->n_vmas_added; i++) {
-		const Shadowpt__Vma *v = d->vmas_added[i];
+	for (i = 0; i < d->nvmas_added; i++) {
+		const struct spt_vma *v = &d->vmas_added[i];
 
 		if (i)
 			putc(',', f);
-		json_vma(f, v->start, v->end, v->prot, v->shared, (int)v->kind, v->name, v->offset);
+		json_vma(f, v->start, v->end, v->prot, v->shared, v->kind, v->name, v->offset);
 	}
-	fputs("],\"pages\":[", f);
-	for (i = 0; i < d->n_pages; i++) {
-		const Shadowpt__Page *p = d->pages[i];
-
+	fprintf(f, "],\"page_count\":%" PRIu64 ",\"pages\":[", spt_delta_npages(d));
+	for (i = 0; i < d->nruns; i++) {
 		if (i)
 			putc(',', f);
-		json_page(f, vis, p->vaddr, p->flags, p->pfn);
+		json_run(f, vis, &d->runs[i]);
 	}
 	fputs("]}\n", f);
 }
@@ -312,10 +322,13 @@ void sctl_json_status(FILE *f, const Shadowpt__StatusReply *s)
 		fprintf(f,
 			",\"backend\":\"%s\",\"viewers\":%" PRIu32 ",\"seq\":%" PRIu64
 			",\"interval_ms\":%" PRIu32 ",\"mapped_pages\":%" PRIu64
-			",\"vmas\":%" PRIu64 ",\"samples\":%" PRIu64 ",\"sample_ns_total\":%" PRIu64
-			"}",
+			",\"vmas\":%" PRIu64 ",\"samples\":%" PRIu64 ",\"sample_ns_total\":%" PRIu64,
 			spt_backend_name((int)ss->backend), ss->viewers, ss->seq, ss->interval_ms,
 			ss->mapped_pages, ss->vmas, ss->samples, ss->sample_ns_total);
+		if (ss->has_runs)
+			fprintf(f, ",\"runs\":%" PRIu64 "}", ss->runs);
+		else
+			fputs(",\"runs\":null}", f);
 	}
 	fputs("]}\n", f);
 }

@@ -27,7 +27,8 @@ void sctl_json_started(FILE *f, const Shadowpt__WatchStarted *ws);
 /* The whole reconstructed table after the last chunk. */
 void sctl_json_snapshot(FILE *f, const Shadowpt__WatchStarted *ws, const struct sctl_table *t,
 			bool resync);
-void sctl_json_delta(FILE *f, const Shadowpt__WatchStarted *ws, const Shadowpt__Delta *d);
+/* The last complete delta of t (t->delta, t->delta_info). */
+void sctl_json_delta(FILE *f, const Shadowpt__WatchStarted *ws, const struct sctl_table *t);
 void sctl_json_exit(FILE *f, int32_t pid, const struct sctl_table *t);
 /* seq < 0: null; code < 0 (found by shadowctl, not sent by the daemon): null. */
 void sctl_json_error(FILE *f, int32_t pid, int64_t seq, int code, const char *message,

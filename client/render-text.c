@@ -48,21 +48,42 @@ static void text_vma(FILE *f, const char *prefix, uint64_t start, uint64_t end, 
 	putc('\n', f);
 }
 
-static void text_page(FILE *f, const char *prefix, int vis, uint64_t vaddr, uint32_t flags,
-		      uint64_t pfn)
+/*
+ * One line per run: "VADDR FLAGS PFN" for one page; for several,
+ * "VADDR-END FLAGS PFN (N pages, same frame)" or "PFN-LAST (N pages,
+ * contiguous frames)". A 1 TiB zero-page mapping is one line.
+ */
+static void text_run(FILE *f, const char *prefix, int vis, const struct spt_run *r)
 {
 	char fl[160];
+	bool shown = sctl_pfn_shown(vis, r->flags);
 
-	if (!flags) {
-		/* a removed entry: the page is back to what its VMA implies */
-		fprintf(f, "%s%012" PRIx64 " - - (entry removed)\n", prefix, vaddr);
+	fprintf(f, "%s%012" PRIx64, prefix, r->vaddr);
+	if (r->npages > 1)
+		fprintf(f, "-%012" PRIx64, spt_run_end(r));
+	if (!r->flags) {
+		/* removed entries: the pages are back to what their VMA implies */
+		if (r->npages > 1)
+			fprintf(f, " - - (%" PRIu64 " entries removed)\n", r->npages);
+		else
+			fputs(" - - (entry removed)\n", f);
 		return;
 	}
-	sctl_flags_str(fl, sizeof(fl), flags);
-	if (sctl_pfn_shown(vis, flags))
-		fprintf(f, "%s%012" PRIx64 " %s 0x%" PRIx64 "\n", prefix, vaddr, fl, pfn);
+	sctl_flags_str(fl, sizeof(fl), r->flags);
+	fprintf(f, " %s", fl);
+	if (shown)
+		fprintf(f, " 0x%" PRIx64, r->pfn);
 	else
-		fprintf(f, "%s%012" PRIx64 " %s -\n", prefix, vaddr, fl);
+		fputs(" -", f);
+	if (r->npages == 1)
+		putc('\n', f);
+	else if (!shown)
+		fprintf(f, " (%" PRIu64 " pages)\n", r->npages);
+	else if (r->stride)
+		fprintf(f, "-0x%" PRIx64 " (%" PRIu64 " pages, contiguous frames)\n",
+			r->pfn + r->npages - 1, r->npages);
+	else
+		fprintf(f, " (%" PRIu64 " pages, same frame)\n", r->npages);
 }
 
 void sctl_text_started(FILE *f, const Shadowpt__WatchStarted *ws)
@@ -88,15 +109,17 @@ void sctl_text_snapshot_line(FILE *f, const Shadowpt__WatchStarted *ws, const st
 
 	sctl_table_stats(&t->st, &s);
 	fprintf(f,
-		"snapshot pid=%" PRId32 " seq=%" PRIu64 " vmas=%zu pages=%zu allocated=%" PRIu64
-		" mapped=%" PRIu64 "%s\n",
-		ws->pid, t->seq, t->st.nvmas, t->st.npages, s.allocated, s.mapped,
-		resync ? " resync" : "");
+		"snapshot pid=%" PRId32 " seq=%" PRIu64 " vmas=%zu pages=%" PRIu64
+		" runs=%zu allocated=%" PRIu64 " mapped=%" PRIu64 "%s\n",
+		ws->pid, t->seq, t->st.nvmas, spt_state_npages(&t->st), spt_state_nruns(&t->st),
+		s.allocated, s.mapped, resync ? " resync" : "");
 }
 
 void sctl_text_table(FILE *f, const Shadowpt__WatchStarted *ws, const struct sctl_table *t)
 {
 	int vis = visibility_of(ws);
+	struct spt_run_iter it;
+	struct spt_run r;
 	size_t i;
 
 	sctl_text_started(f, ws);
@@ -106,36 +129,33 @@ void sctl_text_table(FILE *f, const Shadowpt__WatchStarted *ws, const struct sct
 
 		text_vma(f, "vma ", v->start, v->end, v->prot, v->shared, v->kind, v->name);
 	}
-	for (i = 0; i < t->st.npages; i++) {
-		const struct spt_page *p = &t->st.pages[i];
-
-		text_page(f, "page ", vis, p->vaddr, p->flags, p->pfn);
-	}
+	spt_run_iter_all(&it, &t->st);
+	while (spt_run_iter_next(&it, &r))
+		text_run(f, "page ", vis, &r);
 }
 
-void sctl_text_delta(FILE *f, const Shadowpt__WatchStarted *ws, const Shadowpt__Delta *d)
+void sctl_text_delta(FILE *f, const Shadowpt__WatchStarted *ws, const struct sctl_table *t)
 {
+	const struct sctl_delta_info *in = &t->delta_info;
+	const struct spt_delta *d = &t->delta;
 	int vis = visibility_of(ws);
 	size_t i;
 
 	fprintf(f,
 		"delta pid=%" PRId32 " seq=%" PRIu64 " base=%" PRIu64
-		" -vmas=%zu +vmas=%zu pages=%zu%s\n",
-		ws->pid, d->seq, d->base_seq, d->n_vmas_removed, d->n_vmas_added, d->n_pages,
-		d->has_exec && d->exec ? " exec" : "");
-	for (i = 0; i < d->n_vmas_removed; i++)
-		fprintf(f, "  -vma %012" PRIx64 "-%012" PRIx64 "\n", d->vmas_removed[i]->start,
-			d->vmas_removed[i]->end);
-	for (i = 0; i < d->n_vmas_added; i++) {
-		const Shadowpt__Vma *v = d->vmas_added[i];
+		" -vmas=%zu +vmas=%zu pages=%" PRIu64 " runs=%zu%s\n",
+		ws->pid, in->seq, in->base_seq, d->nvmas_removed, d->nvmas_added,
+		spt_delta_npages(d), d->nruns, in->exec ? " exec" : "");
+	for (i = 0; i < d->nvmas_removed; i++)
+		fprintf(f, "  -vma %012" PRIx64 "-%012" PRIx64 "\n", d->vmas_removed[i].start,
+			d->vmas_removed[i].end);
+	for (i = 0; i < d->nvmas_added; i++) {
+		const struct spt_vma *v = &d->vmas_added[i];
 
-		text_vma(f, "  +vma ", v->start, v->end, v->prot, v->shared, (int)v->kind, v->name);
+		text_vma(f, "  +vma ", v->start, v->end, v->prot, v->shared, v->kind, v->name);
 	}
-	for (i = 0; i < d->n_pages; i++) {
-		const Shadowpt__Page *p = d->pages[i];
-
-		text_page(f, "  ", vis, p->vaddr, p->flags, p->pfn);
-	}
+	for (i = 0; i < d->nruns; i++)
+		text_run(f, "  ", vis, &d->runs[i]);
 }
 
 void sctl_text_exit(FILE *f, int32_t pid, const struct sctl_table *t)
@@ -179,6 +199,8 @@ void sctl_text_status(FILE *f, const Shadowpt__StatusReply *s)
 			"ms mapped=%" PRIu64 " vmas=%" PRIu64 " samples=%" PRIu64,
 			spt_backend_name((int)ss->backend), ss->viewers, ss->seq, ss->interval_ms,
 			ss->mapped_pages, ss->vmas, ss->samples);
+		if (ss->has_runs)
+			fprintf(f, " runs=%" PRIu64, ss->runs);
 		if (ss->samples)
 			fprintf(f, " avg_sample=%.1fus",
 				(double)ss->sample_ns_total / (double)ss->samples / 1000.0);

@@ -17,10 +17,10 @@ void sctl_text_started(FILE *f, const Shadowpt__WatchStarted *ws);
 /* "snapshot pid=.. seq=.. vmas=.. pages=.." */
 void sctl_text_snapshot_line(FILE *f, const Shadowpt__WatchStarted *ws, const struct sctl_table *t,
 			     bool resync);
-/* The summary line, then every VMA, then every page entry. */
+/* The summary line, then every VMA, then every run of page entries. */
 void sctl_text_table(FILE *f, const Shadowpt__WatchStarted *ws, const struct sctl_table *t);
-/* "delta pid=.. seq=.." then "-vma", "+vma" and page lines. */
-void sctl_text_delta(FILE *f, const Shadowpt__WatchStarted *ws, const Shadowpt__Delta *d);
+/* "delta pid=.. seq=.." then "-vma", "+vma" and one line per run, of t's last delta. */
+void sctl_text_delta(FILE *f, const Shadowpt__WatchStarted *ws, const struct sctl_table *t);
 void sctl_text_exit(FILE *f, int32_t pid, const struct sctl_table *t);
 void sctl_text_status(FILE *f, const Shadowpt__StatusReply *s);
 /* Like hexdump -C, with virtual addresses as offsets; repeats squeezed. */

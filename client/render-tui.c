@@ -270,9 +270,13 @@ static void draw_pages_row(const struct sctl_tui *tui, int y, const struct sctl_
 {
 	const struct spt_state *st = &t->st;
 	uint32_t vma_flags = spt_vma_flags(&st->vmas[r->vma]);
-	size_t pi = spt_state_page_index(st, r->vaddr);
+	struct spt_run_iter it;
+	struct spt_run run;
+	bool have;
 	uint64_t i;
 
+	spt_run_iter_init(&it, st, r->vaddr, r->vaddr + r->npages * SPT_PAGE_SIZE);
+	have = spt_run_iter_next(&it, &run);
 	mvprintw(y, 0, "%012" PRIx64 " ", r->vaddr);
 	for (i = 0; i < r->npages; i++) {
 		uint64_t va = r->vaddr + i * SPT_PAGE_SIZE;
@@ -280,8 +284,10 @@ static void draw_pages_row(const struct sctl_tui *tui, int y, const struct sctl_
 		char g;
 		attr_t a;
 
-		if (pi < st->npages && st->pages[pi].vaddr == va)
-			flags = st->pages[pi++].flags;
+		if (have && spt_run_end(&run) <= va)
+			have = spt_run_iter_next(&it, &run);
+		if (have && run.vaddr <= va)
+			flags = run.flags;
 		g = sctl_page_glyph(flags);
 		a = glyph_attr(tui, g);
 		if (sctl_table_recent(t, va, now_ms))
@@ -318,8 +324,8 @@ static void draw_fold_row(const struct sctl_tui *tui, int y, const struct sctl_r
 
 	move(y, 0);
 	attrset(A_DIM | (tui->color ? COLOR_PAIR(PAIR_FOLD) : 0));
-	printw("%*s%s %" PRIu64 " pages unpopulated %s", SCTL_LAYOUT_ADDR_WIDTH, "", ell, r->npages,
-	       ell);
+	printw("%*s%s %" PRIu64 " pages %s %s", SCTL_LAYOUT_ADDR_WIDTH, "", ell, r->npages,
+	       r->kind == SCTL_ROW_RUN ? "like the row above" : "unpopulated", ell);
 	attrset(A_NORMAL);
 	clrtoeol();
 }
@@ -365,6 +371,7 @@ void sctl_tui_draw(struct sctl_tui *tui, const struct sctl_tui_header *h,
 			draw_pages_row(tui, y, r, t, now_ms);
 			break;
 		case SCTL_ROW_FOLD:
+		case SCTL_ROW_RUN:
 			draw_fold_row(tui, y, r);
 			break;
 		}

@@ -15,105 +15,38 @@ void sctl_table_init(struct sctl_table *t)
 	memset(t, 0, sizeof(*t));
 	spt_state_init(&t->st);
 	spt_state_init(&t->staging);
-	t->recent_window_ms = SCTL_RECENT_WINDOW_MS;
+	spt_delta_init(&t->delta);
+	sctl_recent_init(&t->recent, SCTL_RECENT_WINDOW_MS);
 }
 
 void sctl_table_free(struct sctl_table *t)
 {
 	spt_state_free(&t->st);
 	spt_state_free(&t->staging);
-	free(t->recent);
-	t->recent = NULL;
-	t->nrecent = t->recent_cap = 0;
+	spt_delta_free(&t->delta);
+	sctl_recent_free(&t->recent);
 }
 
 static char why_buf[160];
 
-static int recent_cmp(const void *a, const void *b)
-{
-	const struct sctl_recent *x = a, *y = b;
-
-	if (x->vaddr != y->vaddr)
-		return x->vaddr < y->vaddr ? -1 : 1;
-	return x->when_ms < y->when_ms ? -1 : x->when_ms > y->when_ms;
-}
-
-static int recent_push(struct sctl_table *t, uint64_t vaddr, int64_t now_ms)
-{
-	if (t->nrecent == t->recent_cap) {
-		size_t cap = t->recent_cap ? t->recent_cap * 2 : 256;
-		struct sctl_recent *n = realloc(t->recent, cap * sizeof(*n));
-
-		if (!n)
-			return -ENOMEM;
-		t->recent = n;
-		t->recent_cap = cap;
-	}
-	t->recent[t->nrecent++] = (struct sctl_recent){vaddr, now_ms};
-	return 0;
-}
-
-/* Sorts, keeps the newest entry per page and drops expired ones. */
-static void recent_normalize(struct sctl_table *t, int64_t now_ms)
-{
-	size_t i, out = 0;
-
-	if (!t->nrecent)
-		return;
-	qsort(t->recent, t->nrecent, sizeof(*t->recent), recent_cmp);
-	for (i = 0; i < t->nrecent; i++) {
-		const struct sctl_recent *r = &t->recent[i];
-
-		if (now_ms - r->when_ms >= t->recent_window_ms)
-			continue;
-		/* sorted by (vaddr, when): a later equal vaddr is newer */
-		if (out && t->recent[out - 1].vaddr == r->vaddr)
-			t->recent[out - 1] = *r;
-		else
-			t->recent[out++] = *r;
-	}
-	t->nrecent = out;
-}
-
 void sctl_table_expire(struct sctl_table *t, int64_t now_ms)
 {
-	size_t i, out = 0;
-
-	for (i = 0; i < t->nrecent; i++)
-		if (now_ms - t->recent[i].when_ms < t->recent_window_ms)
-			t->recent[out++] = t->recent[i];
-	t->nrecent = out;
+	sctl_recent_expire(&t->recent, now_ms);
 }
 
 bool sctl_table_recent(const struct sctl_table *t, uint64_t vaddr, int64_t now_ms)
 {
-	size_t lo = 0, hi = t->nrecent;
-
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-
-		if (t->recent[mid].vaddr < vaddr)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return lo < t->nrecent && t->recent[lo].vaddr == vaddr &&
-	       now_ms - t->recent[lo].when_ms < t->recent_window_ms;
+	return sctl_recent_is(&t->recent, vaddr, now_ms);
 }
 
 /* Highlights what a resync changed (cheap: a merge walk of two states). */
 static void mark_resync_changes(struct sctl_table *t, int64_t now_ms)
 {
 	struct spt_delta d;
-	size_t i;
 
 	spt_delta_init(&d);
-	if (spt_state_diff(&t->st, &t->staging, &d) == 0) {
-		for (i = 0; i < d.npages; i++)
-			if (recent_push(t, d.pages[i].vaddr, now_ms) < 0)
-				break;
-		recent_normalize(t, now_ms);
-	}
+	if (spt_state_diff(&t->st, &t->staging, &d) == 0)
+		(void)sctl_recent_mark_delta(&t->recent, &d, now_ms);
 	spt_delta_free(&d);
 }
 
@@ -127,6 +60,12 @@ int sctl_table_snapshot(struct sctl_table *t, const Shadowpt__Snapshot *s, int64
 			*why = "snapshot restarted before its last chunk";
 			return -EPROTO;
 		}
+		if (t->delta_open && !(s->has_resync && s->resync)) {
+			*why = "snapshot in the middle of a chunked delta";
+			return -EPROTO;
+		}
+		/* A resync replaces a delta whose chunks were dropped. */
+		t->delta_open = false;
 		t->assembling = true;
 		t->staging_seq = s->seq;
 		t->staging_resync = s->has_resync && s->resync;
@@ -149,7 +88,7 @@ int sctl_table_snapshot(struct sctl_table *t, const Shadowpt__Snapshot *s, int64
 	if (spt_snapshot_apply_chunk(&t->staging, s, t->next_chunk) < 0) {
 		snprintf(why_buf, sizeof(why_buf),
 			 "invalid snapshot chunk %" PRIu32 " (unsorted, overlapping or "
-			 "unaligned entries)",
+			 "invalid entries)",
 			 chunk);
 		*why = why_buf;
 		return -EPROTO;
@@ -170,10 +109,36 @@ int sctl_table_snapshot(struct sctl_table *t, const Shadowpt__Snapshot *s, int64
 	return SCTL_TABLE_COMPLETE;
 }
 
+static void info_from_pb(struct sctl_delta_info *in, const Shadowpt__Delta *d)
+{
+	*in = (struct sctl_delta_info){
+	    .seq = d->seq,
+	    .base_seq = d->base_seq,
+	    .timestamp_ns = d->timestamp_ns,
+	    .exec = d->has_exec && d->exec,
+	    .cause = d->has_cause ? (uint32_t)d->cause : 0,
+	    .cause_vaddr = d->cause_vaddr,
+	    .event_time_ns = d->event_time_ns,
+	    .cause_tid = d->cause_tid,
+	    .events = d->events,
+	};
+}
+
+static int delta_fail(struct sctl_table *t, const char *what, const Shadowpt__Delta *d,
+		      const char **why)
+{
+	snprintf(why_buf, sizeof(why_buf), "%s (delta seq %" PRIu64 ")", what, d->seq);
+	*why = why_buf;
+	return -EPROTO;
+}
+
 int sctl_table_delta(struct sctl_table *t, const Shadowpt__Delta *d, int64_t now_ms,
 		     const char **why)
 {
-	size_t i;
+	uint32_t chunk = d->has_chunk ? d->chunk : 0;
+	bool last = !d->has_last_chunk || d->last_chunk; /* protocol 1: one frame */
+	struct spt_delta part;
+	int ret;
 
 	if (t->assembling) {
 		if (t->staging_resync) {
@@ -187,32 +152,56 @@ int sctl_table_delta(struct sctl_table *t, const Shadowpt__Delta *d, int64_t now
 		*why = "delta before the snapshot";
 		return -EPROTO;
 	}
-	if (!d->has_base_seq || d->base_seq != t->seq) {
-		snprintf(why_buf, sizeof(why_buf),
-			 "delta seq %" PRIu64 " is based on seq %" PRIu64
-			 " but the table is at seq %" PRIu64,
-			 d->seq, d->base_seq, t->seq);
-		*why = why_buf;
-		return -EPROTO;
+	if (chunk == 0) {
+		if (t->delta_open)
+			return delta_fail(t, "delta restarted before its last chunk", d, why);
+		if (!d->has_base_seq || d->base_seq != t->seq) {
+			snprintf(why_buf, sizeof(why_buf),
+				 "delta seq %" PRIu64 " is based on seq %" PRIu64
+				 " but the table is at seq %" PRIu64,
+				 d->seq, d->base_seq, t->seq);
+			*why = why_buf;
+			return -EPROTO;
+		}
+		spt_delta_clear(&t->delta);
+		info_from_pb(&t->delta_info, d);
+		t->delta_open = true;
+	} else if (!t->delta_open) {
+		return delta_fail(t, "delta chunk without chunk 0", d, why);
+	} else if (chunk != t->delta_info.chunks) {
+		return delta_fail(t, "delta chunk out of order", d, why);
+	} else if (d->seq != t->delta_info.seq || d->base_seq != t->delta_info.base_seq) {
+		return delta_fail(t, "delta chunks of different sequence numbers", d, why);
 	}
-	if (spt_delta_apply_pb(&t->st, d) < 0) {
+	spt_delta_init(&part);
+	ret = spt_delta_from_pb(&part, d);
+	if (!ret)
+		ret = spt_state_apply(&t->st, &part);
+	if (!ret)
+		ret = spt_delta_append(&t->delta, &part);
+	spt_delta_free(&part);
+	if (ret < 0) {
 		t->valid = false; /* st is unspecified now */
+		t->delta_open = false;
 		snprintf(why_buf, sizeof(why_buf),
 			 "invalid delta seq %" PRIu64 " (does not apply to the table)", d->seq);
 		*why = why_buf;
 		return -EPROTO;
 	}
+	t->delta_info.chunks++;
+	if (!last)
+		return SCTL_TABLE_MORE;
+	t->delta_open = false;
 	t->seq = d->seq;
 	t->deltas++;
-	for (i = 0; i < d->n_pages; i++)
-		if (recent_push(t, d->pages[i]->vaddr, now_ms) < 0)
-			break;
-	recent_normalize(t, now_ms);
+	(void)sctl_recent_mark_delta(&t->recent, &t->delta, now_ms);
 	return SCTL_TABLE_COMPLETE;
 }
 
 void sctl_table_stats(const struct spt_state *st, struct sctl_table_stats *out)
 {
+	struct spt_run_iter it;
+	struct spt_run r;
 	size_t i;
 
 	memset(out, 0, sizeof(*out));
@@ -224,10 +213,11 @@ void sctl_table_stats(const struct spt_state *st, struct sctl_table_stats *out)
 		if (spt_vma_flags(&st->vmas[i]) & SPT_F_ANONYMOUS)
 			out->anonymous += n;
 	}
-	for (i = 0; i < st->npages; i++) {
-		if (st->pages[i].flags & SPT_F_MAPPED)
-			out->mapped++;
-		if (st->pages[i].flags & SPT_F_SWAPPED)
-			out->swapped++;
+	spt_run_iter_all(&it, st);
+	while (spt_run_iter_next(&it, &r)) {
+		if (r.flags & SPT_F_MAPPED)
+			out->mapped += r.npages;
+		if (r.flags & SPT_F_SWAPPED)
+			out->swapped += r.npages;
 	}
 }

@@ -2,8 +2,9 @@
 /*
  * The client's copy of a watch's page state, rebuilt from Snapshot
  * chunks and Deltas (proto/convert.h does the decoding and validation;
- * this adds sequencing: chunk order, base_seq, resyncs) plus what the
- * live view needs: counters and which pages changed recently.
+ * this adds sequencing: chunk order, base_seq, resyncs, chunked deltas)
+ * plus what the live view needs: counters, the last delta as decoded,
+ * and which pages changed recently.
  */
 #ifndef SHADOWCTL_TABLE_H
 #define SHADOWCTL_TABLE_H
@@ -12,11 +13,18 @@
 #include <stdint.h>
 
 #include "convert.h"
+#include "recent.h"
 #include "state.h"
 
-struct sctl_recent {
-	uint64_t vaddr;
-	int64_t when_ms;
+/* What a Delta said besides its changes (its first chunk's fields). */
+struct sctl_delta_info {
+	uint64_t seq, base_seq, timestamp_ns;
+	bool exec;
+	uint32_t chunks;
+	uint32_t cause; /* protocol 2; 0 = not said */
+	uint64_t cause_vaddr, event_time_ns;
+	int32_t cause_tid;
+	uint32_t events;
 };
 
 struct sctl_table {
@@ -33,17 +41,24 @@ struct sctl_table {
 	uint32_t next_chunk;
 
 	uint64_t deltas;	 /* deltas applied */
-	uint64_t deltas_ignored; /* stale deltas dropped while a resync came */
+	uint64_t deltas_ignored; /* stale deltas (or chunks) dropped while a resync came */
 	uint64_t resyncs;
 
-	/* Pages changed within the highlight window, sorted by vaddr. */
-	struct sctl_recent *recent;
-	size_t nrecent, recent_cap;
-	int64_t recent_window_ms;
+	/*
+	 * The last delta, decoded: complete once sctl_table_delta returned
+	 * SCTL_TABLE_COMPLETE. A chunked delta is applied chunk by chunk;
+	 * delta_open until its last chunk.
+	 */
+	struct spt_delta delta;
+	struct sctl_delta_info delta_info;
+	bool delta_open;
+
+	/* Pages changed within the highlight window. */
+	struct sctl_recent recent;
 };
 
 enum {
-	SCTL_TABLE_MORE = 0,	 /* snapshot chunk stored, more to come */
+	SCTL_TABLE_MORE = 0,	 /* snapshot or delta chunk taken, more to come */
 	SCTL_TABLE_COMPLETE = 1, /* snapshot complete / delta applied */
 	SCTL_TABLE_IGNORED = 2,	 /* stale delta while a resync is coming */
 };
@@ -67,14 +82,17 @@ void sctl_table_free(struct sctl_table *t);
 int sctl_table_snapshot(struct sctl_table *t, const Shadowpt__Snapshot *s, int64_t now_ms,
 			const char **why);
 /*
- * Applies a Delta. Returns SCTL_TABLE_COMPLETE, SCTL_TABLE_IGNORED (a
- * resync snapshot is being assembled, the delta is stale) or -EPROTO with
- * *why set (base_seq mismatch, delta before the snapshot, invalid delta).
+ * Applies a Delta or one chunk of it. Returns SCTL_TABLE_COMPLETE (t->seq
+ * advanced; t->delta and t->delta_info say what changed), SCTL_TABLE_MORE
+ * (a chunk applied, more to come), SCTL_TABLE_IGNORED (a resync snapshot
+ * is being assembled, the delta is stale) or -EPROTO with *why set
+ * (base_seq mismatch, delta before the snapshot, chunks out of order or
+ * of different sequence numbers, invalid delta).
  */
 int sctl_table_delta(struct sctl_table *t, const Shadowpt__Delta *d, int64_t now_ms,
 		     const char **why);
 
-/* Whether vaddr changed within the window before now_ms. */
+/* Whether the page at vaddr changed within the window before now_ms. */
 bool sctl_table_recent(const struct sctl_table *t, uint64_t vaddr, int64_t now_ms);
 /* Drops highlight entries older than the window. */
 void sctl_table_expire(struct sctl_table *t, int64_t now_ms);

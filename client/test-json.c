@@ -52,14 +52,28 @@ static void test_escaping(void)
 	CHECK_ESC("a\0b", "\"a\\u0000b\"");
 }
 
+/* Applies d to a table at seq 6 holding one VMA [0x1000, 0x2000), renders it. */
 static char *render_delta(const Shadowpt__WatchStarted *ws, const Shadowpt__Delta *d)
 {
+	struct spt_vma v = {.start = 0x1000, .end = 0x2000, .kind = SPT_VMA_ANON, .name = ""};
+	struct sctl_table t;
+	const char *why = "";
 	char *out = NULL;
 	size_t len = 0;
 	FILE *f = open_memstream(&out, &len);
+	int r;
 
-	sctl_json_delta(f, ws, d);
+	sctl_table_init(&t);
+	t.valid = true;
+	t.seq = 6;
+	spt_state_append_vma(&t.st, &v);
+	r = sctl_table_delta(&t, d, 0, &why);
+	if (r == SCTL_TABLE_COMPLETE)
+		sctl_json_delta(f, ws, &t);
+	else
+		fprintf(f, "table: %d %s", r, why);
 	fclose(f);
+	sctl_table_free(&t);
 	return out;
 }
 
@@ -80,13 +94,17 @@ static void test_delta_event(void)
 	ws.pfn_visibility = SHADOWPT__PFN_VISIBILITY__PFN_RAW;
 	d.seq = 7;
 	d.base_seq = 6;
+	d.has_base_seq = 1;
+	rm.has_start = rm.has_end = 1;
 	rm.start = 0x1000;
 	rm.end = 0x2000;
+	add.has_start = add.has_end = add.has_kind = 1;
 	add.start = 0x10000;
 	add.end = 0x12000;
 	add.prot = 3;
 	add.kind = SHADOWPT__VMA_KIND__VMA_ANON;
 	add.name = (char *)"[anon:\"q\"]";
+	p1.has_vaddr = p2.has_vaddr = p1.has_pfn = 1;
 	p1.vaddr = 0x10000;
 	p1.flags = 7;
 	p1.pfn = 1234;
@@ -100,20 +118,52 @@ static void test_delta_event(void)
 	d.pages = pages;
 	s = render_delta(&ws, &d);
 	CHECK(!strcmp(s, "{\"event\":\"delta\",\"pid\":42,\"seq\":7,\"base_seq\":6,"
-			 "\"timestamp_ns\":0,\"exec\":false,"
+			 "\"timestamp_ns\":0,\"exec\":false,\"chunks\":1,"
 			 "\"vmas_removed\":[{\"start\":\"0x1000\",\"end\":\"0x2000\"}],"
 			 "\"vmas_added\":[{\"start\":\"0x10000\",\"end\":\"0x12000\","
 			 "\"perms\":\"rw-p\",\"kind\":\"anon\",\"name\":\"[anon:\\\"q\\\"]\","
-			 "\"offset\":\"0x0\"}],"
+			 "\"offset\":\"0x0\"}],\"page_count\":2,"
 			 "\"pages\":[{\"vaddr\":\"0x10000\",\"flags\":[\"allocated\","
-			 "\"anonymous\",\"mapped\"],\"pfn\":1234},"
-			 "{\"vaddr\":\"0x11000\",\"flags\":[],\"pfn\":null}]}\n"),
+			 "\"anonymous\",\"mapped\"],\"pfn\":1234,\"count\":1,\"pfn_stride\":0},"
+			 "{\"vaddr\":\"0x11000\",\"flags\":[],\"pfn\":null,\"count\":1,"
+			 "\"pfn_stride\":0}]}\n"),
 	      "delta event: %s", s);
 	free(s);
 
 	ws.pfn_visibility = SHADOWPT__PFN_VISIBILITY__PFN_HIDDEN;
 	s = render_delta(&ws, &d);
-	CHECK(strstr(s, "\"mapped\"],\"pfn\":null}") != NULL, "hidden pfn is null");
+	CHECK(strstr(s, "\"mapped\"],\"pfn\":null,\"count\":1,\"pfn_stride\":0}") != NULL,
+	      "hidden pfn is null");
+	free(s);
+}
+
+/* Protocol 2: a chunked delta of runs is one event, its runs compact. */
+static void test_delta_runs(void)
+{
+	Shadowpt__WatchStarted ws = SHADOWPT__WATCH_STARTED__INIT;
+	Shadowpt__Delta d = SHADOWPT__DELTA__INIT;
+	Shadowpt__PageRun r1 = SHADOWPT__PAGE_RUN__INIT, r2 = SHADOWPT__PAGE_RUN__INIT;
+	Shadowpt__PageRun *runs[] = {&r1, &r2};
+	char *s;
+
+	ws.pid = 42;
+	ws.has_pfn_visibility = 1;
+	ws.pfn_visibility = SHADOWPT__PFN_VISIBILITY__PFN_RAW;
+	d.seq = 7, d.base_seq = 6, d.has_base_seq = 1;
+	d.has_chunk = d.has_last_chunk = 1;
+	d.chunk = 0, d.last_chunk = 1;
+	r1.has_vaddr = r1.has_flags = r1.has_count = r1.has_pfn = r1.has_pfn_stride = 1;
+	r1.vaddr = 0x200000, r1.flags = 7 | SPT_F_THP, r1.count = 512, r1.pfn = 512 * 9;
+	r1.pfn_stride = 1;
+	r2.has_vaddr = r2.has_count = 1;
+	r2.vaddr = 0x400000, r2.count = 3; /* removal */
+	d.n_runs = 2, d.runs = runs;
+	s = render_delta(&ws, &d);
+	CHECK(strstr(s, "\"page_count\":515,\"pages\":[{\"vaddr\":\"0x200000\",\"flags\":"
+			"[\"allocated\",\"anonymous\",\"mapped\",\"thp\"],\"pfn\":4608,"
+			"\"count\":512,\"pfn_stride\":1},{\"vaddr\":\"0x400000\",\"flags\":[],"
+			"\"pfn\":null,\"count\":3,\"pfn_stride\":0}]}") != NULL,
+	      "runs: %s", s);
 	free(s);
 }
 
@@ -136,5 +186,6 @@ int main(void)
 	test_printable();
 	test_escaping();
 	test_delta_event();
+	test_delta_runs();
 	return spt_test_done();
 }

@@ -46,24 +46,38 @@ static int covers_exactly(const struct sctl_layout *l, const struct spt_state *s
 	return i == l->nrows;
 }
 
-/* No populated page is hidden in a fold, and folds are at least 2 rows. */
+/*
+ * No populated page is hidden in an unpopulated fold, a run fold lies
+ * inside one run, and folds are at least 2 rows.
+ */
 static int folds_are_empty(const struct sctl_layout *l, const struct spt_state *st, unsigned cols)
 {
-	size_t i, p;
-
-	for (i = 0; i < l->nrows; i++) {
+	for (size_t i = 0; i < l->nrows; i++) {
 		const struct sctl_row *r = &l->rows[i];
+		uint64_t end = r->vaddr + r->npages * PG;
+		struct spt_run_iter it;
+		struct spt_run run;
 
-		if (r->kind != SCTL_ROW_FOLD)
+		if (r->kind != SCTL_ROW_FOLD && r->kind != SCTL_ROW_RUN)
 			continue;
 		if (r->npages <= cols)
 			return 0;
-		for (p = 0; p < st->npages; p++)
-			if (st->pages[p].vaddr >= r->vaddr &&
-			    st->pages[p].vaddr < r->vaddr + r->npages * PG)
-				return 0;
+		spt_run_iter_init(&it, st, r->vaddr, end);
+		if (r->kind == SCTL_ROW_FOLD && spt_run_iter_next(&it, &run))
+			return 0;
+		if (r->kind == SCTL_ROW_RUN && !(spt_state_get_run(st, r->vaddr, &run) &&
+						  spt_run_end(&run) >= end))
+			return 0;
 	}
 	return 1;
+}
+
+static void add_run(struct spt_state *st, uint64_t vaddr, uint64_t n, uint64_t pfn)
+{
+	struct spt_run r = {.vaddr = vaddr, .npages = n, .pfn = pfn, .flags = 7};
+
+	if (spt_state_append_run(st, &r))
+		abort();
 }
 
 static size_t count_kind(const struct sctl_layout *l, enum sctl_row_kind k)
@@ -174,6 +188,37 @@ static void test_edges_and_merging(void)
 	spt_state_free(&st);
 }
 
+/* A 1 TiB zero-page run costs a few rows, and so do runs next to each other. */
+static void test_runs(void)
+{
+	const uint64_t base = 0x100000000000ull, size = 1ull << 40, pages = size / PG;
+	struct spt_state st;
+	struct sctl_layout l;
+
+	spt_state_init(&st);
+	sctl_layout_init(&l);
+	add_vma(&st, base, base + size, SPT_VMA_ANON);
+	add_run(&st, base, pages, 0x3b34);
+	CHECK(sctl_layout_build(&l, &st, 64, 1) == 0, "build 1 TiB run");
+	CHECK(l.nrows == 6 && l.rows[3].kind == SCTL_ROW_RUN &&
+		      l.rows[3].npages == pages - 4 * 64,
+	      "first rows, a run fold, last rows (%zu rows)", l.nrows);
+	CHECK(covers_exactly(&l, &st) && folds_are_empty(&l, &st, 64), "coverage 1 TiB run");
+
+	/* A run in the middle of the VMA: unpopulated, run, unpopulated. */
+	spt_state_clear(&st);
+	add_vma(&st, base, base + size, SPT_VMA_ANON);
+	add_run(&st, base + size / 4, pages / 2, 0x3b34);
+	add_run(&st, base + size / 4 * 3 + 64 * 100 * PG, 1, 5);
+	CHECK(sctl_layout_build(&l, &st, 64, 1) == 0, "build");
+	CHECK(count_kind(&l, SCTL_ROW_RUN) == 1 && count_kind(&l, SCTL_ROW_FOLD) == 3 &&
+		      l.nrows < 20,
+	      "two runs: %zu rows", l.nrows);
+	CHECK(covers_exactly(&l, &st) && folds_are_empty(&l, &st, 64), "coverage");
+	sctl_layout_free(&l);
+	spt_state_free(&st);
+}
+
 static void test_cols_and_glyphs(void)
 {
 	CHECK(sctl_layout_cols(80) == 64, "80 columns -> 64 cells");
@@ -194,6 +239,7 @@ int main(void)
 	test_small_vma();
 	test_huge_reservation();
 	test_edges_and_merging();
+	test_runs();
 	test_cols_and_glyphs();
 	return spt_test_done();
 }

@@ -12,13 +12,27 @@ trap 'rm -rf "$TMP"' EXIT
 SOCK=$TMP/fake.sock
 . "$(dirname "$0")/tap.sh"
 
-fake_run normal 0 watch 42 --no-tui
-has "started line" out '^started pid=42 watch=7 comm=fake\\x09target backend=procfs pfn=token'
-has "snapshot line after all chunks" out '^snapshot pid=42 seq=100 vmas=2 pages=100000 '
-has "delta line" out '^delta pid=42 seq=101 base=100 -vmas=1 \+vmas=1 pages=2$'
-has "changed page line" out '^  7f0000000000 allocated,anonymous,mapped 0x5$'
-has "removed page line" out '^  7f0000003000 - - \(entry removed\)$'
-has "exit line" out '^exit pid=42 seq=101$'
+for v in "" -v1; do
+fake_run normal$v 0 watch 42 --no-tui
+has "started line$v" out '^started pid=42 watch=7 comm=fake\\x09target backend=procfs pfn=token'
+has "snapshot line after all chunks$v" out '^snapshot pid=42 seq=100 vmas=2 pages=100000 runs=100000 '
+has "delta line$v" out '^delta pid=42 seq=101 base=100 -vmas=1 \+vmas=1 pages=2 runs=2$'
+has "changed page line$v" out '^  7f0000000000 allocated,anonymous,mapped 0x5$'
+has "removed page line$v" out '^  7f0000003000 - - \(entry removed\)$'
+has "exit line$v" out '^exit pid=42 seq=101$'
+done
+
+# Runs: 1 TiB of the zero page is one line, one JSON entry.
+fake_run zero-tib 0 snapshot 42
+has "a 1 TiB run is one line" out '^page 100000000000-110000000000 allocated,anonymous,mapped 0x3b34 \(268435456 pages, same frame\)$'
+has "a THP is one line" out '^page 110000000000-110000200000 allocated,anonymous,mapped,thp 0x9a00-0x9bff \(512 pages, contiguous frames\)$'
+lines "five lines: started, snapshot, the VMA, two runs" out 5
+fake_run zero-tib 0 snapshot 42 --json
+has "JSON: count and pfn_stride" out '"page_count":268435968,"pages":\[\{"vaddr":"0x100000000000","flags":\["allocated","anonymous","mapped"\],"pfn":15156,"count":268435456,"pfn_stride":0\},\{"vaddr":"0x110000000000",.*"pfn":39424,"count":512,"pfn_stride":1\}\]'
+fake_run chunked-delta 0 watch 42 --no-tui
+has "a chunked delta is one event" out '^delta pid=42 seq=101 base=100 -vmas=0 \+vmas=0 pages=100000 runs=100000$'
+fake_run chunked-delta-v1 0 watch 42 --no-tui
+has "protocol 1: a resync instead" out '^snapshot pid=42 seq=101 vmas=2 pages=100000 runs=100000 .* resync$'
 
 fake_run normal 0 watch 42 --json
 lines "one JSON object per event" out 5
@@ -26,7 +40,7 @@ has "hello event" out '^\{"event":"hello","pid":42,"seq":null,'
 has "snapshot event with the weird name escaped" out \
 	'"name":"/bin/we\\"ird\\\\name\\n\\u0001\\ufffd'$'\xc3\xa9''"'
 has "delta event" out '^\{"event":"delta","pid":42,"seq":101,"base_seq":100,'
-has "removed entry in JSON" out '\{"vaddr":"0x7f0000003000","flags":\[\],"pfn":null\}'
+has "removed entry in JSON" out '\{"vaddr":"0x7f0000003000","flags":\[\],"pfn":null,"count":1,"pfn_stride":0\}'
 has "exit event" out '^\{"event":"exit","pid":42,"seq":101\}$'
 
 fake_run normal 0 snapshot 42

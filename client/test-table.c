@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * Unit tests of the client's reconstruction: snapshots split in chunks by
- * the real encoder, deltas, base_seq mismatches, chunk order, resyncs.
+ * the real encoder (both protocols), deltas and chunked deltas, base_seq
+ * mismatches, chunk order, resyncs.
  */
 #include <errno.h>
 #include <string.h>
@@ -30,36 +31,46 @@ static void add_page(struct spt_state *st, uint64_t vaddr, uint64_t pfn)
 		abort();
 }
 
-/* A state big enough to need several snapshot chunks. */
+/* The protocol the encoders speak in this pass of the tests. */
+static uint32_t proto = 1;
+
+/* A state big enough to need several snapshot chunks (frames never continue). */
 static void make_big_state(struct spt_state *st, size_t npages)
 {
 	size_t i;
 
 	add_vma(st, BASE, BASE + (npages + 16) * PG, "[anon:big]");
 	for (i = 0; i < npages; i++)
-		add_page(st, BASE + i * PG, 0x100000 + i);
+		add_page(st, BASE + i * PG, 0x100000 + 2 * i);
 }
 
-/* Encodes st and decodes each chunk, like the wire does. */
-static SptFrame **encode_snapshot(const struct spt_state *st, uint64_t seq, bool resync, size_t *n)
+/* Decodes (and frees) n encoded frames, like the wire does; each must be a `kind`. */
+static SptFrame **decode_all(struct spt_encoded *enc, size_t n, int kind)
 {
-	struct spt_snapshot_meta meta = {.watch_id = 1, .seq = seq, .resync = resync};
-	struct spt_encoded *enc;
-	SptFrame **frames;
-	size_t i, len;
+	SptFrame **frames = calloc(n, sizeof(*frames));
+	size_t len;
 
-	if (spt_snapshot_encode(st, &meta, NULL, NULL, &enc, n))
-		abort();
-	frames = calloc(*n, sizeof(*frames));
-	for (i = 0; i < *n; i++) {
+	for (size_t i = 0; i < n; i++) {
 		if (spt_frame_check(enc[i].data, enc[i].len, SPT_MAX_SERVER_FRAME, &len) != 1)
 			abort();
 		frames[i] = spt_frame_decode(enc[i].data + SPT_FRAME_HEADER_SIZE, len);
-		if (!frames[i] || frames[i]->msg_case != SHADOWPT__FRAME__MSG_SNAPSHOT)
+		if (!frames[i] || (int)frames[i]->msg_case != kind)
 			abort();
 	}
-	spt_encoded_free_array(enc, *n);
+	spt_encoded_free_array(enc, n);
 	return frames;
+}
+
+/* Encodes st and decodes each chunk. */
+static SptFrame **encode_snapshot(const struct spt_state *st, uint64_t seq, bool resync, size_t *n)
+{
+	struct spt_snapshot_meta meta = {.watch_id = 1, .seq = seq, .resync = resync,
+					 .proto = proto};
+	struct spt_encoded *enc;
+
+	if (spt_snapshot_encode(st, &meta, NULL, NULL, &enc, n))
+		abort();
+	return decode_all(enc, *n, SHADOWPT__FRAME__MSG_SNAPSHOT);
 }
 
 static void free_frames(SptFrame **f, size_t n)
@@ -71,25 +82,33 @@ static void free_frames(SptFrame **f, size_t n)
 	free(f);
 }
 
+/* The frames of the delta old -> new, decoded; *n of them (chunks). */
+static SptFrame **encode_delta_frames(const struct spt_state *old, const struct spt_state *new,
+				      uint64_t base_seq, uint64_t seq, size_t *n)
+{
+	struct spt_delta_meta meta = {.watch_id = 1, .seq = seq, .base_seq = base_seq,
+				      .proto = proto};
+	struct spt_encoded *enc;
+	struct spt_delta d;
+
+	spt_delta_init(&d);
+	if (spt_state_diff(old, new, &d) || spt_delta_encode(&d, &meta, NULL, NULL, &enc, n))
+		abort();
+	spt_delta_free(&d);
+	return decode_all(enc, *n, SHADOWPT__FRAME__MSG_DELTA);
+}
+
+/* A delta that fits one frame. */
 static SptFrame *encode_delta(const struct spt_state *old, const struct spt_state *new,
 			      uint64_t base_seq, uint64_t seq)
 {
-	struct spt_delta_meta meta = {.watch_id = 1, .seq = seq, .base_seq = base_seq};
-	struct spt_delta d;
-	struct spt_encoded enc;
-	SptFrame *f;
-	size_t len;
+	size_t n;
+	SptFrame **arr = encode_delta_frames(old, new, base_seq, seq, &n), *f;
 
-	spt_delta_init(&d);
-	if (spt_state_diff(old, new, &d) || spt_delta_encode(&d, &meta, NULL, NULL, &enc))
+	if (n != 1)
 		abort();
-	spt_delta_free(&d);
-	if (spt_frame_check(enc.data, enc.len, SPT_MAX_SERVER_FRAME, &len) != 1)
-		abort();
-	f = spt_frame_decode(enc.data + SPT_FRAME_HEADER_SIZE, len);
-	spt_encoded_free(&enc);
-	if (!f || f->msg_case != SHADOWPT__FRAME__MSG_DELTA)
-		abort();
+	f = arr[0];
+	free(arr);
 	return f;
 }
 
@@ -107,7 +126,7 @@ static void test_chunked_snapshot_and_deltas(void)
 	spt_state_init(&c);
 	make_big_state(&a, 100000);
 	snap = encode_snapshot(&a, 10, false, &n);
-	CHECK(n >= 2, "snapshot of 100000 pages needs %zu chunks", n);
+	CHECK(n >= 2, "protocol %u: snapshot of 100000 pages needs %zu chunks", proto, n);
 
 	sctl_table_init(&t);
 	for (i = 0; i < n; i++) {
@@ -124,7 +143,7 @@ static void test_chunked_snapshot_and_deltas(void)
 	spt_state_clear(&b);
 	add_vma(&b, BASE, BASE + 100016 * PG, "[anon:big]");
 	for (i = 1; i < 100000; i++)
-		add_page(&b, BASE + i * PG, 0x100000 + i);
+		add_page(&b, BASE + i * PG, 0x100000 + 2 * i);
 	add_page(&b, BASE + 100005 * PG, 0x42);
 	add_vma(&b, BASE + 200000 * PG, BASE + 200010 * PG, "new");
 	d1 = encode_delta(&a, &b, 10, 11);
@@ -249,6 +268,75 @@ static void test_sequencing_errors(void)
 	sctl_table_free(&t);
 }
 
+/* Protocol 2: a delta too big for a frame comes in chunks, applied one by one. */
+static void test_chunked_delta(void)
+{
+	struct spt_state a, b;
+	struct sctl_table t;
+	SptFrame **snap, **d;
+	size_t n, nd, i;
+	const char *why = NULL;
+	int r = 0;
+
+	proto = 2;
+	spt_state_init(&a);
+	spt_state_init(&b);
+	add_vma(&a, BASE, BASE + 200016 * PG, "[anon:big]");
+	add_vma(&b, BASE, BASE + 200016 * PG, "[anon:big]");
+	for (i = 0; i < 120000; i++)
+		add_page(&b, BASE + i * PG, 0x100000 + 2 * i);
+	snap = encode_snapshot(&a, 1, false, &n);
+	sctl_table_init(&t);
+	CHECK(sctl_table_snapshot(&t, snap[0]->snapshot, 0, &why) == SCTL_TABLE_COMPLETE,
+	      "snapshot");
+	d = encode_delta_frames(&a, &b, 1, 2, &nd);
+	CHECK(nd >= 2, "120k changed runs in %zu delta chunks", nd);
+	for (i = 0; i < nd; i++) {
+		r = sctl_table_delta(&t, d[i]->delta, 100, &why);
+		if (i + 1 < nd && (r != SCTL_TABLE_MORE || t.seq != 1 || !t.delta_open))
+			break;
+	}
+	CHECK(i == nd && r == SCTL_TABLE_COMPLETE && t.seq == 2 && !t.delta_open,
+	      "seq advances at the last chunk only");
+	CHECK(spt_state_equal(&t.st, &b) && t.delta_info.chunks == nd && t.delta.nruns == 120000 &&
+		      t.deltas == 1,
+	      "state after the chunks; the event holds the whole delta");
+	CHECK(sctl_table_recent(&t, BASE + 119999 * PG, 150), "its pages are recent");
+
+	/* Chunks out of order, of another seq, without chunk 0. */
+	spt_state_copy(&t.st, &a);
+	t.seq = 1;
+	CHECK(sctl_table_delta(&t, d[1]->delta, 0, &why) == -EPROTO && strstr(why, "chunk 0"),
+	      "a chunk without chunk 0: %s", why);
+	CHECK(sctl_table_delta(&t, d[0]->delta, 0, &why) == SCTL_TABLE_MORE, "chunk 0");
+	d[1]->delta->seq = 3;
+	CHECK(sctl_table_delta(&t, d[1]->delta, 0, &why) == -EPROTO &&
+		      strstr(why, "different sequence"),
+	      "chunks of different seq: %s", why);
+	d[1]->delta->seq = 2;
+	d[1]->delta->chunk = 5;
+	CHECK(sctl_table_delta(&t, d[1]->delta, 0, &why) == -EPROTO && strstr(why, "out of order"),
+	      "chunk out of order: %s", why);
+	d[1]->delta->chunk = 1;
+	CHECK(sctl_table_delta(&t, d[0]->delta, 0, &why) == -EPROTO && strstr(why, "restarted"),
+	      "chunk 0 again: %s", why);
+	free_frames(snap, n);
+	/* A snapshot in the middle: only a resync may replace a half-applied delta. */
+	snap = encode_snapshot(&a, 7, false, &n);
+	CHECK(sctl_table_snapshot(&t, snap[0]->snapshot, 0, &why) == -EPROTO,
+	      "plain snapshot inside a chunked delta refused: %s", why);
+	free_frames(snap, n);
+	snap = encode_snapshot(&a, 7, true, &n);
+	CHECK(sctl_table_snapshot(&t, snap[0]->snapshot, 0, &why) == SCTL_TABLE_COMPLETE &&
+		      t.seq == 7 && !t.delta_open && spt_state_equal(&t.st, &a),
+	      "a resync replaces it");
+	free_frames(snap, n);
+	free_frames(d, nd);
+	sctl_table_free(&t);
+	spt_state_free(&a);
+	spt_state_free(&b);
+}
+
 static void test_stats(void)
 {
 	struct spt_state st;
@@ -274,8 +362,11 @@ static void test_stats(void)
 
 int main(void)
 {
-	test_chunked_snapshot_and_deltas();
-	test_resync_replaces();
+	for (proto = 1; proto <= 2; proto++) {
+		test_chunked_snapshot_and_deltas();
+		test_resync_replaces();
+	}
+	test_chunked_delta();
 	test_sequencing_errors();
 	test_stats();
 	return spt_test_done();

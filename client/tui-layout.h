@@ -2,11 +2,13 @@
 /*
  * Layout of the live page map, as a pure function of the state and the
  * terminal width so it can be unit tested. Per VMA: a heading row, then
- * rows of one cell per page, aligned to the VMA start. Only rows holding
- * populated pages (page entries) and their neighbours are shown; any
- * longer run of unpopulated rows folds into one "... N pages
- * unpopulated ..." row, so a 32 GiB reservation costs a handful of rows.
- * Cost: O(VMAs + page entries), never O(reserved pages).
+ * rows of one cell per page, aligned to the VMA start. Only rows where a
+ * run of page entries starts or ends, and their neighbours, are shown;
+ * any longer stretch of unpopulated rows folds into one "... N pages
+ * unpopulated ..." row, and any longer stretch of rows inside one run
+ * (all alike: a 1 TiB zero-page mapping) into one "... N pages like the
+ * row above ..." row. So a 32 GiB reservation or a 1 TiB run costs a
+ * handful of rows. Cost: O(VMAs + runs), never O(pages).
  */
 #ifndef SHADOWCTL_TUI_LAYOUT_H
 #define SHADOWCTL_TUI_LAYOUT_H
@@ -20,6 +22,7 @@ enum sctl_row_kind {
 	SCTL_ROW_VMA,	/* heading of st->vmas[vma] */
 	SCTL_ROW_PAGES, /* npages cells starting at vaddr */
 	SCTL_ROW_FOLD,	/* npages unpopulated pages starting at vaddr, folded */
+	SCTL_ROW_RUN,	/* npages pages inside one run starting at vaddr, folded */
 };
 
 struct sctl_row {
@@ -39,8 +42,8 @@ void sctl_layout_free(struct sctl_layout *l);
 
 /*
  * Rebuilds l for st with cols page cells per row (>= 1) and context rows
- * shown on each side of a row holding a populated page. Runs of two or
- * more other rows fold. Returns 0 or -ENOMEM.
+ * shown on each side of a row where a run starts or ends. Stretches of
+ * two or more other rows fold. Returns 0 or -ENOMEM.
  */
 int sctl_layout_build(struct sctl_layout *l, const struct spt_state *st, unsigned cols,
 		      unsigned context);

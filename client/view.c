@@ -122,9 +122,9 @@ static void on_delta(struct sctl_view *v, const Shadowpt__Delta *d, int64_t now)
 		return;
 	v->dirty = true;
 	if (v->mode == SCTL_OUT_JSON)
-		sctl_json_delta(stdout, v->ws, d);
+		sctl_json_delta(stdout, v->ws, &v->table);
 	else if (v->mode == SCTL_OUT_TEXT)
-		sctl_text_delta(stdout, v->ws, d);
+		sctl_text_delta(stdout, v->ws, &v->table);
 	if (v->count && ++v->deltas_seen >= v->count) {
 		v->count_reached = true;
 		sctl_view_finish(v, SCTL_EXIT_OK);

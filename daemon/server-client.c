@@ -572,7 +572,17 @@ static void client_on_watch(struct client *c, const SptFrame *f)
 	out.msg_case = SHADOWPT__FRAME__MSG_WATCH_STARTED;
 	out.watch_started = &ws;
 	client_send_frame(c, &out, OUTQ_CONTROL, 0);
-	if (session_send_snapshot(w, false) < 0) {
+	r = session_send_snapshot(w, false);
+	if (r == -EMSGSIZE) {
+		client_send_error(c, 0, SHADOWPT__ERROR_CODE__ERROR_LIMIT_EXCEEDED, w->id, false,
+				  "the target has %llu mapped pages; protocol 1 viewers get at most "
+				  "%u (a newer shadowctl gets them as runs)",
+				  (unsigned long long)spt_state_npages(&s->cur),
+				  SPT_V1_MAX_SNAPSHOT_PAGES);
+		session_remove_watch(w);
+		return;
+	}
+	if (r < 0) {
 		client_send_error(c, 0, SHADOWPT__ERROR_CODE__ERROR_INTERNAL, w->id, false,
 				  "cannot encode the snapshot");
 		session_remove_watch(w);
@@ -721,7 +731,9 @@ static void client_on_status(struct client *c, const SptFrame *f)
 		ss[i].viewers = s->nwatches;
 		ss[i].seq = s->seq;
 		ss[i].interval_ms = s->iv.cur_ms;
-		ss[i].mapped_pages = s->cur.npages;
+		ss[i].mapped_pages = spt_state_npages(&s->cur);
+		ss[i].has_runs = 1;
+		ss[i].runs = spt_state_nruns(&s->cur);
 		ss[i].vmas = s->cur.nvmas;
 		ss[i].samples = s->samples;
 		ss[i].sample_ns_total = s->sample_ns;

@@ -126,9 +126,50 @@ void session_remove_watch(struct watch *w)
 		session_free(s);
 }
 
+/* A delta encoded for one class of viewers: its frames (protocol 2 chunks). */
+struct class_delta {
+	struct spt_buf **bufs;
+	size_t n;
+	bool tried, failed;
+};
+
+static void class_delta_encode(struct session *s, const struct spt_delta *d,
+			       const struct spt_delta_meta *meta, bool tokens, struct class_delta *cd)
+{
+	struct spt_encoded *frames = NULL;
+	size_t n = 0;
+	int r = spt_delta_encode(d, meta, tokens ? tokenmap_map_fn : NULL,
+				 tokens ? &s->tokens : NULL, &frames, &n);
+
+	cd->tried = true;
+	cd->bufs = r ? NULL : calloc(n ? n : 1, sizeof(*cd->bufs));
+	for (size_t i = 0; cd->bufs && i < n; i++) {
+		cd->bufs[i] = spt_buf_from_encoded(&frames[i]);
+		if (cd->bufs[i])
+			cd->n++;
+		else
+			r = -ENOMEM;
+	}
+	spt_encoded_free_array(frames, n);
+	if (r || !cd->bufs) {
+		cd->failed = true;
+		/* Too big for one protocol 1 frame: a snapshot replaces it. */
+		if (r != -EMSGSIZE)
+			log_warn("session %u: cannot encode delta: %s", s->id,
+				 strerror(r ? -r : ENOMEM));
+	}
+}
+
+static void class_delta_free(struct class_delta *cd)
+{
+	for (size_t i = 0; i < cd->n; i++)
+		spt_buf_unref(cd->bufs[i]);
+	free(cd->bufs);
+}
+
 /*
  * Publishes the delta from seq to seq+1 (s->cur already holds the new
- * state). Encoded at most once per visibility class.
+ * state). Encoded at most once per class: pfn visibility x protocol.
  */
 static void session_publish(struct session *s, const struct spt_delta *d, bool exec)
 {
@@ -139,40 +180,31 @@ static void session_publish(struct session *s, const struct spt_delta *d, bool e
 	    .timestamp_ns = s->cur_ns,
 	    .exec = exec,
 	};
-	struct spt_buf *bufs[2] = {NULL, NULL}; /* raw, token */
-	bool failed[2] = {false, false}, tokens_used;
+	struct class_delta cds[2][2] = {{{0}}}; /* [raw, token][protocol 1, 2] */
+	bool tokens_used;
 	struct watch *w;
 
 	s->seq++;
 	LIST_FOREACH(w, &s->watches, session_entry) {
-		int cls = (w->raw_pfns || !spt_pfns_readable) ? 0 : 1;
+		int cls = (w->raw_pfns || !spt_pfns_readable) ? 0 : 1, v2 = w->c->proto >= 2;
+		struct class_delta *cd = &cds[cls][v2];
 
-		if (!bufs[cls] && !failed[cls]) {
-			struct spt_encoded e = {0};
-			int r = spt_delta_encode(d, &meta, cls ? tokenmap_map_fn : NULL,
-						 cls ? &s->tokens : NULL, &e);
-
-			if (r == 0)
-				bufs[cls] = spt_buf_from_encoded(&e);
-			spt_encoded_free(&e);
-			if (!bufs[cls]) {
-				failed[cls] = true;
-				/* Too big for one frame: a snapshot replaces it. */
-				if (r != -EMSGSIZE)
-					log_warn("session %u: cannot encode delta: %s", s->id,
-						 strerror(r ? -r : ENOMEM));
-			}
+		if (!cd->tried) {
+			meta.proto = v2 ? 2 : 1;
+			class_delta_encode(s, d, &meta, cls, cd);
 		}
-		if (failed[cls]) {
+		if (cd->failed) {
 			spt_stats.deltas_dropped++;
 			client_request_resync(w);
 			continue;
 		}
-		client_queue_delta(w, bufs[cls]);
+		for (size_t i = 0; i < cd->n; i++)
+			client_queue_delta(w, cd->bufs[i]);
 	}
-	tokens_used = bufs[1] || failed[1];
-	spt_buf_unref(bufs[0]);
-	spt_buf_unref(bufs[1]);
+	tokens_used = cds[1][0].tried || cds[1][1].tried;
+	for (int i = 0; i < 2; i++)
+		for (int j = 0; j < 2; j++)
+			class_delta_free(&cds[i][j]);
 	if (tokens_used) {
 		size_t dropped = tokenmap_prune(&s->tokens, &s->cur);
 
@@ -443,7 +475,7 @@ static int session_open(pid_t pid, int pidfd, uint64_t start, uint64_t end, int 
 	session_schedule(s, interval_with_cost(s->iv.cur_ms, s->last_sample_ns));
 	log_info("session %u: pid %d (%s) [%#llx,%#llx) via %s: %zu vmas, %zu pages", s->id,
 		 (int)pid, s->comm, (unsigned long long)start, (unsigned long long)end,
-		 s->ops->name, s->cur.nvmas, s->cur.npages);
+		 s->ops->name, s->cur.nvmas, (size_t)spt_state_npages(&s->cur));
 	*out = s;
 	server_update_status();
 	return 0;
@@ -524,6 +556,7 @@ int session_send_snapshot(struct watch *w, bool resync)
 	    .seq = s->seq,
 	    .timestamp_ns = s->cur_ns,
 	    .resync = resync,
+	    .proto = w->c->proto,
 	};
 	bool raw = w->raw_pfns || !spt_pfns_readable;
 	struct spt_encoded *frames = NULL;

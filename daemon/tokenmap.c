@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
-/* pfn -> token map: open addressing, linear probing, grows at 50% load. */
+/* frame -> token map: sorted frame intervals with consecutive tokens. */
 #include <stdint.h>
 #include <stdlib.h>
 
@@ -7,124 +7,213 @@
 #include "state.h"
 #include "tokenmap.h"
 
-/* Below this many tokens a map is never pruned. */
+/* Below this many intervals a map is never pruned. */
 #define TOKENMAP_PRUNE_SLACK 4096
 
 void tokenmap_init(struct spt_tokenmap *m)
 {
 	*m = (struct spt_tokenmap){.next = 1};
+	spt_runvec_init(&m->ivl);
 }
 
 void tokenmap_free(struct spt_tokenmap *m)
 {
-	free(m->keys);
-	free(m->vals);
+	spt_runvec_free(&m->ivl);
 	tokenmap_init(m);
 }
 
-static size_t slot_of(uint64_t key, size_t cap)
+static uint64_t ivl_first(const struct spt_run *iv)
 {
-	/* Fibonacci hashing: pfns are dense, spread them. */
-	return (size_t)((key * 0x9e3779b97f4a7c15ull) >> 20) & (cap - 1);
+	return iv->vaddr / SPT_PAGE_SIZE;
 }
 
-/* The slot holding key, or the empty one where it would go. */
-static size_t probe(const uint64_t *keys, size_t cap, uint64_t key)
+static uint64_t ivl_end(const struct spt_run *iv)
 {
-	size_t s;
-
-	for (s = slot_of(key, cap); keys[s] && keys[s] != key; s = (s + 1) & (cap - 1))
-		;
-	return s;
+	return ivl_first(iv) + iv->npages;
 }
 
-/* An empty map with cap slots that continues m's token numbering. */
-static int tokenmap_alloc(struct spt_tokenmap *n, const struct spt_tokenmap *m, size_t cap)
+static void note_failure(struct spt_tokenmap *m)
 {
-	*n = (struct spt_tokenmap){.cap = cap, .next = m->next, .failed = m->failed};
-	n->keys = calloc(cap, sizeof(*n->keys));
-	n->vals = calloc(cap, sizeof(*n->vals));
-	if (n->keys && n->vals)
+	if (!m->failed)
+		log_err("out of memory growing a pfn token map; new frames show no token");
+	m->failed = 1;
+}
+
+/*
+ * The tokens of frames [f, f + *n): the first token, with *n cut to how
+ * many frames from f have consecutive tokens (at least 1). New frames
+ * get the next tokens. 0 if the frame cannot be tokenized.
+ */
+static uint64_t lookup(struct spt_tokenmap *m, uint64_t f, uint64_t *n)
+{
+	struct spt_runpos pos;
+	struct spt_run iv, fresh;
+	uint64_t gap_end = UINT64_MAX, tok;
+
+	if (f >= TOKENMAP_FRAME_LIMIT) { /* beyond 52-bit physical addresses */
+		*n = 1;
 		return 0;
-	free(n->keys);
-	free(n->vals);
-	return -1;
-}
+	}
+	if (*n > TOKENMAP_FRAME_LIMIT - f)
+		*n = TOKENMAP_FRAME_LIMIT - f;
+	if (*n > SPT_RUNVEC_LEN_MAX)
+		*n = SPT_RUNVEC_LEN_MAX;
+	pos = spt_runvec_seek(&m->ivl, f * SPT_PAGE_SIZE);
+	if (!spt_runvec_is_end(&m->ivl, pos)) {
+		spt_runvec_get(&m->ivl, pos, &iv);
+		if (ivl_first(&iv) <= f) {
+			if (ivl_end(&iv) - f < *n)
+				*n = ivl_end(&iv) - f;
+			return iv.pfn + (f - ivl_first(&iv));
+		}
+		gap_end = ivl_first(&iv);
+	}
+	/* First sight: the frames up to the next known one get new tokens. */
+	if (m->failed) {
+		*n = 1;
+		return 0;
+	}
+	if (gap_end - f < *n)
+		*n = gap_end - f;
+	tok = m->next;
+	fresh = (struct spt_run){.vaddr = f * SPT_PAGE_SIZE, .npages = *n, .pfn = tok, .flags = 1,
+				 .stride = 1};
+	if (pos.b || pos.i) {
+		struct spt_runpos prev = spt_runvec_prev(&m->ivl, pos);
 
-/* Adds key with token val to a map known not to hold it. */
-static void tokenmap_put(struct spt_tokenmap *m, uint64_t key, uint64_t val)
-{
-	size_t s = probe(m->keys, m->cap, key);
-
-	m->keys[s] = key;
-	m->vals[s] = val;
-	m->count++;
-}
-
-/* Replaces m by n (which holds what m should keep). */
-static void tokenmap_replace(struct spt_tokenmap *m, struct spt_tokenmap *n)
-{
-	free(m->keys);
-	free(m->vals);
-	*m = *n;
-}
-
-static int tokenmap_grow(struct spt_tokenmap *m)
-{
-	struct spt_tokenmap n;
-
-	if (tokenmap_alloc(&n, m, m->cap ? m->cap * 2 : 1024) < 0)
-		return -1;
-	for (size_t i = 0; i < m->cap; i++)
-		if (m->keys[i])
-			tokenmap_put(&n, m->keys[i], m->vals[i]);
-	tokenmap_replace(m, &n);
-	return 0;
+		spt_runvec_get(&m->ivl, prev, &iv);
+		if (ivl_end(&iv) == f && iv.pfn + iv.npages == tok &&
+		    iv.npages + *n <= SPT_RUNVEC_LEN_MAX) {
+			iv.npages += *n; /* the same run of first sightings goes on */
+			spt_runvec_set(&m->ivl, prev, &iv);
+			m->next += *n;
+			return tok;
+		}
+	}
+	if (spt_runvec_splice(&m->ivl, pos, pos, &fresh, 1)) {
+		note_failure(m);
+		*n = 1;
+		return 0;
+	}
+	m->next += *n;
+	return tok;
 }
 
 uint64_t tokenmap_get(struct spt_tokenmap *m, uint64_t pfn)
 {
-	size_t s;
+	uint64_t n = 1;
 
-	if (pfn == 0)
-		return 0;
-	if (m->cap && m->keys[s = probe(m->keys, m->cap, pfn)])
-		return m->vals[s];
-	if ((m->count + 1) * 2 > m->cap && tokenmap_grow(m) < 0) {
-		if (!m->failed)
-			log_err("out of memory growing a pfn token map; new frames show no token");
-		m->failed = 1;
-		return 0;
-	}
-	tokenmap_put(m, pfn, m->next);
-	return m->next++;
+	return pfn ? lookup(m, pfn, &n) : 0;
 }
 
-uint64_t tokenmap_map_fn(void *ctx, uint64_t pfn)
+void tokenmap_map_run(struct spt_tokenmap *m, struct spt_run *r)
 {
-	return tokenmap_get(ctx, pfn);
+	uint64_t n = r->npages;
+
+	if (!r->stride || r->npages == 1) {
+		r->pfn = tokenmap_get(m, r->pfn);
+		r->stride = 0;
+		return;
+	}
+	if (!r->pfn) { /* frame 0 is "no frame"; the rest are real */
+		r->npages = 1;
+		r->stride = 0;
+		return;
+	}
+	r->pfn = lookup(m, r->pfn, &n);
+	r->npages = n;
+	r->stride = n > 1 && r->pfn;
+}
+
+void tokenmap_map_fn(void *ctx, struct spt_run *r)
+{
+	tokenmap_map_run(ctx, r);
+}
+
+struct frange {
+	uint64_t start, end;
+};
+
+static int cmp_frange(const void *a, const void *b)
+{
+	const struct frange *x = a, *y = b;
+
+	return x->start < y->start ? -1 : x->start > y->start;
+}
+
+/* The frames live maps, sorted and merged. */
+static struct frange *live_frames(const struct spt_state *live, size_t *count)
+{
+	struct frange *fr = malloc((spt_state_nruns(live) + 1) * sizeof(*fr));
+	struct spt_run_iter it;
+	struct spt_run r;
+	size_t n = 0, w = 0;
+
+	if (!fr)
+		return NULL;
+	spt_run_iter_all(&it, live);
+	while (spt_run_iter_next(&it, &r)) {
+		uint64_t first = r.pfn, end = r.pfn + (r.stride ? r.npages : 1);
+
+		if (!first)
+			first = 1;
+		if (first < end)
+			fr[n++] = (struct frange){first, end};
+	}
+	qsort(fr, n, sizeof(*fr), cmp_frange);
+	for (size_t i = 0; i < n; i++) {
+		if (w && fr[i].start <= fr[w - 1].end) {
+			if (fr[i].end > fr[w - 1].end)
+				fr[w - 1].end = fr[i].end;
+		} else {
+			fr[w++] = fr[i];
+		}
+	}
+	*count = w;
+	return fr;
 }
 
 size_t tokenmap_prune(struct spt_tokenmap *m, const struct spt_state *live)
 {
-	size_t before = m->count, cap = 1024, o;
-	struct spt_tokenmap n;
+	struct spt_runvec kept;
+	struct spt_runpos p;
+	struct frange *fr;
+	uint64_t before = m->ivl.npages;
+	size_t nfr, k = 0;
+	int ret = 0;
 
-	if (m->count <= 2 * live->npages + TOKENMAP_PRUNE_SLACK)
+	if (m->ivl.nruns <= 2 * spt_state_nruns(live) + TOKENMAP_PRUNE_SLACK)
 		return 0;
-	while (cap < 2 * (live->npages + 1))
-		cap *= 2;
-	if (tokenmap_alloc(&n, m, cap) < 0)
+	fr = live_frames(live, &nfr);
+	if (!fr)
 		return 0; /* keep the big map; try again next time */
-	for (size_t i = 0; i < live->npages; i++) {
-		uint64_t pfn = live->pages[i].pfn;
+	spt_runvec_init(&kept);
+	/* Intersect the intervals with the live frames; tokens keep their values. */
+	for (p = spt_runvec_begin(&m->ivl); !ret && !spt_runvec_is_end(&m->ivl, p);
+	     p = spt_runvec_next(&m->ivl, p)) {
+		struct spt_run iv;
+		uint64_t a, b;
 
-		/* Skip untokenized frames and ones already kept (zero page). */
-		if (!pfn || !m->keys[o = probe(m->keys, m->cap, pfn)] ||
-		    n.keys[probe(n.keys, n.cap, pfn)])
-			continue;
-		tokenmap_put(&n, pfn, m->vals[o]);
+		spt_runvec_get(&m->ivl, p, &iv);
+		a = ivl_first(&iv);
+		b = ivl_end(&iv);
+		while (k < nfr && fr[k].end <= a)
+			k++;
+		for (size_t j = k; !ret && j < nfr && fr[j].start < b; j++) {
+			uint64_t lo = fr[j].start > a ? fr[j].start : a;
+			uint64_t hi = fr[j].end < b ? fr[j].end : b;
+			struct spt_run part = {.vaddr = lo * SPT_PAGE_SIZE, .npages = hi - lo,
+					       .pfn = iv.pfn + (lo - a), .flags = 1, .stride = 1};
+
+			ret = spt_runvec_push(&kept, &part);
+		}
 	}
-	tokenmap_replace(m, &n);
-	return before - m->count;
+	free(fr);
+	if (ret) {
+		spt_runvec_free(&kept);
+		return 0;
+	}
+	spt_runvec_free(&m->ivl);
+	m->ivl = kept;
+	return (size_t)(before - m->ivl.npages);
 }

@@ -20,6 +20,14 @@
 #define SPT_MAX_SERVER_FRAME (1024u * 1024u)
 /* Snapshots are split so that one chunk stays well under the frame limit. */
 #define SPT_SNAPSHOT_CHUNK_BYTES (512u * 1024u)
+/*
+ * Protocol 1 has no runs: each page is sent on its own. Beyond these
+ * many pages (8 GiB, about 25 MB of frames; one 1 MiB frame) the encoder
+ * refuses, so that a 1 TiB zero-page mapping cannot make the daemon
+ * produce gigabytes for an old viewer.
+ */
+#define SPT_V1_MAX_SNAPSHOT_PAGES (1u << 21)
+#define SPT_V1_MAX_DELTA_PAGES (1u << 17)
 
 /* Userspace addresses on x86_64 (47-bit); ranges beyond are refused. */
 #define SPT_USER_ADDR_MAX 0x00007ffffffff000ull

@@ -1,16 +1,13 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
-/* The sparse page-state model: sorted VMAs, sorted page entries, diff. */
+/* The sparse page-state model: sorted VMAs, canonical runs, lookups. */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "shadowpt-limits.h"
-#include "state.h"
+#include "state-priv.h"
 
-#define SPT_PAGE_MASK (SPT_PAGE_SIZE - 1)
-
-/* Grows *arr to hold at least need elements of size elem. */
-static int grow(void **arr, size_t *cap, size_t need, size_t elem)
+int spt_grow(void **arr, size_t *cap, size_t need, size_t elem)
 {
 	size_t ncap;
 	void *p;
@@ -31,27 +28,26 @@ static int grow(void **arr, size_t *cap, size_t need, size_t elem)
 	return 0;
 }
 
-static void vma_free_contents(struct spt_vma *v)
+void spt_vma_free_contents(struct spt_vma *v)
 {
 	free(v->name);
 	v->name = NULL;
 }
 
-static int vma_copy(struct spt_vma *dst, const struct spt_vma *src)
+int spt_vma_copy(struct spt_vma *dst, const struct spt_vma *src)
 {
 	*dst = *src;
 	dst->name = strdup(src->name ? src->name : "");
 	return dst->name ? 0 : -ENOMEM;
 }
 
-static bool vma_valid(const struct spt_vma *v)
+bool spt_vma_valid(const struct spt_vma *v)
 {
-	return v->start < v->end && !(v->start & SPT_PAGE_MASK) &&
-	       !(v->end & SPT_PAGE_MASK) && v->kind >= SPT_VMA_ANON &&
-	       v->kind <= SPT_VMA_SPECIAL;
+	return v->start < v->end && !(v->start & SPT_PAGE_MASK) && !(v->end & SPT_PAGE_MASK) &&
+	       v->kind >= SPT_VMA_ANON && v->kind <= SPT_VMA_SPECIAL;
 }
 
-static bool vma_same(const struct spt_vma *a, const struct spt_vma *b)
+bool spt_vma_same(const struct spt_vma *a, const struct spt_vma *b)
 {
 	return a->start == b->start && a->end == b->end && a->offset == b->offset &&
 	       a->prot == b->prot && a->shared == b->shared && a->kind == b->kind &&
@@ -61,21 +57,21 @@ static bool vma_same(const struct spt_vma *a, const struct spt_vma *b)
 void spt_state_init(struct spt_state *st)
 {
 	memset(st, 0, sizeof(*st));
+	spt_runvec_init(&st->runs);
 }
 
 void spt_state_clear(struct spt_state *st)
 {
 	for (size_t i = 0; i < st->nvmas; i++)
-		vma_free_contents(&st->vmas[i]);
+		spt_vma_free_contents(&st->vmas[i]);
 	st->nvmas = 0;
-	st->npages = 0;
+	spt_runvec_clear(&st->runs);
 }
 
 void spt_state_free(struct spt_state *st)
 {
 	spt_state_clear(st);
 	free(st->vmas);
-	free(st->pages);
 	spt_state_init(st);
 }
 
@@ -86,37 +82,118 @@ void spt_state_move(struct spt_state *dst, struct spt_state *src)
 	spt_state_init(src);
 }
 
+void spt_state_set_limits(struct spt_state *st, size_t max_runs, size_t max_vmas)
+{
+	st->max_runs = max_runs;
+	st->max_vmas = max_vmas;
+}
+
+int spt_state_copy_vmas(struct spt_state *dst, const struct spt_state *src)
+{
+	struct spt_vma *v = NULL;
+	size_t cap = 0, i;
+
+	if (dst->max_vmas && src->nvmas > dst->max_vmas)
+		return -E2BIG;
+	if (src->nvmas && spt_grow((void **)&v, &cap, src->nvmas, sizeof(*v)))
+		return -ENOMEM;
+	for (i = 0; i < src->nvmas; i++) {
+		if (spt_vma_copy(&v[i], &src->vmas[i])) {
+			while (i--)
+				spt_vma_free_contents(&v[i]);
+			free(v);
+			return -ENOMEM;
+		}
+	}
+	for (i = 0; i < dst->nvmas; i++)
+		spt_vma_free_contents(&dst->vmas[i]);
+	free(dst->vmas);
+	dst->vmas = v;
+	dst->nvmas = src->nvmas;
+	dst->vmas_cap = cap;
+	return 0;
+}
+
+int spt_state_copy(struct spt_state *dst, const struct spt_state *src)
+{
+	spt_state_free(dst);
+	if (spt_state_copy_vmas(dst, src) || spt_runvec_copy(&dst->runs, &src->runs)) {
+		spt_state_free(dst);
+		return -ENOMEM;
+	}
+	spt_state_set_limits(dst, src->max_runs, src->max_vmas);
+	return 0;
+}
+
 int spt_state_append_vma(struct spt_state *st, const struct spt_vma *vma)
 {
 	int ret;
 
-	if (!vma_valid(vma))
+	if (!spt_vma_valid(vma))
 		return -EINVAL;
 	if (st->nvmas && st->vmas[st->nvmas - 1].end > vma->start)
 		return -EINVAL;
-	ret = grow((void **)&st->vmas, &st->vmas_cap, st->nvmas + 1, sizeof(*st->vmas));
+	if (st->max_vmas && st->nvmas >= st->max_vmas)
+		return -E2BIG;
+	ret = spt_grow((void **)&st->vmas, &st->vmas_cap, st->nvmas + 1, sizeof(*st->vmas));
 	if (ret)
 		return ret;
-	ret = vma_copy(&st->vmas[st->nvmas], vma);
+	ret = spt_vma_copy(&st->vmas[st->nvmas], vma);
 	if (ret)
 		return ret;
 	st->nvmas++;
 	return 0;
 }
 
-int spt_state_append_page(struct spt_state *st, const struct spt_page *page)
+int spt_state_append_run(struct spt_state *st, const struct spt_run *run)
 {
+	struct spt_run r = *run, last;
+	struct spt_runpos lastpos;
+	uint64_t taken;
 	int ret;
 
-	if ((page->vaddr & SPT_PAGE_MASK) || !page->flags)
+	r.cause = 0;
+	if (r.npages == 1)
+		r.stride = 0;
+	if (!r.flags || !spt_run_valid(&r))
 		return -EINVAL;
-	if (st->npages && st->pages[st->npages - 1].vaddr >= page->vaddr)
+	if (!st->runs.nruns)
+		return spt_runvec_push(&st->runs, &r);
+	lastpos = spt_runvec_prev(&st->runs, (struct spt_runpos){st->runs.nblocks, 0});
+	spt_runvec_get(&st->runs, lastpos, &last);
+	if (r.vaddr < spt_run_end(&last))
 		return -EINVAL;
-	ret = grow((void **)&st->pages, &st->pages_cap, st->npages + 1, sizeof(*st->pages));
-	if (ret)
-		return ret;
-	st->pages[st->npages++] = *page;
-	return 0;
+	taken = spt_run_absorb(&last, &r);
+	if (taken == r.npages) {
+		spt_runvec_set(&st->runs, lastpos, &last);
+		return 0;
+	}
+	if (st->max_runs && st->runs.nruns >= st->max_runs)
+		return -E2BIG;
+	if (taken)
+		spt_run_skip(&r, taken);
+	/* Push the rest first: the extended last run then cannot be half done. */
+	ret = spt_runvec_push(&st->runs, &r);
+	if (!ret && taken)
+		spt_runvec_set(&st->runs, lastpos, &last);
+	return ret;
+}
+
+int spt_state_append_page(struct spt_state *st, const struct spt_page *page)
+{
+	struct spt_run r = {.vaddr = page->vaddr, .npages = 1, .pfn = page->pfn,
+			    .flags = page->flags};
+
+	return spt_state_append_run(st, &r);
+}
+
+size_t spt_state_memory(const struct spt_state *st)
+{
+	size_t n = st->vmas_cap * sizeof(*st->vmas) + spt_runvec_memory(&st->runs);
+
+	for (size_t i = 0; i < st->nvmas; i++)
+		n += strlen(st->vmas[i].name) + 1;
+	return n;
 }
 
 uint32_t spt_vma_flags(const struct spt_vma *vma)
@@ -142,318 +219,117 @@ const struct spt_vma *spt_state_find_vma(const struct spt_state *st, uint64_t va
 	return NULL;
 }
 
-size_t spt_state_page_index(const struct spt_state *st, uint64_t vaddr)
+bool spt_state_get_run(const struct spt_state *st, uint64_t vaddr, struct spt_run *out)
 {
-	size_t lo = 0, hi = st->npages;
+	struct spt_runpos p = spt_runvec_seek(&st->runs, vaddr);
 
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-
-		if (st->pages[mid].vaddr < vaddr)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return lo;
+	if (spt_runvec_is_end(&st->runs, p))
+		return false;
+	spt_runvec_get(&st->runs, p, out);
+	return out->vaddr <= vaddr;
 }
 
-const struct spt_page *spt_state_find_page(const struct spt_state *st, uint64_t vaddr)
+bool spt_state_get_page(const struct spt_state *st, uint64_t vaddr, struct spt_page *out)
 {
-	size_t i = spt_state_page_index(st, vaddr);
+	struct spt_run r;
 
-	return i < st->npages && st->pages[i].vaddr == vaddr ? &st->pages[i] : NULL;
+	vaddr &= ~SPT_PAGE_MASK;
+	if (!spt_state_get_run(st, vaddr, &r))
+		return false;
+	*out = (struct spt_page){.vaddr = vaddr, .pfn = spt_run_pfn_at(&r, vaddr),
+				 .flags = r.flags};
+	return true;
 }
 
 uint32_t spt_state_flags_at(const struct spt_state *st, uint64_t vaddr)
 {
-	const struct spt_page *p = spt_state_find_page(st, vaddr);
 	const struct spt_vma *v;
+	struct spt_run r;
 
-	if (p)
-		return p->flags;
+	if (spt_state_get_run(st, vaddr, &r))
+		return r.flags;
 	v = spt_state_find_vma(st, vaddr);
 	return v ? spt_vma_flags(v) : 0;
 }
 
-bool spt_state_equal(const struct spt_state *a, const struct spt_state *b)
+void spt_run_iter_init(struct spt_run_iter *it, const struct spt_state *st, uint64_t start,
+		       uint64_t end)
 {
-	if (a->nvmas != b->nvmas || a->npages != b->npages)
+	it->rv = &st->runs;
+	it->pos = spt_runvec_seek(&st->runs, start);
+	it->start = start;
+	it->end = end;
+}
+
+void spt_run_iter_all(struct spt_run_iter *it, const struct spt_state *st)
+{
+	spt_run_iter_init(it, st, 0, UINT64_MAX);
+}
+
+bool spt_run_iter_next(struct spt_run_iter *it, struct spt_run *out)
+{
+	struct spt_run r;
+
+	if (spt_runvec_is_end(it->rv, it->pos))
 		return false;
-	for (size_t i = 0; i < a->nvmas; i++)
-		if (!vma_same(&a->vmas[i], &b->vmas[i]))
-			return false;
-	for (size_t i = 0; i < a->npages; i++)
-		if (a->pages[i].vaddr != b->pages[i].vaddr ||
-		    a->pages[i].flags != b->pages[i].flags || a->pages[i].pfn != b->pages[i].pfn)
-			return false;
+	spt_runvec_get(it->rv, it->pos, &r);
+	if (r.vaddr >= it->end)
+		return false;
+	it->pos = spt_runvec_next(it->rv, it->pos);
+	*out = r.vaddr < it->start || spt_run_end(&r) > it->end
+		       ? spt_run_clip(&r, it->start, it->end)
+		       : r;
 	return true;
 }
 
-void spt_delta_init(struct spt_delta *d)
+bool spt_state_equal(const struct spt_state *a, const struct spt_state *b)
 {
-	memset(d, 0, sizeof(*d));
+	struct spt_run_iter ia, ib;
+	struct spt_run ra, rb;
+
+	if (a->nvmas != b->nvmas || a->runs.nruns != b->runs.nruns ||
+	    a->runs.npages != b->runs.npages)
+		return false;
+	for (size_t i = 0; i < a->nvmas; i++)
+		if (!spt_vma_same(&a->vmas[i], &b->vmas[i]))
+			return false;
+	spt_run_iter_all(&ia, a);
+	spt_run_iter_all(&ib, b);
+	while (spt_run_iter_next(&ia, &ra)) {
+		if (!spt_run_iter_next(&ib, &rb) || !spt_run_same(&ra, &rb))
+			return false;
+	}
+	return true;
 }
 
-void spt_delta_clear(struct spt_delta *d)
+bool spt_state_check(const struct spt_state *st)
 {
-	for (size_t i = 0; i < d->nvmas_added; i++)
-		vma_free_contents(&d->vmas_added[i]);
-	d->nvmas_removed = 0;
-	d->nvmas_added = 0;
-	d->npages = 0;
-}
+	struct spt_run_iter it;
+	struct spt_run prev, r;
+	bool first = true;
 
-void spt_delta_free(struct spt_delta *d)
-{
-	spt_delta_clear(d);
-	free(d->vmas_removed);
-	free(d->vmas_added);
-	free(d->pages);
-	spt_delta_init(d);
-}
+	for (size_t i = 0; i < st->nvmas; i++) {
+		if (!spt_vma_valid(&st->vmas[i]) || !st->vmas[i].name ||
+		    (i && st->vmas[i - 1].end > st->vmas[i].start))
+			return false;
+	}
+	if (!spt_runvec_check(&st->runs) || (st->max_runs && st->runs.nruns > st->max_runs) ||
+	    (st->max_vmas && st->nvmas > st->max_vmas))
+		return false;
+	spt_run_iter_all(&it, st);
+	while (spt_run_iter_next(&it, &r)) {
+		if (!r.flags || !spt_run_valid(&r) || (r.npages == 1 && r.stride))
+			return false;
+		if (!first) {
+			struct spt_run p = prev;
 
-bool spt_delta_empty(const struct spt_delta *d)
-{
-	return !d->nvmas_removed && !d->nvmas_added && !d->npages;
-}
-
-static int delta_remove_vma(struct spt_delta *d, const struct spt_vma *v)
-{
-	int ret = grow((void **)&d->vmas_removed, &d->vmas_removed_cap,
-		       d->nvmas_removed + 1, sizeof(*d->vmas_removed));
-
-	if (ret)
-		return ret;
-	d->vmas_removed[d->nvmas_removed].start = v->start;
-	d->vmas_removed[d->nvmas_removed].end = v->end;
-	d->nvmas_removed++;
-	return 0;
-}
-
-static int delta_add_vma(struct spt_delta *d, const struct spt_vma *v)
-{
-	int ret = grow((void **)&d->vmas_added, &d->vmas_added_cap, d->nvmas_added + 1,
-		       sizeof(*d->vmas_added));
-
-	if (ret)
-		return ret;
-	ret = vma_copy(&d->vmas_added[d->nvmas_added], v);
-	if (ret)
-		return ret;
-	d->nvmas_added++;
-	return 0;
-}
-
-static int delta_add_page(struct spt_delta *d, const struct spt_page *p)
-{
-	int ret = grow((void **)&d->pages, &d->pages_cap, d->npages + 1, sizeof(*d->pages));
-
-	if (ret)
-		return ret;
-	d->pages[d->npages++] = *p;
-	return 0;
-}
-
-int spt_state_diff(const struct spt_state *old, const struct spt_state *new,
-		   struct spt_delta *out)
-{
-	size_t i = 0, j = 0;
-	int ret = 0;
-
-	spt_delta_clear(out);
-	/* VMAs: sorted by start; anything not identical is removed + added. */
-	while (!ret && (i < old->nvmas || j < new->nvmas)) {
-		const struct spt_vma *a = i < old->nvmas ? &old->vmas[i] : NULL;
-		const struct spt_vma *b = j < new->nvmas ? &new->vmas[j] : NULL;
-
-		if (a && b && vma_same(a, b)) {
-			i++, j++;
-		} else if (a && (!b || a->start <= b->start)) {
-			ret = delta_remove_vma(out, a);
-			i++;
-		} else {
-			ret = delta_add_vma(out, b);
-			j++;
+			if (spt_run_end(&prev) > r.vaddr || spt_run_absorb(&p, &r))
+				return false;
 		}
+		prev = r;
+		first = false;
 	}
-	i = j = 0;
-	while (!ret && (i < old->npages || j < new->npages)) {
-		const struct spt_page *a = i < old->npages ? &old->pages[i] : NULL;
-		const struct spt_page *b = j < new->npages ? &new->pages[j] : NULL;
-
-		if (a && b && a->vaddr == b->vaddr) {
-			if (a->flags != b->flags || a->pfn != b->pfn)
-				ret = delta_add_page(out, b);
-			i++, j++;
-		} else if (a && (!b || a->vaddr < b->vaddr)) {
-			struct spt_page gone = { .vaddr = a->vaddr };
-
-			ret = delta_add_page(out, &gone);
-			i++;
-		} else {
-			ret = delta_add_page(out, b);
-			j++;
-		}
-	}
-	return ret;
-}
-
-static int cmp_range_start(const void *a, const void *b)
-{
-	const struct spt_range *x = a, *y = b;
-
-	return x->start < y->start ? -1 : x->start > y->start;
-}
-
-/* Removes VMAs exactly matching each range; all must exist. */
-static int apply_vma_removals(struct spt_state *st, const struct spt_delta *d)
-{
-	struct spt_range *rm;
-	size_t w = 0, k = 0, i;
-
-	if (!d->nvmas_removed)
-		return 0;
-	rm = malloc(d->nvmas_removed * sizeof(*rm));
-	if (!rm)
-		return -ENOMEM;
-	memcpy(rm, d->vmas_removed, d->nvmas_removed * sizeof(*rm));
-	qsort(rm, d->nvmas_removed, sizeof(*rm), cmp_range_start);
-	for (i = 0; i < st->nvmas; i++) {
-		struct spt_vma *v = &st->vmas[i];
-
-		if (k < d->nvmas_removed && rm[k].start == v->start) {
-			if (rm[k].end != v->end)
-				break;
-			vma_free_contents(v);
-			k++;
-			continue;
-		}
-		st->vmas[w++] = *v;
-	}
-	if (k != d->nvmas_removed) {
-		/*
-		 * Keep the state freeable: close the gap the removed VMAs
-		 * left, or their names would be freed twice.
-		 */
-		for (; i < st->nvmas; i++)
-			st->vmas[w++] = st->vmas[i];
-		st->nvmas = w;
-		free(rm);
-		return -EINVAL;
-	}
-	st->nvmas = w;
-	free(rm);
-	return 0;
-}
-
-static int cmp_vma_start(const void *a, const void *b)
-{
-	const struct spt_vma *x = a, *y = b;
-
-	return x->start < y->start ? -1 : x->start > y->start;
-}
-
-/* Merges the sorted additions in; validates before touching st. */
-static int apply_vma_additions(struct spt_state *st, const struct spt_delta *d)
-{
-	size_t n = st->nvmas + d->nvmas_added, i = 0, j = 0, w = 0;
-	const struct spt_vma *prev = NULL;
-	struct spt_vma *merged, *add;
-	int ret = 0;
-
-	if (!d->nvmas_added)
-		return 0;
-	add = malloc(d->nvmas_added * sizeof(*add));
-	if (!add)
-		return -ENOMEM;
-	memcpy(add, d->vmas_added, d->nvmas_added * sizeof(*add)); /* shallow */
-	qsort(add, d->nvmas_added, sizeof(*add), cmp_vma_start);
-	/* Pass 1: validity and overlap, on the would-be merged order. */
-	while (!ret && (i < st->nvmas || j < d->nvmas_added)) {
-		const struct spt_vma *next;
-
-		if (j >= d->nvmas_added || (i < st->nvmas && st->vmas[i].start < add[j].start))
-			next = &st->vmas[i++];
-		else if (!vma_valid(next = &add[j++]))
-			ret = -EINVAL;
-		if (!ret && prev && prev->end > next->start)
-			ret = -EINVAL;
-		prev = next;
-	}
-	merged = ret ? NULL : calloc(n, sizeof(*merged));
-	if (!ret && !merged)
-		ret = -ENOMEM;
-	/* Pass 2: the merge; only name copies can fail. */
-	for (i = j = 0; !ret && (i < st->nvmas || j < d->nvmas_added); w++) {
-		if (j >= d->nvmas_added || (i < st->nvmas && st->vmas[i].start < add[j].start))
-			merged[w] = st->vmas[i++];
-		else
-			ret = vma_copy(&merged[w], &add[j++]);
-	}
-	free(add);
-	if (ret) {
-		if (merged) {
-			/* Undo: free copied names only (originals still owned by st). */
-			for (size_t k = 0, s = 0; k < w; k++) {
-				if (s < st->nvmas && merged[k].name == st->vmas[s].name)
-					s++;
-				else
-					free(merged[k].name);
-			}
-		}
-		free(merged);
-		return ret;
-	}
-	free(st->vmas);
-	st->vmas = merged;
-	st->nvmas = w;
-	st->vmas_cap = n;
-	return 0;
-}
-
-static int apply_pages(struct spt_state *st, const struct spt_delta *d)
-{
-	size_t n = st->npages + d->npages, i = 0, j = 0, w = 0;
-	struct spt_page *merged;
-
-	for (size_t k = 0; k < d->npages; k++) {
-		if (d->pages[k].vaddr & SPT_PAGE_MASK)
-			return -EINVAL;
-		if (k && d->pages[k - 1].vaddr >= d->pages[k].vaddr)
-			return -EINVAL;
-	}
-	if (!d->npages)
-		return 0;
-	merged = malloc(n * sizeof(*merged));
-	if (!merged)
-		return -ENOMEM;
-	while (i < st->npages || j < d->npages) {
-		if (j >= d->npages || (i < st->npages && st->pages[i].vaddr < d->pages[j].vaddr)) {
-			merged[w++] = st->pages[i++];
-			continue;
-		}
-		if (i < st->npages && st->pages[i].vaddr == d->pages[j].vaddr)
-			i++; /* replaced or removed */
-		if (d->pages[j].flags)
-			merged[w++] = d->pages[j];
-		j++;
-	}
-	free(st->pages);
-	st->pages = merged;
-	st->npages = w;
-	st->pages_cap = n;
-	return 0;
-}
-
-int spt_state_apply(struct spt_state *st, const struct spt_delta *d)
-{
-	int ret = apply_vma_removals(st, d);
-
-	if (!ret)
-		ret = apply_vma_additions(st, d);
-	if (!ret)
-		ret = apply_pages(st, d);
-	return ret;
+	return true;
 }
 
 const char *spt_flag_name(uint32_t bit)

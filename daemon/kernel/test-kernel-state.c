@@ -30,6 +30,7 @@ int main(void)
 	const unsigned long anon_file[N] = { 7, 3, 3, 0, 7, 1, 0, 0 };
 	struct shadow_pte t[N];
 	struct spt_state vmas, out;
+	struct spt_page p;
 
 	spt_state_init(&vmas);
 	spt_state_init(&out);
@@ -38,10 +39,10 @@ int main(void)
 
 	table(t, ok_flags);
 	CHECK(spt_kernel_state_build(t, N, START, &vmas, &out) == 0, "consistent table builds");
-	CHECK(out.nvmas == 2 && out.npages == 2, "two vmas, two mapped pages (sparse)");
-	CHECK(out.npages == 2 && out.pages[0].vaddr == 0x10000 && out.pages[0].pfn == 500 &&
-		      out.pages[0].flags == 7, "anon mapped page with pfn");
-	CHECK(out.npages == 2 && out.pages[1].vaddr == 0x14000 && out.pages[1].flags == 5,
+	CHECK(out.nvmas == 2 && spt_state_npages(&out) == 2, "two vmas, two mapped pages (sparse)");
+	CHECK(spt_state_get_page(&out, 0x10000, &p) && p.pfn == 500 && p.flags == 7,
+	      "anon mapped page with pfn");
+	CHECK(spt_state_get_page(&out, 0x14000, &p) && p.flags == 5,
 	      "file mapped page: allocated|mapped, not anonymous");
 	CHECK(spt_state_flags_at(&out, 0x11000) == 3 && spt_state_flags_at(&out, 0x13000) == 0,
 	      "unmapped pages take their vma's flags");

@@ -110,11 +110,12 @@ static void bench(const char *what, pid_t pid, enum spt_pagemap_mode mode, int i
 		if (dt < best)
 			best = dt;
 	}
-	printf("bench-procfs: %-34s %-8s mean %9.1f us  min %9.1f us  (%zu vmas, %zu pages, "
-	       "%llu pagemap entries read)\n",
+	printf("bench-procfs: %-34s %-8s mean %9.1f us  min %9.1f us  (%zu vmas, %llu pages in %zu "
+	       "runs, %llu pagemap entries read)\n",
 	       what, mode == SPT_PAGEMAP_AUTO ? (spt_procfs_last_stats(h)->used_scan ? "scan" : "auto")
 					      : "fallback",
-	       total / iters, best, st.nvmas, st.npages,
+	       total / iters, best, st.nvmas, (unsigned long long)spt_state_npages(&st),
+	       spt_state_nruns(&st),
 	       (unsigned long long)spt_procfs_last_stats(h)->entries_read);
 	spt_state_free(&st);
 	spt_backend_procfs.close(h);

@@ -10,6 +10,7 @@
 
 #include "pagemap-scan-compat.h"
 #include "pagemap.h"
+#include "spt-assert.h"
 
 #define PAGES_PER_PMD 512u
 #define PMD_SIZE_BYTES (PAGES_PER_PMD * SPT_PAGE_SIZE)
@@ -412,14 +413,15 @@ int spt_pagemap_fill(struct spt_pagemap *pm, int procdirfd, int pagemap_fd,
 
 	pm->stats = (struct spt_pagemap_stats){ 0 };
 	if (pm->mode == SPT_PAGEMAP_AUTO && !pm->scan_unsupported) {
-		size_t npages0 = st->npages;
+		size_t nruns0 = spt_state_nruns(st);
 
 		pm->stats.used_scan = true;
 		ret = fill_scan(pm, pagemap_fd, st);
 		if (ret == -EOPNOTSUPP) {
+			/* Only the first PAGEMAP_SCAN call says so, before any append. */
+			spt_assert(spt_state_nruns(st) == nruns0);
 			pm->scan_unsupported = true;
 			pm->stats.used_scan = false;
-			st->npages = npages0;
 			ret = fill_fallback(pm, procdirfd, pagemap_fd, st);
 		}
 	} else {

@@ -202,14 +202,35 @@ static uint32_t flags_at(const struct spt_state *st, uint64_t va)
 
 static uint64_t pfn_at(const struct spt_state *st, uint64_t va)
 {
-	const struct spt_page *p = spt_state_find_page(st, va);
+	struct spt_page p;
 
-	return p ? p->pfn : 0;
+	return spt_state_get_page(st, va, &p) ? p.pfn : 0;
 }
 
 static bool has_entry(const struct spt_state *st, uint64_t va)
 {
-	return spt_state_find_page(st, va) != NULL;
+	struct spt_page p;
+
+	return spt_state_get_page(st, va, &p);
+}
+
+/* Every page entry of st, one per page (tests only: O(pages)); free() it. */
+static struct spt_page *state_pages(const struct spt_state *st, size_t *n)
+{
+	struct spt_page *pg = malloc((spt_state_npages(st) + 1) * sizeof(*pg));
+	struct spt_run_iter it;
+	struct spt_run r;
+
+	*n = 0;
+	if (!pg)
+		abort();
+	spt_run_iter_all(&it, st);
+	while (spt_run_iter_next(&it, &r))
+		for (uint64_t k = 0; k < r.npages; k++)
+			pg[(*n)++] = (struct spt_page){.vaddr = r.vaddr + k * PG,
+						       .pfn = r.pfn + k * r.stride,
+						       .flags = r.flags};
+	return pg;
 }
 
 #define SPEC(f) ((f) & SPT_F_SPEC_MASK)
@@ -220,9 +241,11 @@ static bool has_entry(const struct spt_state *st, uint64_t va)
 static void check_invariants(const struct spt_state *st, const char *mode)
 {
 	int bad = 0, badpfn = 0;
+	size_t n;
+	struct spt_page *pages = state_pages(st, &n);
 
-	for (size_t i = 0; i < st->npages; i++) {
-		const struct spt_page *p = &st->pages[i];
+	for (size_t i = 0; i < n; i++) {
+		const struct spt_page *p = &pages[i];
 		const struct spt_vma *v = spt_state_find_vma(st, p->vaddr);
 
 		if (!v || (p->flags & spt_vma_flags(v)) != spt_vma_flags(v) ||
@@ -233,6 +256,7 @@ static void check_invariants(const struct spt_state *st, const char *mode)
 		if ((p->flags & SPT_F_MAPPED) && is_root ? p->pfn == 0 : p->pfn != 0)
 			badpfn++;
 	}
+	free(pages);
 	CHECK(!bad, "%s: every entry lies in a VMA and carries exactly its VMA flags (%d bad)",
 	      mode, bad);
 	CHECK(!badpfn, "%s: pfn %s for every mapped page (%d bad)", mode,
@@ -353,12 +377,14 @@ static void check_layout(const struct spt_state *st, const struct layout *l, con
 	}
 
 	if (l->thp) {
-		const struct spt_page *p0 = spt_state_find_page(st, l->thp);
+		struct spt_page pg0, *p0 = spt_state_get_page(st, l->thp, &pg0) ? &pg0 : NULL;
 
 		if (p0 && (p0->flags & SPT_F_THP)) {
 			bad = 0;
 			for (unsigned i = 0; i < THP_SIZE / PG; i++) {
-				const struct spt_page *p = spt_state_find_page(st, l->thp + i * PG);
+				struct spt_page pg, *p = spt_state_get_page(st, l->thp + i * PG, &pg)
+								 ? &pg
+								 : NULL;
 
 				bad += !p || SPEC(p->flags) != AAM || !(p->flags & SPT_F_THP) ||
 				       (is_root && p->pfn != p0->pfn + i);
@@ -377,10 +403,12 @@ static void check_layout(const struct spt_state *st, const struct layout *l, con
 	/* 32 GiB reservation with one touched page: one entry, cheap. */
 	{
 		size_t n = 0, nv = 0;
+		struct spt_run_iter it;
+		struct spt_run r;
 
-		for (size_t i = 0; i < st->npages; i++)
-			n += st->pages[i].vaddr >= l->reservation &&
-			     st->pages[i].vaddr < l->reservation + RESERVATION;
+		spt_run_iter_init(&it, st, l->reservation, l->reservation + RESERVATION);
+		while (spt_run_iter_next(&it, &r))
+			n += r.npages;
 		for (size_t i = 0; i < st->nvmas; i++)
 			nv += st->vmas[i].start >= l->reservation &&
 			      st->vmas[i].end <= l->reservation + RESERVATION;
@@ -413,15 +441,19 @@ static bool states_agree(const struct spt_state *a, const struct spt_state *b, b
 	if (!small_only && !ignore)
 		return spt_state_equal(a, b);
 	for (int k = 0; k < 2; k++) {
+		size_t n;
+		struct spt_page *pages = state_pages(in[k], &n);
+
 		spt_state_init(out[k]);
-		for (size_t i = 0; i < in[k]->npages; i++) {
-			const struct spt_vma *v = spt_state_find_vma(in[k], in[k]->pages[i].vaddr);
-			struct spt_page pg = in[k]->pages[i];
+		for (size_t i = 0; i < n; i++) {
+			const struct spt_vma *v = spt_state_find_vma(in[k], pages[i].vaddr);
+			struct spt_page pg = pages[i];
 
 			pg.flags &= ~ignore;
 			if (v && (!small_only || v->end - v->start <= SPT_PROCFS_ZERO_PAGE_PROBE_MAX))
 				spt_state_append_page(out[k], &pg);
 		}
+		free(pages);
 	}
 	eq = a->nvmas == b->nvmas && spt_state_equal(&x, &y);
 	for (size_t i = 0; eq && i < a->nvmas; i++)
@@ -498,12 +530,12 @@ static void test_layout(struct child *c)
 	ret = sample_stable(h, &scan);
 	CHECK(ret == 0, "sample (%d)", ret);
 	printf("# scan path: used_scan=%d scan_calls=%llu regions=%llu entries_read=%llu "
-	       "vmas=%zu pages=%zu\n",
+	       "vmas=%zu pages=%llu\n",
 	       spt_procfs_last_stats(h)->used_scan,
 	       (unsigned long long)spt_procfs_last_stats(h)->scan_calls,
 	       (unsigned long long)spt_procfs_last_stats(h)->regions,
 	       (unsigned long long)spt_procfs_last_stats(h)->entries_read, scan.nvmas,
-	       scan.npages);
+	       (unsigned long long)spt_state_npages(&scan));
 	check_layout(&scan, &c->l, "scan", spt_procfs_last_stats(h));
 
 	if (hf) {
@@ -511,10 +543,11 @@ static void test_layout(struct child *c)
 		CHECK(ret == 0 && !spt_procfs_last_stats(hf)->used_scan, "fallback sample (%d)",
 		      ret);
 		printf("# fallback: entries_read=%llu vmas_skipped=%llu vmas_truncated=%llu "
-		       "pages=%zu\n",
+		       "pages=%llu\n",
 		       (unsigned long long)spt_procfs_last_stats(hf)->entries_read,
 		       (unsigned long long)spt_procfs_last_stats(hf)->vmas_skipped,
-		       (unsigned long long)spt_procfs_last_stats(hf)->vmas_truncated, fb.npages);
+		       (unsigned long long)spt_procfs_last_stats(hf)->vmas_truncated,
+		       (unsigned long long)spt_state_npages(&fb));
 		check_layout(&fb, &c->l, "fallback", spt_procfs_last_stats(hf));
 		/*
 		 * Same target, nothing running: both paths must agree exactly
@@ -529,9 +562,12 @@ static void test_layout(struct child *c)
 			sample_stable(hf, &fb);
 		}
 		if (!states_agree(&scan, &fb, cut, ignore)) {
-			for (size_t i = 0, j = 0; (i < scan.npages || j < fb.npages) && shown < 20;) {
-				const struct spt_page *a = i < scan.npages ? &scan.pages[i] : NULL;
-				const struct spt_page *b = j < fb.npages ? &fb.pages[j] : NULL;
+			size_t na, nb;
+			struct spt_page *pa = state_pages(&scan, &na), *pb = state_pages(&fb, &nb);
+
+			for (size_t i = 0, j = 0; (i < na || j < nb) && shown < 20;) {
+				const struct spt_page *a = i < na ? &pa[i] : NULL;
+				const struct spt_page *b = j < nb ? &pb[j] : NULL;
 
 				if (a && b && a->vaddr == b->vaddr) {
 					if ((a->flags ^ b->flags) & ~ignore || a->pfn != b->pfn)
@@ -550,6 +586,8 @@ static void test_layout(struct child *c)
 					j++;
 				}
 			}
+			free(pa);
+			free(pb);
 		}
 		if (cut)
 			printf("# fallback cut %llu huge VMAs short: comparing VMAs <= %llu MiB\n",
@@ -599,7 +637,7 @@ static void test_clip(struct child *c)
 		return;
 	ret = sample_stable(h, &st);
 	CHECK(ret == 0 && st.nvmas == 1 && st.vmas[0].start == a && st.vmas[0].end == b &&
-		      st.npages == 2 && st.pages[0].vaddr == a && st.pages[1].vaddr == a + PG,
+		      spt_state_npages(&st) == 2 && has_entry(&st, a) && has_entry(&st, a + PG),
 	      "clip: one VMA clipped to the range, two entries");
 	spt_backend_procfs.close(h);
 
@@ -610,7 +648,7 @@ static void test_clip(struct child *c)
 	if (ret)
 		return;
 	ret = sample_stable(h, &st);
-	CHECK(ret == 0 && st.nvmas == 3 && st.npages == 1 &&
+	CHECK(ret == 0 && st.nvmas == 3 && spt_state_npages(&st) == 1 &&
 		      st.vmas[0].start == c->l.reservation_page - PG &&
 		      st.vmas[2].end == c->l.reservation_page + 2 * PG,
 	      "clip: reservation split in three, clipped at both ends, one entry");

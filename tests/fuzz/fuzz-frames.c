@@ -3,7 +3,7 @@
  * Fuzz target: a byte stream as the client receives it from a server,
  * split into frames, decoded, and applied to a page-state model (the
  * path that parses untrusted input on both sides: frame check, protobuf
- * unpack, snapshot chunk and delta validation).
+ * unpack, snapshot chunk and delta validation, pages and runs).
  *
  * Built for libFuzzer with -Dfuzzers=true (clang). In normal builds the
  * same entry point is driven by a deterministic mutator over valid
@@ -36,7 +36,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			else
 				next_chunk = 0;
 		} else if (f->msg_case == SHADOWPT__FRAME__MSG_DELTA) {
+			struct spt_delta d;
+
+			/* Both client paths: apply, and decode for display. */
 			(void)spt_delta_apply_pb(&st, f->delta);
+			spt_delta_init(&d);
+			(void)spt_delta_from_pb(&d, f->delta);
+			spt_delta_free(&d);
 		}
 		(void)spt_frame_type_name(f);
 		spt_frame_free(f);
@@ -57,19 +63,46 @@ static int append(uint8_t **buf, size_t *len, const uint8_t *data, size_t n)
 	return 0;
 }
 
-/* The seed: a valid stream, a chunked snapshot then a delta on top of it. */
-int spt_fuzz_builtin_seed(uint8_t **out, size_t *out_len)
+/* Appends every frame of a snapshot and a delta of a -> b in one protocol. */
+static void append_stream(uint8_t **out, size_t *out_len, const struct spt_state *a,
+			  const struct spt_state *b, uint32_t proto)
 {
-	struct spt_snapshot_meta sm = { .watch_id = 1, .seq = 1 };
-	struct spt_delta_meta dm = { .watch_id = 1, .seq = 2, .base_seq = 1 };
-	struct spt_state a, b;
-	struct spt_encoded *frames, e;
+	struct spt_snapshot_meta sm = { .watch_id = 1, .seq = 1, .proto = proto };
+	struct spt_delta_meta dm = { .watch_id = 1, .seq = 2, .base_seq = 1, .proto = proto,
+				     .cause = 2, .event_time_ns = 5 };
+	struct spt_encoded *frames;
 	struct spt_delta d;
 	size_t n;
 
+	spt_delta_init(&d);
+	if (spt_snapshot_encode(a, &sm, NULL, NULL, &frames, &n))
+		abort();
+	for (size_t i = 0; i < n; i++)
+		append(out, out_len, frames[i].data, frames[i].len);
+	spt_encoded_free_array(frames, n);
+	spt_state_diff(a, b, &d);
+	if (spt_delta_encode(&d, &dm, NULL, NULL, &frames, &n))
+		abort();
+	for (size_t i = 0; i < n; i++)
+		append(out, out_len, frames[i].data, frames[i].len);
+	spt_encoded_free_array(frames, n);
+	spt_delta_free(&d);
+}
+
+/*
+ * The seed: valid streams, a snapshot then a delta on top of it, in
+ * protocol 1 (pages) and protocol 2 (runs: a zero-page run, a THP-like
+ * run, single pages).
+ */
+int spt_fuzz_builtin_seed(uint8_t **out, size_t *out_len)
+{
+	struct spt_run zero = { .vaddr = 0x40000, .npages = 64, .flags = 7, .pfn = 0x3b34 };
+	struct spt_run thp = { .vaddr = 0x200000, .npages = 512, .flags = 7 | SPT_F_THP,
+			       .pfn = 512 * 3, .stride = 1 };
+	struct spt_state a, b;
+
 	spt_state_init(&a);
 	spt_state_init(&b);
-	spt_delta_init(&d);
 	for (int i = 0; i < 3; i++) {
 		struct spt_vma v = { .start = 0x10000 + i * 0x10000, .end = 0x18000 + i * 0x10000,
 				     .prot = 3, .kind = SPT_VMA_ANON + i, .name = "[heap]" };
@@ -78,25 +111,20 @@ int spt_fuzz_builtin_seed(uint8_t **out, size_t *out_len)
 			spt_state_append_vma(&b, &v);
 	}
 	for (int i = 0; i < 8; i++) {
-		struct spt_page p = { .vaddr = 0x10000 + i * 0x1000, .flags = 7, .pfn = 100 + i };
+		struct spt_page p = { .vaddr = 0x10000 + i * 0x1000, .flags = 7, .pfn = 100 + 3 * i };
 
 		spt_state_append_page(&a, &p);
 		p.pfn += i & 1;
 		spt_state_append_page(&b, &p);
 	}
+	spt_state_append_run(&a, &zero);
+	spt_state_append_run(&a, &thp);
+	thp.pfn += 512;
+	spt_state_append_run(&b, &thp);
 	*out = NULL;
 	*out_len = 0;
-	if (spt_snapshot_encode(&a, &sm, NULL, NULL, &frames, &n))
-		abort();
-	for (size_t i = 0; i < n; i++)
-		append(out, out_len, frames[i].data, frames[i].len);
-	spt_encoded_free_array(frames, n);
-	spt_state_diff(&a, &b, &d);
-	if (spt_delta_encode(&d, &dm, NULL, NULL, &e))
-		abort();
-	append(out, out_len, e.data, e.len);
-	spt_encoded_free(&e);
-	spt_delta_free(&d);
+	append_stream(out, out_len, &a, &b, 1);
+	append_stream(out, out_len, &a, &b, 2);
 	spt_state_free(&a);
 	spt_state_free(&b);
 	return 0;

@@ -116,7 +116,7 @@ int spt_fuzz_builtin_seed(uint8_t **out, size_t *out_len)
 	struct spt_delta_meta dm = {.watch_id = 1, .seq = 2, .base_seq = 1};
 	struct sctl_rec_writer w;
 	struct spt_state a, b;
-	struct spt_encoded *frames, enc;
+	struct spt_encoded *frames;
 	struct spt_delta d;
 	size_t n;
 	uint8_t *buf;
@@ -159,11 +159,12 @@ int spt_fuzz_builtin_seed(uint8_t **out, size_t *out_len)
 				     frames[i].len - SPT_FRAME_HEADER_SIZE);
 	spt_encoded_free_array(frames, n);
 	spt_state_diff(&a, &b, &d);
-	if (spt_delta_encode(&d, &dm, NULL, NULL, &enc))
+	if (spt_delta_encode(&d, &dm, NULL, NULL, &frames, &n))
 		abort();
-	sctl_rec_write_frame(&w, 3000000, enc.data + SPT_FRAME_HEADER_SIZE,
-			     enc.len - SPT_FRAME_HEADER_SIZE);
-	spt_encoded_free(&enc);
+	for (size_t i = 0; i < n; i++)
+		sctl_rec_write_frame(&w, 3000000 + i, frames[i].data + SPT_FRAME_HEADER_SIZE,
+				     frames[i].len - SPT_FRAME_HEADER_SIZE);
+	spt_encoded_free_array(frames, n);
 	te.has_watch_id = te.has_pid = 1;
 	te.watch_id = 1;
 	te.pid = 42;

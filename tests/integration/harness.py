@@ -33,6 +33,8 @@ import traceback
 
 PAGE = 4096
 USER_ADDR_END = 0x7FFFFFFFF000 + PAGE  # SPT_USER_ADDR_MAX + one page
+# Tables here hold one entry per page: runs bigger than this are a test bug.
+MAX_EXPANDED_RUN = 1 << 22
 
 # Spec flags (kernel values) and the names the client prints for them.
 F_ALLOCATED, F_ANONYMOUS, F_MAPPED = 1, 2, 4
@@ -707,14 +709,23 @@ def run_client(socket_path, args, user=None, timeout=T_CLIENT, env=None):
 
 
 def validate_event(ev):
-    """What DESIGN.md section 3 promises of every JSON Lines object."""
+    """What DESIGN.md section 3 and doc/json-schema.md promise of every
+    JSON Lines object; page entries are runs of count pages."""
     check(isinstance(ev, dict), "JSON line is not an object: %r" % short(ev))
     for k in ("event", "pid", "seq"):
         check(k in ev, "JSON event without %r: %s" % (k, short(ev)))
+    total = 0
     for p in ev.get("pages", []) or []:
-        check(set(p) >= {"vaddr", "flags", "pfn"} and isinstance(p["flags"], list)
-              and p["vaddr"].startswith("0x") and (p["pfn"] is None or isinstance(p["pfn"], int)),
+        check(set(p) >= {"vaddr", "flags", "pfn", "count", "pfn_stride"}
+              and isinstance(p["flags"], list) and p["vaddr"].startswith("0x")
+              and (p["pfn"] is None or isinstance(p["pfn"], int))
+              and isinstance(p["count"], int) and p["count"] >= 1
+              and p["pfn_stride"] in (0, 1) and (p["pfn"] is not None or p["pfn_stride"] == 0),
               "bad page entry %r" % p)
+        total += p["count"]
+    if "pages" in ev:
+        check(ev.get("page_count") == total,
+              "page_count %s but the entries cover %d pages" % (ev.get("page_count"), total))
 
 
 def parse_jsonl(text):
@@ -879,9 +890,14 @@ class Table:
                  v.get("name", "") or ""))
 
     @staticmethod
-    def page_from_json(p):
-        pfn = p.get("pfn")
-        return parse_addr(p["vaddr"]), (flags_from_json(p.get("flags", [])), pfn)
+    def pages_from_json(p):
+        """The pages of one entry: (vaddr, (spec flags, pfn)) for each of its count."""
+        va, pfn = parse_addr(p["vaddr"]), p.get("pfn")
+        flags, stride = flags_from_json(p.get("flags", [])), p.get("pfn_stride", 0)
+        n = p.get("count", 1)
+        check(n <= MAX_EXPANDED_RUN, "a run of %d pages is too big for this test's tables" % n)
+        for i in range(n):
+            yield va + i * PAGE, (flags, None if pfn is None else pfn + i * stride)
 
     def apply_event(self, ev):
         kind = ev.get("event")
@@ -890,10 +906,10 @@ class Table:
             self.pages = {}
             self.ext = {}
             for p in ev.get("pages", []):
-                va, st = self.page_from_json(p)
-                if st[0]:
-                    self.pages[va] = st
-                    self.ext[va] = ext_names(p.get("flags", []))
+                for va, st in self.pages_from_json(p):
+                    if st[0]:
+                        self.pages[va] = st
+                        self.ext[va] = ext_names(p.get("flags", []))
             self.seq = ev.get("seq")
             self.snapshots += 1
             if ev.get("resync"):
@@ -912,13 +928,13 @@ class Table:
                 s, rest = self.vma_from_json(v)
                 self.vmas[s] = rest
             for p in ev.get("pages", []):
-                va, st = self.page_from_json(p)
-                if st[0] == 0 and not p.get("flags"):
-                    self.pages.pop(va, None)
-                    self.ext.pop(va, None)
-                else:
-                    self.pages[va] = st
-                    self.ext[va] = ext_names(p.get("flags", []))
+                for va, st in self.pages_from_json(p):
+                    if st[0] == 0 and not p.get("flags"):
+                        self.pages.pop(va, None)
+                        self.ext.pop(va, None)
+                    else:
+                        self.pages[va] = st
+                        self.ext[va] = ext_names(p.get("flags", []))
             self.seq = ev.get("seq")
             self.deltas += 1
         elif kind == "exit":
@@ -1266,10 +1282,30 @@ def perms_of(prot, shared):
 class RawTable(Table):
     """Table fed with decoded Frame dicts (snapshot chunks and deltas)."""
 
+    def __init__(self):
+        super().__init__()
+        self.delta_chunk = None  # next chunk of a protocol 2 delta being applied
+        self.runs_seen = 0  # PageRun entries (protocol 2) received
+        self.pages_seen = 0  # Page entries (protocol 1) received
+
     @staticmethod
     def vma_from_pb(v):
         return v.get("start", 0), (v.get("end", 0), perms_of(v.get("prot", 0), v.get("shared", False)),
                                    KIND_NAMES.get(v.get("kind"), v.get("kind")), v.get("name", ""))
+
+    def entries_of(self, msg):
+        """(vaddr, flags, pfn) of every page a Snapshot or Delta names:
+        protocol 1 Page entries, or protocol 2 PageRun entries expanded."""
+        check(not (msg.get("pages") and msg.get("runs")), "a message with pages and runs")
+        for p in msg.get("pages", []):
+            self.pages_seen += 1
+            yield p.get("vaddr", 0), p.get("flags", 0), p.get("pfn", 0)
+        for r in msg.get("runs", []):
+            self.runs_seen += 1
+            n, stride = r.get("count", 1), r.get("pfn_stride", 0)
+            check(1 <= n <= MAX_EXPANDED_RUN and stride in (0, 1), "bad run %r" % r)
+            for i in range(n):
+                yield r.get("vaddr", 0) + i * PAGE, r.get("flags", 0), r.get("pfn", 0) + i * stride
 
     def apply_frame(self, fr):
         """Returns the frame type applied."""
@@ -1285,8 +1321,8 @@ class RawTable(Table):
             for v in s.get("vmas", []):
                 a, rest = self.vma_from_pb(v)
                 vmas[a] = rest
-            for p in s.get("pages", []):
-                pages[p.get("vaddr", 0)] = (p.get("flags", 0) & 7, p.get("pfn", 0))
+            for va, fl, pfn in self.entries_of(s):
+                pages[va] = (fl & 7, pfn)
             if s.get("last_chunk"):
                 self.vmas, self.pages, resync = self.pending
                 self.pending = None
@@ -1301,6 +1337,10 @@ class RawTable(Table):
             if dl.get("base_seq", 0) != self.seq:
                 raise ValueError("delta base_seq %s on top of seq %s" %
                                  (dl.get("base_seq", 0), self.seq))
+            # Protocol 2 chunks share seq and base_seq and apply in order.
+            chunk = dl.get("chunk", 0)
+            if chunk != (self.delta_chunk or 0):
+                raise ValueError("delta chunk %d, expected %d" % (chunk, self.delta_chunk or 0))
             for r in dl.get("vmas_removed", []):
                 if r.get("start", 0) not in self.vmas:
                     raise ValueError("removal of unknown VMA 0x%x" % r.get("start", 0))
@@ -1308,11 +1348,15 @@ class RawTable(Table):
             for v in dl.get("vmas_added", []):
                 a, rest = self.vma_from_pb(v)
                 self.vmas[a] = rest
-            for p in dl.get("pages", []):
-                if p.get("flags", 0) == 0:
-                    self.pages.pop(p.get("vaddr", 0), None)
+            for va, fl, pfn in self.entries_of(dl):
+                if fl == 0:
+                    self.pages.pop(va, None)
                 else:
-                    self.pages[p.get("vaddr", 0)] = (p.get("flags", 0) & 7, p.get("pfn", 0))
+                    self.pages[va] = (fl & 7, pfn)
+            if not dl.get("last_chunk", True):
+                self.delta_chunk = chunk + 1
+                return kind
+            self.delta_chunk = None
             self.seq = dl.get("seq", 0)
             self.deltas += 1
         elif kind == "target_exited":

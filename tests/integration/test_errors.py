@@ -269,11 +269,14 @@ def test_watch_count_and_text_output():
     check(rj.rc == EXIT_OK and rt.rc == EXIT_OK, "snapshots: %r %r" % (rj, rt))
     snap = [e for e in rj.events() if e.get("event") == "snapshot"][0]
     import re
-    m = re.search(r"vmas=(\d+) pages=(\d+)", rt.out)
+    m = re.search(r"vmas=(\d+) pages=(\d+) runs=(\d+)", rt.out)
     check(m, "text snapshot without a summary: %r" % rt.out[:300])
-    check(int(m.group(1)) == len(snap["vmas"]) and int(m.group(2)) == len(snap["pages"]),
-          "text summary %s vs JSON %d vmas %d pages" % (m.group(0), len(snap["vmas"]),
-                                                          len(snap["pages"])))
+    check(int(m.group(1)) == len(snap["vmas"]) and int(m.group(2)) == snap["page_count"] and
+          int(m.group(3)) == len(snap["pages"]),
+          "text summary %s vs JSON %d vmas %d pages in %d entries" %
+          (m.group(0), len(snap["vmas"]), snap["page_count"], len(snap["pages"])))
+    check(len([ln for ln in rt.out.splitlines() if ln.startswith("page ")]) == len(snap["pages"]),
+          "one text line per JSON page entry")
     check("0x%x" % a in rt.out or ("%x" % a) in rt.out, "text output lacks the mapping 0x%x" % a)
 
 

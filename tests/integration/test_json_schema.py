@@ -29,7 +29,12 @@ def is_addr(v):
 
 
 def check_page(p, where):
-    check(set(p) >= {"vaddr", "flags", "pfn"}, "%s: page fields %s" % (where, sorted(p)))
+    check(set(p) >= {"vaddr", "flags", "pfn", "count", "pfn_stride"},
+          "%s: page fields %s" % (where, sorted(p)))
+    check(isinstance(p["count"], int) and p["count"] >= 1 and p["pfn_stride"] in (0, 1),
+          "%s: count %r pfn_stride %r" % (where, p["count"], p["pfn_stride"]))
+    check(p["pfn"] is not None or p["pfn_stride"] == 0,
+          "%s: a stride without a pfn" % where)
     check(is_addr(p["vaddr"]) and int(p["vaddr"], 16) % PAGE == 0,
           "%s: page vaddr %r" % (where, p["vaddr"]))
     check(isinstance(p["flags"], list) and all(isinstance(f, str) for f in p["flags"]),
@@ -61,6 +66,16 @@ def check_sorted(items, key, where):
     check(keys == sorted(set(keys)), "%s: not sorted by %s or duplicated" % (where, key))
 
 
+def check_runs_sorted(pages, where):
+    """Page entries are sorted runs that do not overlap."""
+    end = 0
+    for p in pages:
+        va = int(p["vaddr"], 16)
+        check(va >= end, "%s: entry at %s overlaps the one before" % (where, p["vaddr"]))
+        end = va + p["count"] * PAGE
+    check(end <= 0x7FFFFFFFF000, "%s: entries beyond the user address space" % where)
+
+
 WATCH_FIELDS = {"watch_id", "comm", "backend", "backend_reason", "pfn_visibility", "range"}
 
 
@@ -77,7 +92,7 @@ def check_event(ev, idx):
         check(ev["seq"] is None and set(ev) >= WATCH_FIELDS, "%s: %s" % (where, short(ev)))
         check(ev["pfn_visibility"] in ("raw", "token", "hidden"), "%s: visibility" % where)
     elif kind == "snapshot":
-        check(set(ev) >= WATCH_FIELDS | {"resync", "chunks", "vmas", "pages"},
+        check(set(ev) >= WATCH_FIELDS | {"resync", "chunks", "vmas", "page_count", "pages"},
               "%s: fields %s" % (where, sorted(ev)))
         check(isinstance(ev["seq"], int) and isinstance(ev["resync"], bool) and
               isinstance(ev["chunks"], int) and ev["chunks"] >= 1, "%s: %s" % (where, short(ev)))
@@ -87,10 +102,14 @@ def check_event(ev, idx):
             check_page(p, where)
             check("flags" in p and p["flags"], "%s: empty flags in a snapshot" % where)
         check_sorted(ev["vmas"], "start", where)
-        check_sorted(ev["pages"], "vaddr", where)
+        check_runs_sorted(ev["pages"], where)
+        check(ev["page_count"] == sum(p["count"] for p in ev["pages"]),
+              "%s: page_count %s" % (where, ev["page_count"]))
     elif kind == "delta":
-        check(set(ev) >= {"base_seq", "timestamp_ns", "exec", "vmas_removed", "vmas_added",
-                          "pages"}, "%s: fields %s" % (where, sorted(ev)))
+        check(set(ev) >= {"base_seq", "timestamp_ns", "exec", "chunks", "vmas_removed",
+                          "vmas_added", "page_count", "pages"},
+              "%s: fields %s" % (where, sorted(ev)))
+        check(isinstance(ev["chunks"], int) and ev["chunks"] >= 1, "%s: chunks" % where)
         check(isinstance(ev["seq"], int) and isinstance(ev["base_seq"], int) and
               isinstance(ev["timestamp_ns"], int) and isinstance(ev["exec"], bool),
               "%s: %s" % (where, short(ev)))
@@ -101,7 +120,9 @@ def check_event(ev, idx):
             check_vma(v, where)
         for p in ev["pages"]:
             check_page(p, where)
-        check_sorted(ev["pages"], "vaddr", where)
+        check_runs_sorted(ev["pages"], where)
+        check(ev["page_count"] == sum(p["count"] for p in ev["pages"]),
+              "%s: page_count %s" % (where, ev["page_count"]))
     elif kind == "exit":
         pass
     elif kind == "error":
@@ -233,11 +254,22 @@ def test_jq_examples():
     t = Target()
     a, _ = t.step("mmap-anon 4")
     t.step("touch-write 0x%x 4" % a)
+    b, _ = t.step("mmap-anon 64")
+    t.step("touch-read 0x%x 64" % b)  # the zero page: one entry of 64 pages
     r = d.client("snapshot", t.pid, "--json")
-    out = subprocess.run([jq, '[.pages[] | select(.flags | index("mapped"))] | length'],
+    snap = r.events()[0]
+    out = subprocess.run([jq, '[.pages[] | select(.flags | index("mapped")) | .count] | add'],
                          input=r.out.encode(), capture_output=True, timeout=60)
-    check(out.returncode == 0 and int(out.stdout) == len(r.events()[0]["pages"]),
-          "jq mapped count: %r" % out)
+    want = sum(p["count"] for p in snap["pages"] if "mapped" in p["flags"])
+    check(out.returncode == 0 and int(out.stdout) == want and want >= 68,
+          "jq mapped count: %r, want %d" % (out, want))
+    out = subprocess.run([jq, '.page_count'], input=r.out.encode(), capture_output=True,
+                         timeout=60)
+    check(out.returncode == 0 and int(out.stdout) == snap["page_count"], "jq page_count: %r" % out)
+    out = subprocess.run([jq, '-c', '[.pages[] | select(.count > 1) | {vaddr, count, pfn_stride}]'],
+                         input=r.out.encode(), capture_output=True, timeout=60)
+    check(out.returncode == 0 and ('"vaddr":"0x%x","count":64,"pfn_stride":0' % b) in
+          out.stdout.decode(), "jq runs: %r" % out)
 
 
 if __name__ == "__main__":

@@ -135,10 +135,9 @@ static const char *table_diff(const struct spt_state *a, const struct spt_state 
 	for (uint64_t va = start; va < end; va += PG) {
 		uint32_t fa = spt_state_flags_at(a, va) & SPT_F_SPEC_MASK;
 		uint32_t fb = spt_state_flags_at(b, va) & SPT_F_SPEC_MASK;
-		const struct spt_page *pa = spt_state_find_page(a, va);
-		const struct spt_page *pb = spt_state_find_page(b, va);
-		uint64_t pfa = pa && (fa & SPT_F_MAPPED) ? pa->pfn : 0;
-		uint64_t pfb = pb && (fb & SPT_F_MAPPED) ? pb->pfn : 0;
+		struct spt_page pa, pb;
+		uint64_t pfa = spt_state_get_page(a, va, &pa) && (fa & SPT_F_MAPPED) ? pa.pfn : 0;
+		uint64_t pfb = spt_state_get_page(b, va, &pb) && (fb & SPT_F_MAPPED) ? pb.pfn : 0;
 
 		if (fa != fb || pfa != pfb) {
 			snprintf(why, sizeof(why), "0x%" PRIx64 ": flags %u/%u pfn 0x%" PRIx64
@@ -206,8 +205,11 @@ static void viewer_handle(struct viewer *v, SptFrame *f)
 			v->failed = true;
 			break;
 		}
-		v->seq = f->delta->seq;
-		v->deltas++;
+		/* Protocol 2 deltas may come in chunks of one seq: it moves at the last. */
+		if (!f->delta->has_last_chunk || f->delta->last_chunk) {
+			v->seq = f->delta->seq;
+			v->deltas++;
+		}
 		break;
 	case SHADOWPT__FRAME__MSG_TARGET_EXITED:
 		v->exited = true;
