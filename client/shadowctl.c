@@ -164,6 +164,9 @@ static void help_main(void)
 	       "                          write the watch to a recording file\n"
 	       "  replay FILE [--speed X] [--no-tui] [--json]\n"
 	       "                          play a recording back like a watch\n"
+	       "  plot FILE -o OUT.svg|OUT.png|OUT.pdf [--all-regions] [--json]\n"
+	       "                          draw a recording: pages over address and time,\n"
+	       "                          resident pages, VMAs appearing and going\n"
 	       "  help [COMMAND]          this help, or a command's\n"
 	       "\n"
 	       "Options:\n"
@@ -271,6 +274,27 @@ void sctl_help_replay(void)
 	       exit_codes_help);
 }
 
+void sctl_help_plot(void)
+{
+	printf("Usage: shadowctl plot FILE -o OUT [options]\n"
+	       "\n"
+	       "Draw a recording made by 'shadowctl record' as one picture, in the format\n"
+	       "OUT's name says (.svg, .png or .pdf):\n"
+	       "  - pages mapped and unmapped, by address (per region: the address ranges\n"
+	       "    VMAs covered, hex) and time (s), coloured by what happened (faults by\n"
+	       "    cause when the daemon sent causes), over grey for resident pages;\n"
+	       "  - resident pages over time, stacked by VMA kind;\n"
+	       "  - each VMA's life: when it appeared and when it went.\n"
+	       "Only regions where something changed are drawn, unless --all-regions.\n"
+	       "A damaged recording is drawn up to the damage (exit status 7).\n"
+	       "\n"
+	       "  -o, --output OUT     the picture (created or replaced)\n"
+	       "  -a, --all-regions    also the regions where nothing changed\n"
+	       "  -j, --json           print where each part was drawn (one JSON object)\n"
+	       "\n%s",
+	       exit_codes_help);
+}
+
 struct command {
 	const char *name;
 	int (*run)(const struct sctl_global *g, int argc, char **argv);
@@ -284,6 +308,7 @@ static const struct command commands[] = {
     {"status", sctl_cmd_status, sctl_help_status},
     {"record", sctl_cmd_record, sctl_help_record},
     {"replay", sctl_cmd_replay, sctl_help_replay},
+    {"plot", sctl_cmd_plot, sctl_help_plot},
 };
 
 static const struct command *find_command(const char *name)

@@ -64,6 +64,7 @@ int sctl_cmd_peek(const struct sctl_global *g, int argc, char **argv);
 int sctl_cmd_status(const struct sctl_global *g, int argc, char **argv);
 int sctl_cmd_record(const struct sctl_global *g, int argc, char **argv);
 int sctl_cmd_replay(const struct sctl_global *g, int argc, char **argv);
+int sctl_cmd_plot(const struct sctl_global *g, int argc, char **argv);
 
 void sctl_help_watch(void);
 void sctl_help_snapshot(void);
@@ -71,5 +72,6 @@ void sctl_help_peek(void);
 void sctl_help_status(void);
 void sctl_help_record(void);
 void sctl_help_replay(void);
+void sctl_help_plot(void);
 
 #endif

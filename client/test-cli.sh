@@ -67,6 +67,11 @@ check "replay --help" 0 "$SCTL" replay --help
 check "replay without file" 2 "$SCTL" replay
 check "replay bad speed" 2 "$SCTL" replay x.rec --speed 0
 check "replay two files" 2 "$SCTL" replay a.rec b.rec
+check "help plot" 0 "$SCTL" help plot
+check "plot without -o" 2 "$SCTL" plot x.rec
+check "plot to an unknown format" 2 "$SCTL" plot x.rec -o x.gif
+has "plot names the formats" err "svg, .png or .pdf"
+check "plot of a missing file" 1 "$SCTL" plot "$TMP/missing.rec" -o "$TMP/x.png"
 check "record into a directory that does not exist" 1 "$SCTL" record 1 -o "$TMP/no/such/dir/x.rec"
 has "record: cannot create" err "cannot create"
 

@@ -1,9 +1,10 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0-or-later
-# record and replay against the scripted fake daemon (fake-daemon.c): a
-# replayed stream prints exactly what the live watch printed (JSON and
-# text), the recorder keeps only frames that apply, and each kind of
-# damaged file gets its message and exit status 7, never a crash.
+# record, replay and plot against the scripted fake daemon (fake-daemon.c):
+# a replayed stream prints exactly what the live watch printed (JSON and
+# text), the recorder keeps only frames that apply, plot writes each
+# format, and each kind of damaged file gets its message and exit status
+# 7, never a crash.
 # Usage: test-replay.sh PATH/TO/shadowctl PATH/TO/fake-daemon
 set -u
 SCTL=$1
@@ -124,6 +125,34 @@ has "no end record: every frame replayed" out '^exit pid=42 seq=101$'
 replay 1 "$TMP/missing.rec"
 has "missing file" err 'cannot open .*missing.rec'
 
+# plot draws every format; a damaged file up to the damage.
+plot() { # expected status, plot arguments...
+	local want=$1
+	shift
+	timeout 120 "$SCTL" plot "$@" >"$TMP/out" 2>"$TMP/err" </dev/null
+	status_is "plot $*" "$want" $? "$TMP/err"
+}
+plot 0 "$REC" -o "$TMP/p.svg"
+if xmllint --noout "$TMP/p.svg" 2>"$TMP/xmllint.err"; then ok "the SVG is valid XML"; else
+	not_ok "the SVG is valid XML" "$TMP/xmllint.err"; fi
+plot 0 "$REC" -o "$TMP/p.png" --json
+has "--json says where it drew" out '^\{"event":"plot","pid":42,"seq":null,.*"heat_map":\{'
+# the fake's delta moves one page to another frame and drops one (its VMA stays)
+has "--json counts the page events" out '"page_events":\{"read_fault":0,"write_fault":0,"mapped":0,"new_frame":1,"unmapped":0,"zapped":1\}'
+if [ "$(head -c 8 "$TMP/p.png" | od -An -tx1 | tr -d ' ')" = 89504e470d0a1a0a ]; then
+	ok "the PNG is a PNG"; else not_ok "the PNG is a PNG"; fi
+plot 0 "$REC" -o "$TMP/p.pdf"
+if head -c 5 "$TMP/p.pdf" | grep -q '%PDF-'; then ok "the PDF is a PDF"; else not_ok "the PDF is a PDF"; fi
+plot 7 "$TMP/cut.rec" -o "$TMP/cut.png"
+has "damaged: drawn up to the damage" err 'cut.rec: cut short at offset [0-9]+.*cut.png shows the [0-9]+ frames before'
+if [ -s "$TMP/cut.png" ]; then ok "damaged: the picture is there"; else not_ok "damaged: no picture"; fi
+plot 7 "$TMP/text.rec" -o "$TMP/text.png"
+has "plot of a non-recording" err 'not a shadowctl recording'
+plot 7 "$TMP/delta.rec" -o "$TMP/delta.svg"
+has "plot: a delta that does not apply" err 'damaged: frame record at offset'
+plot 2 "$REC" -o "$TMP/p.txt"
+has "plot: unknown format" err "cannot tell the format"
+
 # Replay runs in the sandbox: a forbidden call after it is installed is fatal.
 if [ -n "${SCTL_SANITIZER_BUILD:-}" ]; then
 	n=$((n + 1))
@@ -133,5 +162,6 @@ else
 fi
 SHADOWCTL_SANDBOX_SELFTEST=socket replay 159 "$REC" --no-tui --speed max
 SHADOWCTL_SANDBOX_SELFTEST=socket fake_run normal 159 record 42 -o "$TMP/sandboxed.rec"
+SHADOWCTL_SANDBOX_SELFTEST=socket plot 159 "$REC" -o "$TMP/sandboxed.png"
 
 tap_done

@@ -4,16 +4,18 @@
 #   build: compile the userspace tools and run them (the demo)
 #   test:  also what the test suites need (QEMU, kernel source and its
 #          build dependencies, busybox for the VM initramfs, debootstrap
-#          and systemd-nspawn for the systemd suite)
+#          and systemd-nspawn for the systemd suite, tmux for the live
+#          view tests, xmllint and chromium for the plot tests)
 set -euo pipefail
 
 profile=${1:-build}
 build_pkgs=(meson ninja-build pkg-config gcc libc6-dev
 	libevent-dev libprotobuf-c-dev protobuf-c-compiler libseccomp-dev
-	libsystemd-dev libcap-dev libncurses-dev zlib1g-dev systemd python3 util-linux)
+	libsystemd-dev libcap-dev libncurses-dev zlib1g-dev libcairo2-dev fonts-dejavu-core
+	systemd python3 util-linux)
 test_pkgs=(qemu-system-x86 busybox-static linux-source-6.12 bc bison flex
 	libelf-dev libssl-dev cpio kmod xz-utils make perl patch git tmux rsync
-	debootstrap systemd-container)
+	debootstrap systemd-container libxml2-utils chromium)
 
 case "$profile" in
 build) pkgs=("${build_pkgs[@]}") ;;

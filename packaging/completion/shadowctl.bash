@@ -60,7 +60,7 @@ _shadowctl()
 		if [[ $cur == -* ]]; then
 			COMPREPLY=($(compgen -W "--socket --json --help --version" -- "$cur"))
 		else
-			COMPREPLY=($(compgen -W "watch snapshot peek status record replay help" -- "$cur"))
+			COMPREPLY=($(compgen -W "watch snapshot peek status record replay plot help" -- "$cur"))
 		fi
 		return
 	fi
@@ -97,6 +97,13 @@ _shadowctl()
 			_shadowctl_pids
 		fi
 		;;
+	plot)
+		if [[ $cur == -* ]]; then
+			COMPREPLY=($(compgen -W "--output --all-regions --json --help" -- "$cur"))
+		elif ((nargs == 0)); then
+			COMPREPLY=($(compgen -f -- "$cur"))
+		fi
+		;;
 	replay)
 		if [[ $cur == -* ]]; then
 			COMPREPLY=($(compgen -W "--speed --no-tui --json --help" -- "$cur"))
@@ -105,7 +112,7 @@ _shadowctl()
 		fi
 		;;
 	help)
-		((nargs == 0)) && COMPREPLY=($(compgen -W "watch snapshot peek status record replay" -- "$cur"))
+		((nargs == 0)) && COMPREPLY=($(compgen -W "watch snapshot peek status record replay plot" -- "$cur"))
 		;;
 	esac
 }
