@@ -188,11 +188,17 @@ static void send_status(uint32_t request_id)
 	send_frame(&f);
 }
 
-static void send_started(uint32_t request_id, int32_t pid, bool hidden)
+/* events: a protocol 2 watch driven by the target's events (mode, reason). */
+static void send_started(uint32_t request_id, int32_t pid, bool hidden, bool events)
 {
 	Shadowpt__WatchStarted ws = SHADOWPT__WATCH_STARTED__INIT;
 	SptFrame f = SHADOWPT__FRAME__INIT;
 
+	if (events) {
+		ws.has_mode = 1;
+		ws.mode = SHADOWPT__WATCH_MODE__WATCH_MODE_EVENTS;
+		ws.mode_reason = (char *)"perf page faults, mmap_lock tracepoints";
+	}
 	ws.has_watch_id = ws.has_pid = ws.has_backend = ws.has_pfn_visibility = 1;
 	ws.watch_id = WATCH_ID;
 	ws.pid = pid;
@@ -205,6 +211,49 @@ static void send_started(uint32_t request_id, int32_t pid, bool hidden)
 	f.msg_case = SHADOWPT__FRAME__MSG_WATCH_STARTED;
 	f.watch_started = &ws;
 	send_frame(&f);
+}
+
+static void send_watch_status(int state, const char *message)
+{
+	Shadowpt__WatchStatus ws = SHADOWPT__WATCH_STATUS__INIT;
+	SptFrame f = SHADOWPT__FRAME__INIT;
+
+	ws.has_watch_id = ws.has_state = ws.has_mode = ws.has_since_ns = 1;
+	ws.watch_id = WATCH_ID;
+	ws.state = (Shadowpt__WatchState)state;
+	ws.mode = SHADOWPT__WATCH_MODE__WATCH_MODE_EVENTS;
+	ws.message = (char *)message;
+	ws.since_ns = 5000000000ull;
+	f.msg_case = SHADOWPT__FRAME__MSG_WATCH_STATUS;
+	f.watch_status = &ws;
+	send_frame(&f);
+}
+
+/*
+ * The delta a -> b as an event-driven daemon says it: one fault at BASE
+ * coalesced with a zap, each run with its own cause.
+ */
+static void send_delta_with_causes(const struct spt_state *a, const struct spt_state *b)
+{
+	struct spt_delta_meta m = {.watch_id = WATCH_ID, .seq = 101, .base_seq = 100,
+				   .proto = proto, .timestamp_ns = 5000300000ull,
+				   .cause = SHADOWPT__CAUSE__CAUSE_MULTIPLE, .cause_vaddr = BASE,
+				   .event_time_ns = 5000100000ull, .cause_tid = 43, .events = 2};
+	struct spt_encoded *e;
+	struct spt_delta d;
+	size_t n;
+
+	spt_delta_init(&d);
+	if (spt_state_diff(a, b, &d) || d.nruns < 2)
+		die("delta");
+	d.runs[0].cause = SHADOWPT__CAUSE__CAUSE_COW;	   /* BASE: a new frame */
+	d.runs[1].cause = SHADOWPT__CAUSE__CAUSE_MADVISE; /* BASE + 3 pages: gone */
+	if (spt_delta_encode(&d, &m, NULL, NULL, &e, &n))
+		die("delta encode");
+	for (size_t i = 0; i < n; i++)
+		send_bytes(e[i].data, e[i].len);
+	spt_encoded_free_array(e, n);
+	spt_delta_free(&d);
 }
 
 /* Waits for the client to hang up, so every frame sent is read. */
@@ -261,7 +310,7 @@ static int serve(const char *sc)
 			   "no such process");
 		return 0;
 	}
-	send_started(req->request_id, pid, !strcmp(sc, "hidden"));
+	send_started(req->request_id, pid, !strcmp(sc, "hidden"), !strcmp(sc, "causes"));
 	spt_state_init(&a);
 	spt_state_init(&b);
 	make_state(&a, "/bin/we\"ird\\name\n\x01\xff\xc3\xa9", false);
@@ -274,6 +323,13 @@ static int serve(const char *sc)
 		send_bytes("\x00\x00\x00\x03\xff\xff\xff", 7);
 	} else if (!strcmp(sc, "chunk-order")) {
 		send_snapshot(&a, 100, false, true);
+	} else if (!strcmp(sc, "causes")) {
+		send_snapshot(&a, 100, false, false);
+		send_watch_status(SHADOWPT__WATCH_STATE__WATCH_STATE_STALLED,
+				  "a read of /proc/42/pagemap has not returned for 2.0 s");
+		send_watch_status(SHADOWPT__WATCH_STATE__WATCH_STATE_LIVE, "reads return again");
+		send_delta_with_causes(&a, &b);
+		send_exited(pid);
 	} else if (!strcmp(sc, "zero-tib")) {
 		/* 1 TiB of the zero page and a THP: two runs. */
 		const uint64_t at = 0x100000000000ull;

@@ -33,6 +33,32 @@ const char *sctl_kind_name(int kind)
 	}
 }
 
+const char *sctl_mode_name(int mode)
+{
+	switch (mode) {
+	case SHADOWPT__WATCH_MODE__WATCH_MODE_EVENTS:
+		return "events";
+	case SHADOWPT__WATCH_MODE__WATCH_MODE_POLLING:
+		return "polling";
+	default:
+		return NULL;
+	}
+}
+
+const char *sctl_watch_state_name(int state)
+{
+	switch (state) {
+	case SHADOWPT__WATCH_STATE__WATCH_STATE_LIVE:
+		return "live";
+	case SHADOWPT__WATCH_STATE__WATCH_STATE_STALLED:
+		return "stalled";
+	case SHADOWPT__WATCH_STATE__WATCH_STATE_FAILING:
+		return "failing";
+	default:
+		return NULL;
+	}
+}
+
 void sctl_perms(char out[5], uint32_t prot, bool shared)
 {
 	out[0] = (prot & PROT_READ) ? 'r' : '-';
@@ -140,4 +166,39 @@ void sctl_printable(char *out, size_t size, const char *in)
 		i += len;
 	}
 	out[o] = '\0';
+}
+
+size_t sctl_name_unit(const unsigned char *s, size_t n, bool *escape)
+{
+	size_t len = sctl_utf8_valid_len(s, n);
+	bool c1 = len == 2 && s[0] == 0xc2 && s[1] < 0xa0;
+
+	*escape = !len || c1 || s[0] < 0x20 || s[0] == 0x7f || s[0] == '\\';
+	return *escape ? 1 : len;
+}
+
+size_t sctl_name_escape(char *out, size_t size, const char *str, size_t width)
+{
+	const unsigned char *s = (const unsigned char *)(str ? str : "");
+	size_t n = strlen((const char *)s), i = 0, o = 0, cols = 0;
+
+	if (!size)
+		return 0;
+	while (i < n) {
+		bool esc;
+		size_t len = sctl_name_unit(s + i, n - i, &esc), bytes = esc ? 4 : len;
+		size_t w = esc ? 4 : 1;
+
+		if (o + bytes >= size || (width && cols + w > width))
+			break;
+		if (esc)
+			snprintf(out + o, size - o, "\\x%02x", s[i]);
+		else
+			memcpy(out + o, s + i, len);
+		o += bytes;
+		cols += w;
+		i += len;
+	}
+	out[o] = '\0';
+	return cols;
 }

@@ -12,6 +12,10 @@
 
 const char *sctl_visibility_name(int visibility); /* "raw", "token", "hidden" */
 const char *sctl_kind_name(int kind);		  /* "anon", ..., "unknown" */
+/* WatchMode: "events", "polling", or NULL when not said. */
+const char *sctl_mode_name(int mode);
+/* WatchState: "live", "stalled", "failing", or NULL when not said. */
+const char *sctl_watch_state_name(int state);
 /* "rw-p" style: 5 bytes including the NUL. */
 void sctl_perms(char out[5], uint32_t prot, bool shared);
 /*
@@ -27,6 +31,21 @@ bool sctl_pfn_shown(int visibility, uint32_t flags);
 
 /* Length of the valid UTF-8 sequence at s (1..4), or 0 if invalid. */
 size_t sctl_utf8_valid_len(const unsigned char *s, size_t n);
+/*
+ * How a name (VMA, comm, message) is shown on one line and a sane
+ * terminal: the length of the next unit at s, and whether it must be
+ * escaped as "\xNN" (then its length is 1): control characters (C0,
+ * DEL and C1), backslashes and invalid UTF-8. One rule for the text
+ * output and the live view.
+ */
+size_t sctl_name_unit(const unsigned char *s, size_t n, bool *escape);
+/*
+ * s escaped that way into out (NUL-terminated), cut at a whole unit so
+ * that it fits in size bytes and, when width > 0, in width columns (each
+ * unit counts one column; an escape four). Returns the columns used.
+ */
+size_t sctl_name_escape(char *out, size_t size, const char *s, size_t width);
+
 /*
  * Copies in to out (NUL-terminated, truncated to whole characters) with
  * control characters and invalid UTF-8 bytes replaced by '?': safe to

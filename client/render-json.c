@@ -3,6 +3,7 @@
 #include <inttypes.h>
 #include <string.h>
 
+#include "cause.h"
 #include "format.h"
 #include "render-json.h"
 
@@ -99,8 +100,37 @@ static void json_flags(FILE *f, uint32_t flags)
 	putc(']', f);
 }
 
-/* A page entry: count pages from vaddr; page i has frame pfn + i * pfn_stride. */
-static void json_run(FILE *f, int visibility, const struct spt_run *r)
+/* A cause name, or null when none was said. */
+static void json_cause(FILE *f, unsigned cause)
+{
+	if (cause)
+		fprintf(f, "\"%s\"", spt_cause_name(cause));
+	else
+		fputs("null", f);
+}
+
+/* A number, or null for 0 (what absent protocol 2 fields decode to). */
+static void json_u64_or_null(FILE *f, uint64_t v)
+{
+	if (v)
+		fprintf(f, "%" PRIu64, v);
+	else
+		fputs("null", f);
+}
+
+static void json_name_or_null(FILE *f, const char *name)
+{
+	if (name)
+		fprintf(f, "\"%s\"", name);
+	else
+		fputs("null", f);
+}
+
+/*
+ * A page entry: count pages from vaddr; page i has frame pfn + i * pfn_stride.
+ * In a delta it says why (the run's own cause, else the delta's).
+ */
+static void json_change(FILE *f, int visibility, const struct spt_run *r, bool with_cause)
 {
 	bool shown = sctl_pfn_shown(visibility, r->flags);
 
@@ -112,8 +142,17 @@ static void json_run(FILE *f, int visibility, const struct spt_run *r)
 		fprintf(f, ",\"pfn\":%" PRIu64, r->pfn);
 	else
 		fputs(",\"pfn\":null", f);
-	fprintf(f, ",\"count\":%" PRIu64 ",\"pfn_stride\":%u}", r->npages,
-		shown ? r->stride : 0);
+	fprintf(f, ",\"count\":%" PRIu64 ",\"pfn_stride\":%u", r->npages, shown ? r->stride : 0);
+	if (with_cause) {
+		fputs(",\"cause\":", f);
+		json_cause(f, r->cause);
+	}
+	putc('}', f);
+}
+
+static void json_run(FILE *f, int visibility, const struct spt_run *r)
+{
+	json_change(f, visibility, r, false);
 }
 
 static void json_vma(FILE *f, uint64_t start, uint64_t end, uint32_t prot, bool shared, int kind,
@@ -187,6 +226,10 @@ static void json_watch_fields(FILE *f, const Shadowpt__WatchStarted *ws)
 	fprintf(f,
 		",\"pfn_visibility\":\"%s\",\"range\":", sctl_visibility_name(visibility_of(ws)));
 	json_range(f, ws->range);
+	fputs(",\"mode\":", f);
+	json_name_or_null(f, sctl_mode_name(ws->has_mode ? (int)ws->mode : 0));
+	fputs(",\"mode_reason\":", f);
+	sctl_json_string(f, ws->mode_reason);
 }
 
 void sctl_json_started(FILE *f, const Shadowpt__WatchStarted *ws)
@@ -240,6 +283,19 @@ void sctl_json_delta(FILE *f, const Shadowpt__WatchStarted *ws, const struct sct
 		",\"timestamp_ns\":%" PRIu64 ",\"exec\":%s,\"chunks\":%" PRIu32,
 		ws->pid, in->seq, in->base_seq, in->timestamp_ns, in->exec ? "true" : "false",
 		in->chunks);
+	fputs(",\"cause\":", f);
+	json_cause(f, in->cause);
+	fputs(",\"cause_vaddr\":", f);
+	if (in->cause_vaddr)
+		json_addr(f, in->cause_vaddr);
+	else
+		fputs("null", f);
+	fputs(",\"event_time_ns\":", f);
+	json_u64_or_null(f, in->event_time_ns);
+	fputs(",\"cause_tid\":", f);
+	json_u64_or_null(f, in->cause_tid > 0 ? (uint64_t)in->cause_tid : 0);
+	fputs(",\"events\":", f);
+	json_u64_or_null(f, in->events);
 	fputs(",\"vmas_removed\":[", f);
 	for (i = 0; i < d->nvmas_removed; i++) {
 		if (i)
@@ -262,9 +318,28 @@ void sctl_json_delta(FILE *f, const Shadowpt__WatchStarted *ws, const struct sct
 	for (i = 0; i < d->nruns; i++) {
 		if (i)
 			putc(',', f);
-		json_run(f, vis, &d->runs[i]);
+		json_change(f, vis, &d->runs[i], true);
 	}
 	fputs("]}\n", f);
+}
+
+void sctl_json_watch_status(FILE *f, const Shadowpt__WatchStarted *ws, int64_t seq,
+			    const Shadowpt__WatchStatus *s)
+{
+	fprintf(f, "{\"event\":\"watch_status\",\"pid\":%" PRId32 ",\"seq\":", ws->pid);
+	if (seq >= 0)
+		fprintf(f, "%" PRId64, seq);
+	else
+		fputs("null", f);
+	fprintf(f, ",\"watch_id\":%" PRIu32 ",\"state\":", s->watch_id);
+	json_name_or_null(f, sctl_watch_state_name(s->has_state ? (int)s->state : 0));
+	fputs(",\"mode\":", f);
+	json_name_or_null(f, sctl_mode_name(s->has_mode ? (int)s->mode : 0));
+	fputs(",\"message\":", f);
+	sctl_json_string(f, s->message);
+	fputs(",\"since_ns\":", f);
+	json_u64_or_null(f, s->has_since_ns ? s->since_ns : 0);
+	fputs("}\n", f);
 }
 
 void sctl_json_exit(FILE *f, int32_t pid, const struct sctl_table *t)

@@ -29,6 +29,9 @@ void sctl_json_snapshot(FILE *f, const Shadowpt__WatchStarted *ws, const struct 
 			bool resync);
 /* The last complete delta of t (t->delta, t->delta_info). */
 void sctl_json_delta(FILE *f, const Shadowpt__WatchStarted *ws, const struct sctl_table *t);
+/* A change of the watch's data source (stalled, live again, failing). seq < 0: null. */
+void sctl_json_watch_status(FILE *f, const Shadowpt__WatchStarted *ws, int64_t seq,
+			    const Shadowpt__WatchStatus *s);
 void sctl_json_exit(FILE *f, int32_t pid, const struct sctl_table *t);
 /* seq < 0: null; code < 0 (found by shadowctl, not sent by the daemon): null. */
 void sctl_json_error(FILE *f, int32_t pid, int64_t seq, int code, const char *message,

@@ -3,6 +3,7 @@
 #include <inttypes.h>
 #include <string.h>
 
+#include "cause.h"
 #include "format.h"
 #include "render-text.h"
 
@@ -23,15 +24,13 @@ static void text_name(FILE *f, const char *str)
 	size_t n = strlen((const char *)s), i = 0;
 
 	while (i < n) {
-		size_t len = sctl_utf8_valid_len(s + i, n - i);
-		bool c1 = len == 2 && s[i] == 0xc2 && s[i + 1] < 0xa0;
+		bool esc;
+		size_t len = sctl_name_unit(s + i, n - i, &esc);
 
-		if (!len || c1 || s[i] < 0x20 || s[i] == 0x7f || s[i] == '\\') {
+		if (esc)
 			fprintf(f, "\\x%02x", s[i]);
-			i++;
-			continue;
-		}
-		fwrite(s + i, 1, len, f);
+		else
+			fwrite(s + i, 1, len, f);
 		i += len;
 	}
 }
@@ -51,9 +50,11 @@ static void text_vma(FILE *f, const char *prefix, uint64_t start, uint64_t end, 
 /*
  * One line per run: "VADDR FLAGS PFN" for one page; for several,
  * "VADDR-END FLAGS PFN (N pages, same frame)" or "PFN-LAST (N pages,
- * contiguous frames)". A 1 TiB zero-page mapping is one line.
+ * contiguous frames)". A 1 TiB zero-page mapping is one line. In a
+ * delta, a run whose cause is not the delta's says its own.
  */
-static void text_run(FILE *f, const char *prefix, int vis, const struct spt_run *r)
+static void text_run(FILE *f, const char *prefix, int vis, const struct spt_run *r,
+		     unsigned cause)
 {
 	char fl[160];
 	bool shown = sctl_pfn_shown(vis, r->flags);
@@ -64,26 +65,27 @@ static void text_run(FILE *f, const char *prefix, int vis, const struct spt_run 
 	if (!r->flags) {
 		/* removed entries: the pages are back to what their VMA implies */
 		if (r->npages > 1)
-			fprintf(f, " - - (%" PRIu64 " entries removed)\n", r->npages);
+			fprintf(f, " - - (%" PRIu64 " entries removed)", r->npages);
 		else
-			fputs(" - - (entry removed)\n", f);
-		return;
+			fputs(" - - (entry removed)", f);
+	} else {
+		sctl_flags_str(fl, sizeof(fl), r->flags);
+		fprintf(f, " %s", fl);
+		if (shown)
+			fprintf(f, " 0x%" PRIx64, r->pfn);
+		else
+			fputs(" -", f);
+		if (r->npages > 1 && !shown)
+			fprintf(f, " (%" PRIu64 " pages)", r->npages);
+		else if (r->npages > 1 && r->stride)
+			fprintf(f, "-0x%" PRIx64 " (%" PRIu64 " pages, contiguous frames)",
+				r->pfn + r->npages - 1, r->npages);
+		else if (r->npages > 1)
+			fprintf(f, " (%" PRIu64 " pages, same frame)", r->npages);
 	}
-	sctl_flags_str(fl, sizeof(fl), r->flags);
-	fprintf(f, " %s", fl);
-	if (shown)
-		fprintf(f, " 0x%" PRIx64, r->pfn);
-	else
-		fputs(" -", f);
-	if (r->npages == 1)
-		putc('\n', f);
-	else if (!shown)
-		fprintf(f, " (%" PRIu64 " pages)\n", r->npages);
-	else if (r->stride)
-		fprintf(f, "-0x%" PRIx64 " (%" PRIu64 " pages, contiguous frames)\n",
-			r->pfn + r->npages - 1, r->npages);
-	else
-		fprintf(f, " (%" PRIu64 " pages, same frame)\n", r->npages);
+	if (cause)
+		fprintf(f, " cause=%s", spt_cause_name(cause));
+	putc('\n', f);
 }
 
 void sctl_text_started(FILE *f, const Shadowpt__WatchStarted *ws)
@@ -97,6 +99,13 @@ void sctl_text_started(FILE *f, const Shadowpt__WatchStarted *ws)
 	if (ws->backend_reason && *ws->backend_reason) {
 		fputs(" reason=\"", f);
 		text_name(f, ws->backend_reason);
+		putc('"', f);
+	}
+	if (ws->has_mode && sctl_mode_name((int)ws->mode))
+		fprintf(f, " mode=%s", sctl_mode_name((int)ws->mode));
+	if (ws->mode_reason && *ws->mode_reason) {
+		fputs(" mode_reason=\"", f);
+		text_name(f, ws->mode_reason);
 		putc('"', f);
 	}
 	putc('\n', f);
@@ -131,7 +140,7 @@ void sctl_text_table(FILE *f, const Shadowpt__WatchStarted *ws, const struct sct
 	}
 	spt_run_iter_all(&it, &t->st);
 	while (spt_run_iter_next(&it, &r))
-		text_run(f, "page ", vis, &r);
+		text_run(f, "page ", vis, &r, 0);
 }
 
 void sctl_text_delta(FILE *f, const Shadowpt__WatchStarted *ws, const struct sctl_table *t)
@@ -143,9 +152,20 @@ void sctl_text_delta(FILE *f, const Shadowpt__WatchStarted *ws, const struct sct
 
 	fprintf(f,
 		"delta pid=%" PRId32 " seq=%" PRIu64 " base=%" PRIu64
-		" -vmas=%zu +vmas=%zu pages=%" PRIu64 " runs=%zu%s\n",
+		" -vmas=%zu +vmas=%zu pages=%" PRIu64 " runs=%zu%s",
 		ws->pid, in->seq, in->base_seq, d->nvmas_removed, d->nvmas_added,
 		spt_delta_npages(d), d->nruns, in->exec ? " exec" : "");
+	if (in->cause)
+		fprintf(f, " cause=%s", spt_cause_name(in->cause));
+	if (in->cause_vaddr)
+		fprintf(f, " vaddr=0x%" PRIx64, in->cause_vaddr);
+	if (in->cause_tid > 0)
+		fprintf(f, " tid=%" PRId32, in->cause_tid);
+	if (in->events)
+		fprintf(f, " events=%" PRIu32, in->events);
+	if (in->event_time_ns)
+		fprintf(f, " event_ns=%" PRIu64, in->event_time_ns);
+	putc('\n', f);
 	for (i = 0; i < d->nvmas_removed; i++)
 		fprintf(f, "  -vma %012" PRIx64 "-%012" PRIx64 "\n", d->vmas_removed[i].start,
 			d->vmas_removed[i].end);
@@ -155,7 +175,26 @@ void sctl_text_delta(FILE *f, const Shadowpt__WatchStarted *ws, const struct sct
 		text_vma(f, "  +vma ", v->start, v->end, v->prot, v->shared, v->kind, v->name);
 	}
 	for (i = 0; i < d->nruns; i++)
-		text_run(f, "  ", vis, &d->runs[i]);
+		text_run(f, "  ", vis, &d->runs[i],
+			 d->runs[i].cause != in->cause ? d->runs[i].cause : 0);
+}
+
+void sctl_text_watch_status(FILE *f, const Shadowpt__WatchStarted *ws,
+			    const Shadowpt__WatchStatus *s)
+{
+	const char *state = sctl_watch_state_name(s->has_state ? (int)s->state : 0);
+	const char *mode = sctl_mode_name(s->has_mode ? (int)s->mode : 0);
+
+	fprintf(f, "watch-status pid=%" PRId32 " watch=%" PRIu32 " state=%s", ws->pid,
+		s->watch_id, state ? state : "unknown");
+	if (mode)
+		fprintf(f, " mode=%s", mode);
+	if (s->message && *s->message) {
+		fputs(" message=\"", f);
+		text_name(f, s->message);
+		putc('"', f);
+	}
+	putc('\n', f);
 }
 
 void sctl_text_exit(FILE *f, int32_t pid, const struct sctl_table *t)

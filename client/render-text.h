@@ -21,6 +21,9 @@ void sctl_text_snapshot_line(FILE *f, const Shadowpt__WatchStarted *ws, const st
 void sctl_text_table(FILE *f, const Shadowpt__WatchStarted *ws, const struct sctl_table *t);
 /* "delta pid=.. seq=.." then "-vma", "+vma" and one line per run, of t's last delta. */
 void sctl_text_delta(FILE *f, const Shadowpt__WatchStarted *ws, const struct sctl_table *t);
+/* "watch-status pid=.. watch=.. state=stalled mode=.. message=\"..\"" */
+void sctl_text_watch_status(FILE *f, const Shadowpt__WatchStarted *ws,
+			    const Shadowpt__WatchStatus *s);
 void sctl_text_exit(FILE *f, int32_t pid, const struct sctl_table *t);
 void sctl_text_status(FILE *f, const Shadowpt__StatusReply *s);
 /* Like hexdump -C, with virtual addresses as offsets; repeats squeezed. */

@@ -118,21 +118,22 @@ static void test_delta_event(void)
 	d.pages = pages;
 	s = render_delta(&ws, &d);
 	CHECK(!strcmp(s, "{\"event\":\"delta\",\"pid\":42,\"seq\":7,\"base_seq\":6,"
-			 "\"timestamp_ns\":0,\"exec\":false,\"chunks\":1,"
-			 "\"vmas_removed\":[{\"start\":\"0x1000\",\"end\":\"0x2000\"}],"
+			 "\"timestamp_ns\":0,\"exec\":false,\"chunks\":1,\"cause\":null,"
+			 "\"cause_vaddr\":null,\"event_time_ns\":null,\"cause_tid\":null,"
+			 "\"events\":null,\"vmas_removed\":[{\"start\":\"0x1000\",\"end\":\"0x2000\"}],"
 			 "\"vmas_added\":[{\"start\":\"0x10000\",\"end\":\"0x12000\","
 			 "\"perms\":\"rw-p\",\"kind\":\"anon\",\"name\":\"[anon:\\\"q\\\"]\","
 			 "\"offset\":\"0x0\"}],\"page_count\":2,"
 			 "\"pages\":[{\"vaddr\":\"0x10000\",\"flags\":[\"allocated\","
-			 "\"anonymous\",\"mapped\"],\"pfn\":1234,\"count\":1,\"pfn_stride\":0},"
-			 "{\"vaddr\":\"0x11000\",\"flags\":[],\"pfn\":null,\"count\":1,"
-			 "\"pfn_stride\":0}]}\n"),
+			 "\"anonymous\",\"mapped\"],\"pfn\":1234,\"count\":1,\"pfn_stride\":0,"
+			 "\"cause\":null},{\"vaddr\":\"0x11000\",\"flags\":[],\"pfn\":null,"
+			 "\"count\":1,\"pfn_stride\":0,\"cause\":null}]}\n"),
 	      "delta event: %s", s);
 	free(s);
 
 	ws.pfn_visibility = SHADOWPT__PFN_VISIBILITY__PFN_HIDDEN;
 	s = render_delta(&ws, &d);
-	CHECK(strstr(s, "\"mapped\"],\"pfn\":null,\"count\":1,\"pfn_stride\":0}") != NULL,
+	CHECK(strstr(s, "\"mapped\"],\"pfn\":null,\"count\":1,\"pfn_stride\":0,") != NULL,
 	      "hidden pfn is null");
 	free(s);
 }
@@ -157,13 +158,18 @@ static void test_delta_runs(void)
 	r1.pfn_stride = 1;
 	r2.has_vaddr = r2.has_count = 1;
 	r2.vaddr = 0x400000, r2.count = 3; /* removal */
+	r2.has_cause = 1, r2.cause = SHADOWPT__CAUSE__CAUSE_MUNMAP; /* its own cause */
+	d.has_cause = 1, d.cause = SHADOWPT__CAUSE__CAUSE_WRITE_FAULT;
 	d.n_runs = 2, d.runs = runs;
 	s = render_delta(&ws, &d);
 	CHECK(strstr(s, "\"page_count\":515,\"pages\":[{\"vaddr\":\"0x200000\",\"flags\":"
 			"[\"allocated\",\"anonymous\",\"mapped\",\"thp\"],\"pfn\":4608,"
-			"\"count\":512,\"pfn_stride\":1},{\"vaddr\":\"0x400000\",\"flags\":[],"
-			"\"pfn\":null,\"count\":3,\"pfn_stride\":0}]}") != NULL,
+			"\"count\":512,\"pfn_stride\":1,\"cause\":\"write-fault\"},{\"vaddr\":"
+			"\"0x400000\",\"flags\":[],\"pfn\":null,\"count\":3,\"pfn_stride\":0,"
+			"\"cause\":\"munmap\"}]}") != NULL,
 	      "runs: %s", s);
+	CHECK(strstr(s, "\"cause\":\"write-fault\",\"cause_vaddr\":null,") != NULL,
+	      "the delta's cause");
 	free(s);
 }
 

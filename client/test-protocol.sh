@@ -40,7 +40,7 @@ has "hello event" out '^\{"event":"hello","pid":42,"seq":null,'
 has "snapshot event with the weird name escaped" out \
 	'"name":"/bin/we\\"ird\\\\name\\n\\u0001\\ufffd'$'\xc3\xa9''"'
 has "delta event" out '^\{"event":"delta","pid":42,"seq":101,"base_seq":100,'
-has "removed entry in JSON" out '\{"vaddr":"0x7f0000003000","flags":\[\],"pfn":null,"count":1,"pfn_stride":0\}'
+has "removed entry in JSON" out '\{"vaddr":"0x7f0000003000","flags":\[\],"pfn":null,"count":1,"pfn_stride":0,"cause":null\}'
 has "exit event" out '^\{"event":"exit","pid":42,"seq":101\}$'
 
 fake_run normal 0 snapshot 42
@@ -52,6 +52,21 @@ has "resync snapshot replaces the table" out '^snapshot pid=42 seq=200 .* resync
 has "delta on top of the resync" out '^delta pid=42 seq=201 base=200 '
 fake_run normal 0 status --json
 has "status event, escaped version" out '^\{"event":"status","pid":null,"seq":null,"server_version":"fake\\"\\u0001\\ufffd"'
+
+# Protocol 2 causes, event times and the watch's health.
+fake_run causes 0 watch 42 --json
+has "started: the watch mode" out '^\{"event":"started",.*"mode":"events","mode_reason":"perf page faults, mmap_lock tracepoints"\}$'
+has "watch_status: stalled" out '^\{"event":"watch_status","pid":42,"seq":100,"watch_id":7,"state":"stalled","mode":"events","message":"a read of /proc/42/pagemap has not returned for 2.0 s","since_ns":5000000000\}$'
+has "watch_status: live again" out '"event":"watch_status".*"state":"live"'
+has "delta: its cause, address, event time, thread, events" out '"cause":"multiple","cause_vaddr":"0x7f0000000000","event_time_ns":5000100000,"cause_tid":43,"events":2,'
+has "delta: each run's own cause" out '\{"vaddr":"0x7f0000000000",.*"cause":"cow"\},\{"vaddr":"0x7f0000003000",.*"cause":"madvise"\}'
+fake_run normal 0 watch 42 --json
+has "protocol 1 deltas: causes null" out '"event":"delta".*"cause":null,"cause_vaddr":null,"event_time_ns":null,"cause_tid":null,"events":null'
+fake_run causes 0 watch 42 --no-tui
+has "text: the mode" out '^started .* mode=events mode_reason="perf page faults, mmap_lock tracepoints"$'
+has "text: watch status" out '^watch-status pid=42 watch=7 state=stalled mode=events message="a read of /proc/42/pagemap has not returned for 2.0 s"$'
+has "text: the delta's cause" out '^delta pid=42 seq=101 .* cause=multiple vaddr=0x7f0000000000 tid=43 events=2 event_ns=5000100000$'
+has "text: a run's own cause" out '^  7f0000000000 allocated,anonymous,mapped 0x5 cause=cow$'
 
 fake_run bad-base 3 watch 42 --json
 has "base_seq mismatch is reported" err 'protocol violation by shadowptd: delta seq 101 is based on seq 99'

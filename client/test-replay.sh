@@ -55,7 +55,7 @@ EOF
 }
 
 # Live output of each scenario, then its recording played back.
-for sc in normal resync hidden; do
+for sc in normal resync hidden causes; do
 	fake_run "$sc" 0 watch 42 --json
 	cp "$TMP/out" "$TMP/live-$sc.json"
 	fake_run "$sc" 0 watch 42 --no-tui

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "conn.h"
+#include "format.h"
 #include "render-json.h"
 #include "render-text.h"
 #include "shadowctl.h"
@@ -47,6 +48,8 @@ void sctl_view_reset(struct sctl_view *v)
 	sctl_table_init(&v->table);
 	v->deltas_seen = 0;
 	v->exited = v->count_reached = v->violated = v->done = false;
+	v->watch_state = 0;
+	v->watch_message[0] = '\0';
 	v->status = 0;
 	v->dirty = true;
 	v->rate_t0 = 0;
@@ -75,6 +78,7 @@ static void violation(struct sctl_view *v, const char *why)
 void sctl_view_started(struct sctl_view *v, const Shadowpt__WatchStarted *ws)
 {
 	v->ws = ws;
+	v->watch_mode = ws->has_mode ? (int)ws->mode : 0;
 	if (v->mode == SCTL_OUT_JSON)
 		sctl_json_started(stdout, ws);
 	else if (v->mode == SCTL_OUT_TEXT)
@@ -131,6 +135,23 @@ static void on_delta(struct sctl_view *v, const Shadowpt__Delta *d, int64_t now)
 	}
 }
 
+static void on_watch_status(struct sctl_view *v, const Shadowpt__WatchStatus *s)
+{
+	if (s->watch_id != v->ws->watch_id) {
+		violation(v, "watch status for another watch");
+		return;
+	}
+	v->watch_state = s->has_state ? (int)s->state : 0;
+	if (s->has_mode)
+		v->watch_mode = (int)s->mode;
+	sctl_printable(v->watch_message, sizeof(v->watch_message), s->message ? s->message : "");
+	v->dirty = true;
+	if (v->mode == SCTL_OUT_JSON)
+		sctl_json_watch_status(stdout, v->ws, sctl_view_seq(v), s);
+	else if (v->mode == SCTL_OUT_TEXT)
+		sctl_text_watch_status(stdout, v->ws, s);
+}
+
 static void on_exited(struct sctl_view *v)
 {
 	if (!v->table.valid) {
@@ -165,6 +186,9 @@ void sctl_view_frame(struct sctl_view *v, const SptFrame *f, int64_t now_ms)
 	case SHADOWPT__FRAME__MSG_TARGET_EXITED:
 		if (f->target_exited->watch_id == v->ws->watch_id)
 			on_exited(v);
+		break;
+	case SHADOWPT__FRAME__MSG_WATCH_STATUS:
+		on_watch_status(v, f->watch_status);
 		break;
 	case SHADOWPT__FRAME__MSG_ERROR:
 		sctl_view_finish(v, sctl_fail_error(f->error, json, v->pid, sctl_view_seq(v)));

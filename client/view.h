@@ -33,6 +33,11 @@ struct sctl_view {
 	sctl_view_violation_fn violation;
 	void *ctx; /* for violation */
 
+	/* The data source's health (WatchStatus, protocol 2): 0 until said. */
+	int watch_state;
+	int watch_mode;
+	char watch_message[160];
+
 	uint64_t count; /* stop after this many deltas (0: never) */
 	uint64_t deltas_seen;
 	bool exited;
