@@ -111,7 +111,7 @@ static void draw(struct replay *rp)
 		 (double)p->pos_ns / 1e9, (double)p->duration_ns / 1e9, speed,
 		 rp->paused ? "  PAUSED" : "",
 		 p->damaged ? "  DAMAGED" : at_end(rp) ? "  END" : "", rp->note);
-	h.message = rp->status;
+	h.status = rp->status;
 	sctl_view_draw(&rp->view, &h, sctl_now_ms(), (int64_t)(p->pos_ns / 1000000u));
 }
 
@@ -172,6 +172,11 @@ static bool handle_keys(struct replay *rp)
 			break;
 		case SCTL_KEY_FASTER:
 			set_speed(rp, 2);
+			break;
+		case SCTL_KEY_HEX:
+			sctl_tui_hex_error(rp->view.tui, sctl_tui_hex_vaddr(rp->view.tui),
+					   "page contents are not in recordings; watch the live "
+					   "target to read them");
 			break;
 		case SCTL_KEY_SLOWER:
 			set_speed(rp, 0.5);

@@ -102,6 +102,8 @@ static void make_state(struct spt_state *st, const char *first_name, bool later)
 
 /* The protocol the client and the fake agreed on. */
 static uint32_t proto = SPT_PROTOCOL_VERSION;
+/* "slow-snapshot": the last chunk comes 3 s after the others. */
+static bool slow_snapshot;
 
 static void send_snapshot(const struct spt_state *st, uint64_t seq, bool resync, bool reverse)
 {
@@ -115,6 +117,8 @@ static void send_snapshot(const struct spt_state *st, uint64_t seq, bool resync,
 	for (i = 0; i < n; i++) {
 		size_t k = reverse ? n - 1 - i : i;
 
+		if (slow_snapshot && i + 1 == n && n > 1)
+			sleep(3);
 		send_bytes(e[k].data, e[k].len);
 	}
 	spt_encoded_free_array(e, n);
@@ -311,6 +315,7 @@ static int serve(const char *sc)
 		return 0;
 	}
 	send_started(req->request_id, pid, !strcmp(sc, "hidden"), !strcmp(sc, "causes"));
+	slow_snapshot = !strcmp(sc, "slow-snapshot");
 	spt_state_init(&a);
 	spt_state_init(&b);
 	make_state(&a, "/bin/we\"ird\\name\n\x01\xff\xc3\xa9", false);

@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <wchar.h>
 
 #include "format.h"
 
@@ -177,6 +178,22 @@ size_t sctl_name_unit(const unsigned char *s, size_t n, bool *escape)
 	return *escape ? 1 : len;
 }
 
+/* Terminal columns of one valid UTF-8 character (wide ones take two). */
+static size_t unit_width(const unsigned char *s, size_t len)
+{
+	wchar_t wc;
+	mbstate_t ps;
+	int w;
+
+	if (len == 1)
+		return 1;
+	memset(&ps, 0, sizeof(ps));
+	if (mbrtowc(&wc, (const char *)s, len, &ps) != len)
+		return 1;
+	w = wcwidth(wc);
+	return w < 0 ? 1 : (size_t)w;
+}
+
 size_t sctl_name_escape(char *out, size_t size, const char *str, size_t width)
 {
 	const unsigned char *s = (const unsigned char *)(str ? str : "");
@@ -187,7 +204,7 @@ size_t sctl_name_escape(char *out, size_t size, const char *str, size_t width)
 	while (i < n) {
 		bool esc;
 		size_t len = sctl_name_unit(s + i, n - i, &esc), bytes = esc ? 4 : len;
-		size_t w = esc ? 4 : 1;
+		size_t w = esc ? 4 : unit_width(s + i, len);
 
 		if (o + bytes >= size || (width && cols + w > width))
 			break;

@@ -41,8 +41,9 @@ size_t sctl_utf8_valid_len(const unsigned char *s, size_t n);
 size_t sctl_name_unit(const unsigned char *s, size_t n, bool *escape);
 /*
  * s escaped that way into out (NUL-terminated), cut at a whole unit so
- * that it fits in size bytes and, when width > 0, in width columns (each
- * unit counts one column; an escape four). Returns the columns used.
+ * that it fits in size bytes and, when width > 0, in width terminal
+ * columns (an escape takes four, a wide character two). Returns the
+ * columns used.
  */
 size_t sctl_name_escape(char *out, size_t size, const char *s, size_t width);
 

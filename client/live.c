@@ -31,6 +31,52 @@ static void draw(struct sctl_live *l, int64_t now)
 	sctl_view_draw(l->view, &h, now, now);
 }
 
+/* Asks for the bytes of the page the hex view shows (authorized as peek is). */
+static void send_peek(struct sctl_live *l, uint64_t vaddr)
+{
+	Shadowpt__Peek p = SHADOWPT__PEEK__INIT;
+	SptFrame f = SHADOWPT__FRAME__INIT;
+
+	p.has_watch_id = p.has_vaddr = 1;
+	p.watch_id = l->view->ws->watch_id;
+	p.vaddr = vaddr;
+	f.has_request_id = 1;
+	f.request_id = l->peek_request = sctl_conn_new_request_id(l->conn);
+	f.msg_case = SHADOWPT__FRAME__MSG_PEEK;
+	f.peek = &p;
+	l->peek_vaddr = vaddr;
+	if (sctl_conn_send(l->conn, &f))
+		sctl_tui_hex_error(l->view->tui, vaddr, "cannot send the request");
+}
+
+/* The answer to the hex view's Peek: for the live view, not the watch. */
+static bool peek_answer(struct sctl_live *l, const SptFrame *f)
+{
+	struct sctl_tui *tui = l->view->tui;
+	const Shadowpt__PeekReply *pr;
+
+	if (!l->peek_request || f->request_id != l->peek_request)
+		return false;
+	if (f->msg_case == SHADOWPT__FRAME__MSG_PEEK_REPLY) {
+		pr = f->peek_reply;
+		if (pr->has_data && pr->data.len == SPT_PAGE_SIZE && pr->vaddr == l->peek_vaddr)
+			sctl_tui_hex_data(tui, l->peek_vaddr, pr->data.data, pr->data.len);
+		else
+			sctl_tui_hex_error(tui, l->peek_vaddr, "the reply is not that page");
+	} else if (f->msg_case == SHADOWPT__FRAME__MSG_ERROR && !f->error->fatal) {
+		char why[256];
+
+		snprintf(why, sizeof(why), "%s (%s)",
+			 f->error->message ? f->error->message : "refused",
+			 spt_error_code_name(f->error->has_code ? (int)f->error->code : 0));
+		sctl_tui_hex_error(tui, l->peek_vaddr, why);
+	} else {
+		return false; /* a fatal error ends the watch as any other */
+	}
+	l->peek_request = 0;
+	return true;
+}
+
 /* One buffered frame, if any: into the view, then the hook. */
 static int take_frame(struct sctl_live *l, uint64_t now_ns)
 {
@@ -45,6 +91,10 @@ static int take_frame(struct sctl_live *l, uint64_t now_ns)
 	}
 	if (!f)
 		return 0;
+	if (v->tui && peek_answer(l, f)) {
+		spt_frame_free(f);
+		return 1;
+	}
 	sctl_view_frame(v, f, (int64_t)(now_ns / 1000000u));
 	spt_frame_free(f);
 	if (l->hook && !v->violated) {
@@ -64,13 +114,28 @@ static int take_frame(struct sctl_live *l, uint64_t now_ns)
 }
 
 /* The keys the live loop acts on; true on quit. */
-static bool handle_keys(struct sctl_live *l)
+static bool handle_keys(struct sctl_live *l, int64_t now_ms)
 {
+	struct sctl_view *v = l->view;
 	enum sctl_key_action a;
 
-	while ((a = sctl_tui_handle_keys(l->view->tui)) != SCTL_KEY_NONE) {
-		if (a == SCTL_KEY_QUIT)
+	while ((a = sctl_tui_handle_keys(v->tui)) != SCTL_KEY_NONE) {
+		switch (a) {
+		case SCTL_KEY_QUIT:
 			return true;
+		case SCTL_KEY_PAUSE:
+			sctl_view_pause(v, !v->paused, now_ms);
+			break;
+		case SCTL_KEY_HEX:
+			if (l->conn->eof)
+				sctl_tui_hex_error(v->tui, sctl_tui_hex_vaddr(v->tui),
+						   "the watch is over");
+			else
+				send_peek(l, sctl_tui_hex_vaddr(v->tui));
+			break;
+		default:
+			break;
+		}
 	}
 	return false;
 }
@@ -140,7 +205,7 @@ int sctl_live_run(struct sctl_live *l)
 			}
 		}
 		/* Keys, and KEY_RESIZE after SIGWINCH interrupted ppoll. */
-		if (v->tui && handle_keys(l)) {
+		if (v->tui && handle_keys(l, sctl_now_ms())) {
 			stop(l, SCTL_LIVE_QUIT, SCTL_EXIT_OK);
 			break;
 		}

@@ -2,8 +2,8 @@
 /*
  * The loop of a live watch, shared by `watch` and `record`: frames from
  * the daemon into a view (and, once the view accepted them, to a hook:
- * the recorder), the live view's keys and redraws, Ctrl-C and an
- * optional deadline. Everything buffered is handled before the next
+ * the recorder), the live view's keys and redraws (and the Peek requests
+ * of its hex view), Ctrl-C and an optional deadline. Everything buffered is handled before the next
  * poll, and keys are read on every turn, so the keyboard stays live
  * while a large snapshot streams in.
  */
@@ -39,6 +39,8 @@ struct sctl_live {
 	sctl_live_hook hook;
 	void *ctx;
 	enum sctl_live_end end; /* set by sctl_live_run */
+	uint32_t peek_request; /* the hex view's Peek in flight, 0: none */
+	uint64_t peek_vaddr;
 };
 
 /* Runs until the watch ends; returns the exit code (also in view->status). */

@@ -49,7 +49,7 @@ int sctl_recent_mark_delta(struct sctl_recent *r, const struct spt_delta *d, int
 	spt_delta_init(&marks);
 	for (size_t i = 0; !ret && i < d->nruns; i++) {
 		struct spt_run m = {.vaddr = d->runs[i].vaddr, .npages = d->runs[i].npages,
-				    .pfn = stamp(now_ms), .flags = 1};
+				    .pfn = stamp(now_ms), .flags = 1u + d->runs[i].cause};
 
 		ret = spt_delta_add_run(&marks, &m);
 	}
@@ -63,7 +63,59 @@ bool sctl_recent_is(const struct sctl_recent *r, uint64_t vaddr, int64_t now_ms)
 {
 	struct spt_page p;
 
-	return spt_state_get_page(&r->marks, vaddr, &p) && now_ms - time_of(p.pfn) < r->window_ms;
+	return spt_state_get_page(&r->marks, vaddr, &p) &&
+	       (r->window_ms == INT64_MAX || now_ms - time_of(p.pfn) < r->window_ms);
+}
+
+bool sctl_recent_get(const struct sctl_recent *r, uint64_t vaddr, int64_t *when_ms,
+		     unsigned *cause)
+{
+	struct spt_page p;
+
+	if (!spt_state_get_page(&r->marks, vaddr, &p))
+		return false;
+	*when_ms = time_of(p.pfn);
+	*cause = p.flags - 1;
+	return true;
+}
+
+static bool fresh(const struct sctl_recent *r, const struct spt_run *m, int64_t now_ms)
+{
+	return r->window_ms == INT64_MAX || now_ms - time_of(m->pfn) < r->window_ms;
+}
+
+bool sctl_recent_find(const struct sctl_recent *r, uint64_t vaddr, bool backwards,
+		      int64_t now_ms, uint64_t *found)
+{
+	struct spt_run_iter it;
+	struct spt_run m;
+	bool any = false;
+
+	if (backwards)
+		spt_run_iter_init(&it, &r->marks, 0, vaddr);
+	else
+		spt_run_iter_init(&it, &r->marks, vaddr + SPT_PAGE_SIZE, SPT_USER_ADDR_MAX);
+	while (spt_run_iter_next(&it, &m)) {
+		if (!fresh(r, &m, now_ms))
+			continue;
+		*found = m.vaddr;
+		any = true;
+		if (!backwards)
+			break; /* the first one after; backwards, the last one before */
+	}
+	return any;
+}
+
+bool sctl_recent_in(const struct sctl_recent *r, uint64_t start, uint64_t end, int64_t now_ms)
+{
+	struct spt_run_iter it;
+	struct spt_run m;
+
+	spt_run_iter_init(&it, &r->marks, start, end);
+	while (spt_run_iter_next(&it, &m))
+		if (fresh(r, &m, now_ms))
+			return true;
+	return false;
 }
 
 void sctl_recent_expire(struct sctl_recent *r, int64_t now_ms)
@@ -72,10 +124,12 @@ void sctl_recent_expire(struct sctl_recent *r, int64_t now_ms)
 	struct spt_run_iter it;
 	struct spt_run m;
 
+	if (r->window_ms == INT64_MAX)
+		return;
 	spt_state_init(&kept);
 	spt_run_iter_all(&it, &r->marks);
 	while (spt_run_iter_next(&it, &m)) {
-		if (now_ms - time_of(m.pfn) < r->window_ms && spt_state_append_run(&kept, &m)) {
+		if (fresh(r, &m, now_ms) && spt_state_append_run(&kept, &m)) {
 			spt_state_free(&kept);
 			return; /* out of memory: keep the old marks, they only fade later */
 		}

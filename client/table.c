@@ -17,6 +17,7 @@ void sctl_table_init(struct sctl_table *t)
 	spt_state_init(&t->staging);
 	spt_delta_init(&t->delta);
 	sctl_recent_init(&t->recent, SCTL_RECENT_WINDOW_MS);
+	sctl_recent_init(&t->changes, INT64_MAX);
 }
 
 void sctl_table_free(struct sctl_table *t)
@@ -25,6 +26,24 @@ void sctl_table_free(struct sctl_table *t)
 	spt_state_free(&t->staging);
 	spt_delta_free(&t->delta);
 	sctl_recent_free(&t->recent);
+	sctl_recent_free(&t->changes);
+}
+
+int sctl_table_copy_shown(struct sctl_table *dst, const struct sctl_table *src)
+{
+	int r = spt_state_copy(&dst->st, &src->st);
+
+	if (!r)
+		r = spt_state_copy(&dst->recent.marks, &src->recent.marks);
+	if (!r)
+		r = spt_state_copy(&dst->changes.marks, &src->changes.marks);
+	dst->valid = !r && src->valid;
+	dst->seq = src->seq;
+	dst->last_chunks = src->last_chunks;
+	dst->deltas = src->deltas;
+	dst->resyncs = src->resyncs;
+	dst->delta_info = src->delta_info;
+	return r;
 }
 
 static char why_buf[160];
@@ -39,14 +58,30 @@ bool sctl_table_recent(const struct sctl_table *t, uint64_t vaddr, int64_t now_m
 	return sctl_recent_is(&t->recent, vaddr, now_ms);
 }
 
+bool sctl_table_last_change(const struct sctl_table *t, uint64_t vaddr, int64_t *when_ms,
+			    unsigned *cause)
+{
+	return sctl_recent_get(&t->changes, vaddr, when_ms, cause);
+}
+
+/* Highlights and remembers what changed. */
+static void mark_changes(struct sctl_table *t, const struct spt_delta *d, int64_t now_ms)
+{
+	(void)sctl_recent_mark_delta(&t->recent, d, now_ms);
+	(void)sctl_recent_mark_delta(&t->changes, d, now_ms);
+}
+
 /* Highlights what a resync changed (cheap: a merge walk of two states). */
 static void mark_resync_changes(struct sctl_table *t, int64_t now_ms)
 {
 	struct spt_delta d;
 
 	spt_delta_init(&d);
-	if (spt_state_diff(&t->st, &t->staging, &d) == 0)
-		(void)sctl_recent_mark_delta(&t->recent, &d, now_ms);
+	if (spt_state_diff(&t->st, &t->staging, &d) == 0) {
+		for (size_t i = 0; i < d.nruns; i++)
+			d.runs[i].cause = SHADOWPT__CAUSE__CAUSE_RESYNC;
+		mark_changes(t, &d, now_ms);
+	}
 	spt_delta_free(&d);
 }
 
@@ -194,7 +229,7 @@ int sctl_table_delta(struct sctl_table *t, const Shadowpt__Delta *d, int64_t now
 	t->delta_open = false;
 	t->seq = d->seq;
 	t->deltas++;
-	(void)sctl_recent_mark_delta(&t->recent, &t->delta, now_ms);
+	mark_changes(t, &t->delta, now_ms);
 	return SCTL_TABLE_COMPLETE;
 }
 

@@ -55,6 +55,8 @@ struct sctl_table {
 
 	/* Pages changed within the highlight window. */
 	struct sctl_recent recent;
+	/* Every page's last change since the first snapshot: when and why. */
+	struct sctl_recent changes;
 };
 
 enum {
@@ -72,6 +74,13 @@ struct sctl_table_stats {
 };
 
 void sctl_table_init(struct sctl_table *t);
+/*
+ * dst (initialised) becomes a copy of what src shows: its state, seq,
+ * counters, last delta's info and change marks (not a snapshot being
+ * assembled, nor the last delta's runs). For a paused live view. 0 or
+ * -ENOMEM (dst then shows nothing).
+ */
+int sctl_table_copy_shown(struct sctl_table *dst, const struct sctl_table *src);
 void sctl_table_free(struct sctl_table *t);
 
 /*
@@ -94,6 +103,9 @@ int sctl_table_delta(struct sctl_table *t, const Shadowpt__Delta *d, int64_t now
 
 /* Whether the page at vaddr changed within the window before now_ms. */
 bool sctl_table_recent(const struct sctl_table *t, uint64_t vaddr, int64_t now_ms);
+/* When and why the page at vaddr last changed; false if not since the snapshot. */
+bool sctl_table_last_change(const struct sctl_table *t, uint64_t vaddr, int64_t *when_ms,
+			    unsigned *cause);
 /* Drops highlight entries older than the window. */
 void sctl_table_expire(struct sctl_table *t, int64_t now_ms);
 

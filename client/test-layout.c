@@ -219,19 +219,48 @@ static void test_runs(void)
 	spt_state_free(&st);
 }
 
-static void test_cols_and_glyphs(void)
+static void test_cols(void)
 {
 	CHECK(sctl_layout_cols(80) == 64, "80 columns -> 64 cells");
 	CHECK(sctl_layout_cols(10) == 8, "tiny terminal -> 8 cells");
 	CHECK(sctl_layout_cols(200) == 184, "200 columns -> 184 cells");
-	CHECK(sctl_page_glyph(0) == ' ', "outside VMA");
-	CHECK(sctl_page_glyph(SPT_F_ALLOCATED) == '.', "allocated");
-	CHECK(sctl_page_glyph(SPT_F_ALLOCATED | SPT_F_ANONYMOUS) == '.', "anon not mapped");
-	CHECK(sctl_page_glyph(SPT_F_ALLOCATED | SPT_F_ANONYMOUS | SPT_F_MAPPED) == 'a', "anon");
-	CHECK(sctl_page_glyph(SPT_F_ALLOCATED | SPT_F_MAPPED | SPT_F_FILE) == 'f', "file");
-	CHECK(sctl_page_glyph(SPT_F_ALLOCATED | SPT_F_MAPPED | SPT_F_ANONYMOUS | SPT_F_THP) == 'H',
-	      "thp");
-	CHECK(sctl_page_glyph(SPT_F_ALLOCATED | SPT_F_ANONYMOUS | SPT_F_SWAPPED) == 's', "swap");
+}
+
+/* The cursor's row never folds; find() gives the row of any address. */
+static void test_keep_and_find(void)
+{
+	struct spt_state st;
+	struct sctl_layout l;
+	uint64_t base = 0x10000000, cursor = base + 5000 * PG + 3 * PG;
+	size_t i;
+
+	spt_state_init(&st);
+	add_vma(&st, base, base + 10000 * PG, SPT_VMA_ANON);
+	add_page(&st, base);
+	sctl_layout_init(&l);
+	CHECK(sctl_layout_build(&l, &st, 64, 1) == 0, "build");
+	i = sctl_layout_find(&l, cursor);
+	CHECK(i < l.nrows && l.rows[i].kind == SCTL_ROW_FOLD, "the cursor lies in a fold");
+	CHECK(sctl_layout_keep(&l, cursor, 64) == 0, "keep");
+	i = sctl_layout_find(&l, cursor);
+	CHECK(i < l.nrows && l.rows[i].kind == SCTL_ROW_PAGES &&
+		  l.rows[i].vaddr == base + 4992 * PG && l.rows[i].npages == 64,
+	      "its row is unfolded, aligned to the VMA's rows");
+	CHECK(i > 0 && l.rows[i - 1].kind == SCTL_ROW_FOLD && i + 1 < l.nrows &&
+		  l.rows[i + 1].kind == SCTL_ROW_FOLD,
+	      "folds on both sides");
+	CHECK(covers_exactly(&l, &st), "still covers the VMA once");
+	CHECK(sctl_layout_find(&l, base - PG) == l.nrows, "before every VMA: no row");
+	CHECK(sctl_layout_find(&l, base + 10000 * PG) == l.nrows, "after it: no row");
+	CHECK(l.rows[sctl_layout_find(&l, base)].kind == SCTL_ROW_PAGES, "the first page's row");
+	CHECK(sctl_layout_keep(&l, base, 64) == 0 && covers_exactly(&l, &st),
+	      "keeping a row that shows changes nothing");
+	/* near the fold's ends: the rest is one row, shown, not folded */
+	CHECK(sctl_layout_build(&l, &st, 64, 1) == 0 &&
+		  sctl_layout_keep(&l, base + 9999 * PG, 64) == 0 && covers_exactly(&l, &st),
+	      "keep the last row");
+	sctl_layout_free(&l);
+	spt_state_free(&st);
 }
 
 int main(void)
@@ -240,6 +269,7 @@ int main(void)
 	test_huge_reservation();
 	test_edges_and_merging();
 	test_runs();
-	test_cols_and_glyphs();
+	test_cols();
+	test_keep_and_find();
 	return spt_test_done();
 }

@@ -140,7 +140,7 @@ static bool bounds_peek(struct bounds *bd, uint64_t *row)
 	return bd->peeked;
 }
 
-static int layout_vma(struct sctl_layout *l, const struct spt_state *st, uint32_t vi, unsigned cols,
+static int layout_vma(struct sctl_layout *l, const struct spt_state *st, uint32_t vi, uint64_t cols,
 		      unsigned context)
 {
 	const struct spt_vma *v = &st->vmas[vi];
@@ -190,16 +190,16 @@ static int layout_vma(struct sctl_layout *l, const struct spt_state *st, uint32_
 	return err;
 }
 
-int sctl_layout_build(struct sctl_layout *l, const struct spt_state *st, unsigned cols,
+int sctl_layout_build(struct sctl_layout *l, const struct spt_state *st, uint64_t row_pages,
 		      unsigned context)
 {
 	uint32_t vi;
 
 	l->nrows = 0;
-	if (cols == 0)
-		cols = 1;
+	if (row_pages == 0)
+		row_pages = 1;
 	for (vi = 0; vi < st->nvmas; vi++) {
-		int err = layout_vma(l, st, vi, cols, context);
+		int err = layout_vma(l, st, vi, row_pages, context);
 
 		if (err)
 			return err;
@@ -207,16 +207,79 @@ int sctl_layout_build(struct sctl_layout *l, const struct spt_state *st, unsigne
 	return 0;
 }
 
-char sctl_page_glyph(uint32_t flags)
+/* Inserts n rows at index at (moving the rest down); 0 or -ENOMEM. */
+static int insert_rows(struct sctl_layout *l, size_t at, size_t n)
 {
-	if (flags & SPT_F_SWAPPED)
-		return 's';
-	if (flags & SPT_F_MAPPED) {
-		if (flags & SPT_F_THP)
-			return 'H';
-		return (flags & SPT_F_ANONYMOUS) ? 'a' : 'f';
+	while (l->nrows + n > l->cap) {
+		size_t cap = l->cap ? l->cap * 2 : 64;
+		struct sctl_row *m = realloc(l->rows, cap * sizeof(*m));
+
+		if (!m)
+			return -ENOMEM;
+		l->rows = m;
+		l->cap = cap;
 	}
-	if (flags & SPT_F_ALLOCATED)
-		return '.';
-	return ' ';
+	memmove(l->rows + at + n, l->rows + at, (l->nrows - at) * sizeof(*l->rows));
+	l->nrows += n;
+	return 0;
+}
+
+size_t sctl_layout_find(const struct sctl_layout *l, uint64_t vaddr)
+{
+	size_t lo = 0, hi = l->nrows;
+
+	/* Rows are sorted by vaddr; a VMA heading shares its first row's. */
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		const struct sctl_row *r = &l->rows[mid];
+
+		if (r->kind != SCTL_ROW_VMA && vaddr >= r->vaddr + r->npages * SPT_PAGE_SIZE)
+			lo = mid + 1;
+		else if (r->kind == SCTL_ROW_VMA && vaddr >= r->vaddr)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	if (lo < l->nrows && l->rows[lo].kind != SCTL_ROW_VMA && vaddr >= l->rows[lo].vaddr)
+		return lo;
+	return l->nrows;
+}
+
+int sctl_layout_keep(struct sctl_layout *l, uint64_t vaddr, uint64_t row_pages)
+{
+	size_t i = sctl_layout_find(l, vaddr);
+	struct sctl_row fold, *r;
+	uint64_t first, before, after;
+	int err;
+
+	if (i == l->nrows || (l->rows[i].kind != SCTL_ROW_FOLD && l->rows[i].kind != SCTL_ROW_RUN))
+		return 0;
+	fold = l->rows[i];
+	first = (vaddr - fold.vaddr) / SPT_PAGE_SIZE / row_pages * row_pages;
+	before = first;
+	after = fold.npages - first > row_pages ? fold.npages - first - row_pages : 0;
+	err = insert_rows(l, i, (before ? 1 : 0) + (after ? 1 : 0));
+	if (err)
+		return err;
+	r = &l->rows[i];
+	if (before) {
+		*r = fold;
+		r->npages = before;
+		/* a single row left is shown, not folded */
+		if (before <= row_pages)
+			r->kind = SCTL_ROW_PAGES;
+		r++;
+	}
+	*r = fold;
+	r->kind = SCTL_ROW_PAGES;
+	r->vaddr = fold.vaddr + first * SPT_PAGE_SIZE;
+	r->npages = fold.npages - first < row_pages ? fold.npages - first : row_pages;
+	if (after) {
+		r[1] = fold;
+		r[1].vaddr = r->vaddr + row_pages * SPT_PAGE_SIZE;
+		r[1].npages = after;
+		if (after <= row_pages)
+			r[1].kind = SCTL_ROW_PAGES;
+	}
+	return 0;
 }

@@ -2,7 +2,8 @@
 /*
  * Layout of the live page map, as a pure function of the state and the
  * terminal width so it can be unit tested. Per VMA: a heading row, then
- * rows of one cell per page, aligned to the VMA start. Only rows where a
+ * rows of cells (of 1, 8, 64 or 512 pages: the zoom), aligned to the VMA
+ * start. Only rows where a
  * run of page entries starts or ends, and their neighbours, are shown;
  * any longer stretch of unpopulated rows folds into one "... N pages
  * unpopulated ..." row, and any longer stretch of rows inside one run
@@ -41,22 +42,25 @@ void sctl_layout_init(struct sctl_layout *l);
 void sctl_layout_free(struct sctl_layout *l);
 
 /*
- * Rebuilds l for st with cols page cells per row (>= 1) and context rows
- * shown on each side of a row where a run starts or ends. Stretches of
- * two or more other rows fold. Returns 0 or -ENOMEM.
+ * Rebuilds l for st with row_pages pages per row (>= 1: the cells of a
+ * row times the pages per cell of the zoom) and context rows shown on
+ * each side of a row where a run starts or ends. Stretches of two or
+ * more other rows fold. Returns 0 or -ENOMEM.
  */
-int sctl_layout_build(struct sctl_layout *l, const struct spt_state *st, unsigned cols,
+int sctl_layout_build(struct sctl_layout *l, const struct spt_state *st, uint64_t row_pages,
 		      unsigned context);
 
-/* Page cells that fit in a terminal of the given width (multiple of 8, >= 8). */
-unsigned sctl_layout_cols(int term_width);
-
 /*
- * The cell of one page: '.' allocated but not mapped, 'a' anonymous mapped,
- * 'f' file or shared memory mapped, 'H' part of a huge page, 's' swapped
- * out, ' ' outside any VMA.
+ * Unfolds the row holding vaddr (the cursor's), if a fold holds it: the
+ * fold splits around one page row. 0 or -ENOMEM.
  */
-char sctl_page_glyph(uint32_t flags);
+int sctl_layout_keep(struct sctl_layout *l, uint64_t vaddr, uint64_t row_pages);
+
+/* The index of the page or fold row holding vaddr, or l->nrows if none. */
+size_t sctl_layout_find(const struct sctl_layout *l, uint64_t vaddr);
+
+/* Cells that fit in a terminal of the given width (multiple of 8, >= 8). */
+unsigned sctl_layout_cols(int term_width);
 
 /* Width of the address column before the cells: 12 hex digits + space. */
 #define SCTL_LAYOUT_ADDR_WIDTH 13

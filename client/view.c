@@ -40,6 +40,24 @@ void sctl_view_set_mode(struct sctl_view *v, enum sctl_out_mode mode)
 void sctl_view_free(struct sctl_view *v)
 {
 	sctl_table_free(&v->table);
+	if (v->paused)
+		sctl_table_free(&v->frozen);
+}
+
+void sctl_view_pause(struct sctl_view *v, bool on, int64_t now_ms)
+{
+	if (on == v->paused)
+		return;
+	if (on) {
+		sctl_table_init(&v->frozen);
+		(void)sctl_table_copy_shown(&v->frozen, &v->table);
+		v->frozen_ms = now_ms;
+		v->paused_deltas = v->table.deltas;
+	} else {
+		sctl_table_free(&v->frozen);
+	}
+	v->paused = on;
+	v->dirty = true;
 }
 
 void sctl_view_reset(struct sctl_view *v)
@@ -144,7 +162,7 @@ static void on_watch_status(struct sctl_view *v, const Shadowpt__WatchStatus *s)
 	v->watch_state = s->has_state ? (int)s->state : 0;
 	if (s->has_mode)
 		v->watch_mode = (int)s->mode;
-	sctl_printable(v->watch_message, sizeof(v->watch_message), s->message ? s->message : "");
+	sctl_name_escape(v->watch_message, sizeof(v->watch_message), s->message, 0);
 	v->dirty = true;
 	if (v->mode == SCTL_OUT_JSON)
 		sctl_json_watch_status(stdout, v->ws, sctl_view_seq(v), s);
@@ -244,7 +262,18 @@ void sctl_view_draw(struct sctl_view *v, struct sctl_tui_header *h, int64_t now,
 	h->ws = v->ws;
 	h->pid = v->pid;
 	h->deltas_per_sec = v->rate;
+	h->watch_state = v->watch_state;
+	h->watch_message = v->watch_message;
 	sctl_table_expire(&v->table, table_ms);
+	if (v->paused) {
+		h->paused = true;
+		h->behind = v->table.deltas - v->paused_deltas;
+		/* the frozen copy changes only when (un)pausing */
+		sctl_tui_draw(v->tui, h, &v->frozen, false, v->frozen_ms);
+		v->dirty = false;
+		v->last_draw = now;
+		return;
+	}
 	sctl_tui_draw(v->tui, h, &v->table, v->dirty, table_ms);
 	v->dirty = false;
 	v->last_draw = now;

@@ -47,6 +47,12 @@ struct sctl_view {
 	bool done;
 	int status; /* exit code once done */
 
+	/* Live view paused: the screen shows frozen, copied then, and its clock. */
+	bool paused;
+	struct sctl_table frozen;
+	int64_t frozen_ms;
+	uint64_t paused_deltas; /* table.deltas at the pause */
+
 	/* deltas/s over a window of the caller's clock */
 	int64_t rate_t0;
 	uint64_t rate_n0;
@@ -74,6 +80,12 @@ void sctl_view_frame(struct sctl_view *v, const SptFrame *f, int64_t now_ms);
 void sctl_view_finish(struct sctl_view *v, int status);
 /* The table's sequence number, -1 before the first snapshot. */
 int64_t sctl_view_seq(const struct sctl_view *v);
+
+/*
+ * Pauses (or resumes) the live view at now_ms: the table keeps following
+ * the target, the screen shows a copy of it taken now.
+ */
+void sctl_view_pause(struct sctl_view *v, bool on, int64_t now_ms);
 
 /* Live view: ms until the next redraw is due (0: now), -1 without a TUI. */
 int64_t sctl_view_redraw_due(const struct sctl_view *v, int64_t now_ms);

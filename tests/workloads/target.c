@@ -18,6 +18,8 @@
  *                               reservation; N may be huge)      -> START END
  *   touch-read ADDR N           read one byte per page          -> START END
  *   touch-write ADDR N          write one byte per page         -> START END
+ *   touch-every ADDR N K        write one byte in every K-th page of N: many
+ *                               runs that cannot merge          -> START END
  *   munmap ADDR N               unmap                           -> START END
  *   munmap-partial ADDR N       unmap the middle third of [ADDR, ADDR+N
  *                               pages): the VMA splits          -> HOLE_START HOLE_END
@@ -257,6 +259,19 @@ static void cmd_touch(char **argv, int argc, bool write)
 	else
 		touch_read(p, n);
 	reply("ok %s 0x%lx 0x%lx", name, uptr(p), uptr(p + n * PAGE));
+}
+
+static void cmd_touch_every(char **argv, int argc)
+{
+	size_t n, k;
+	char *p;
+
+	if (argc < 4 || !parse_addr(argv[1], &p) || !parse_pages(argv[2], &n) ||
+	    !parse_pages(argv[3], &k) || !k)
+		return reply("err touch-every usage: touch-every ADDR N K");
+	for (size_t i = 0; i < n; i += k)
+		((volatile char *)p)[i * PAGE] = 'e';
+	reply("ok touch-every 0x%lx 0x%lx", uptr(p), uptr(p + n * PAGE));
 }
 
 struct thread_touch {
@@ -633,6 +648,8 @@ static void command_loop(void)
 			cmd_touch(argv, argc, false);
 		else if (!strcmp(c, "touch-write"))
 			cmd_touch(argv, argc, true);
+		else if (!strcmp(c, "touch-every"))
+			cmd_touch_every(argv, argc);
 		else if (!strcmp(c, "thread-touch"))
 			cmd_thread_touch(argv, argc);
 		else if (!strcmp(c, "munmap"))
