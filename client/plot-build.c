@@ -10,6 +10,9 @@
 #include "plot-build.h"
 #include "table.h"
 
+/* Gathered ranges are merged once they are this many. */
+#define SCTL_PLOT_RANGES_COMPACT 65536u
+
 /* Address ranges, gathered then sorted and merged. */
 struct ranges {
 	struct spt_range *r;
@@ -727,6 +730,9 @@ static int pass1_before(struct pass *p, const SptFrame *f, uint64_t t)
 {
 	(void)t;
 	if (applies(p, f)) {
+		/* a long recording touches many ranges: keep them merged, bounded */
+		if (p->touched.n > SCTL_PLOT_RANGES_COMPACT)
+			ranges_merge(&p->touched);
 		p->touched.floor = p->touched.n;
 		each_change(p, f->delta, 0, note_activity);
 	}
