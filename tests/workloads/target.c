@@ -50,6 +50,12 @@
  *   madvise-dontneed ADDR N     MADV_DONTNEED (zap the PTEs)     -> START END
  *   thp                         2 MiB-aligned MADV_HUGEPAGE region, written
  *                               -> START END
+ *   mmap-zero-huge N            N pages (a multiple of 512) PROT_READ,
+ *                               MAP_NORESERVE, 2 MiB aligned, MADV_HUGEPAGE,
+ *                               one byte read per 2 MiB: the huge zero page
+ *                               maps it all for a few page tables (what an
+ *                               unprivileged user can do for free)
+ *                               -> START END
  *   exec                        re-exec /proc/self/exe --after-exec; the new
  *                               image prints "ok exec <pid>" and goes on
  *                               reading commands (all mappings are new)
@@ -589,6 +595,35 @@ static void cmd_thp(void)
 	reply("ok thp 0x%lx 0x%lx", uptr(p), uptr(p + HUGE_2M));
 }
 
+static void cmd_mmap_zero_huge(char **argv, int argc)
+{
+	uint64_t n;
+	size_t len;
+	char *raw, *p;
+	uintptr_t a;
+
+	/* Up to the whole 128 TiB: parse_pages stops at 64 GiB. */
+	if (argc < 2 || !parse_u64(argv[1], &n) || !n || n > (1ull << 35) || n % (HUGE_2M / PAGE))
+		return reply("err mmap-zero-huge usage: mmap-zero-huge N (a multiple of 512)");
+	len = n * PAGE;
+	/* PROT_READ private memory is not committed: no overcommit setting needed. */
+	raw = mmap(NULL, len + HUGE_2M, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
+		   -1, 0);
+	if (raw == MAP_FAILED)
+		return reply("err mmap-zero-huge %s", strerror(errno));
+	a = (uptr(raw) + HUGE_2M - 1) & ~(HUGE_2M - 1);
+	p = (char *)a;
+	if (p > raw)
+		munmap(raw, (size_t)(p - raw));
+	if (p + len < raw + len + HUGE_2M)
+		munmap(p + len, (size_t)(raw + len + HUGE_2M - (p + len)));
+	if (madvise(p, len, MADV_HUGEPAGE))
+		return reply("err mmap-zero-huge madvise: %s", strerror(errno));
+	for (size_t off = 0; off < len; off += HUGE_2M)
+		(void)*(volatile char *)(p + off);
+	reply("ok mmap-zero-huge 0x%lx 0x%lx", uptr(p), uptr(p + len));
+}
+
 static void cmd_exec(const char *self)
 {
 	char *args[] = { (char *)"target", (char *)"--after-exec", NULL };
@@ -680,6 +715,8 @@ static void command_loop(void)
 			cmd_madvise_dontneed(argv, argc);
 		else if (!strcmp(c, "thp"))
 			cmd_thp();
+		else if (!strcmp(c, "mmap-zero-huge"))
+			cmd_mmap_zero_huge(argv, argc);
 		else if (!strcmp(c, "exec"))
 			cmd_exec("/proc/self/exe");
 		else if (!strcmp(c, "info"))
