@@ -9,15 +9,13 @@
 # Usage: test-systemd.sh SRCDIR SHADOWPTD SHADOWCTL TARGET
 #
 # The container's root file system (debootstrap --variant=minbase plus the
-# runtime libraries, ~240 MB) is built once from Debian's archive and kept
-# in $SHADOWPT_NSPAWN_CACHE (default /var/cache/shadowpt/nspawn); each run
-# works on a copy. Needs root, debootstrap and systemd-container.
+# runtime libraries) is built once from Debian's archive and kept in
+# $SHADOWPT_NSPAWN_CACHE (default /var/cache/shadowpt/nspawn); each run
+# works on a fresh copy (scripts/debian-root.sh). Needs root, debootstrap
+# and systemd-container.
 set -u
 src=$1 shadowptd=$2 shadowctl=$3 target=$4
-# The mirror apt itself uses for bookworm's main suite, if it says.
-apt_mirror=$(apt-get indextargets --format '$(REPO_URI)' 'Codename: bookworm' \
-	'Label: Debian' 'Component: main' 2>/dev/null | head -n1)
-mirror=${SHADOWPT_DEBIAN_MIRROR:-${apt_mirror:-http://deb.debian.org/debian}}
+top=$(cd "$(dirname "$0")/.." && pwd)
 cache=${SHADOWPT_NSPAWN_CACHE:-/var/cache/shadowpt/nspawn}
 pkgs=systemd,dbus,util-linux,libevent-core-2.1-7,libprotobuf-c1,libseccomp2,libcap2,libsystemd0,libncursesw6,libtinfo6
 
@@ -28,39 +26,13 @@ if [ "$(id -u)" -ne 0 ]; then
 	echo "SKIP: needs root (debootstrap, systemd-nspawn)"
 	exit 77
 fi
-for tool in debootstrap systemd-nspawn; do
-	command -v $tool >/dev/null || die "$tool missing (scripts/deps.sh test installs it)"
-done
-
-key=$(echo "bookworm $pkgs" | sha256sum | cut -c1-16)
-rootfs=$cache/bookworm-$key
-mkdir -p "$cache"
-# One builder at a time (several build dirs or CI jobs may start at once).
-exec 9>"$cache/.lock"
-flock 9
-if [ ! -x "$rootfs/lib/systemd/systemd" ]; then
-	log "building the container's root file system from $mirror (one-time)"
-	tmp=$(mktemp -d "$rootfs.XXXXXX")
-	chmod 0755 "$tmp" # it becomes /: mktemp's 0700 would lock every other user out
-	if ! debootstrap --variant=minbase --include=$pkgs bookworm "$tmp" "$mirror" \
-		>"$cache/debootstrap-$key.log" 2>&1; then
-		rm -rf --one-file-system "$tmp"
-		die "debootstrap failed, see $cache/debootstrap-$key.log"
-	fi
-	mv -T "$tmp" "$rootfs" || die "cannot move the new root file system into place"
-fi
+command -v systemd-nspawn >/dev/null || die "systemd-nspawn missing (scripts/deps.sh test installs it)"
 
 work=$(mktemp -d /var/tmp/shadowpt-nspawn.XXXXXX)
-mounted=
-cleanup() {
-	rm -rf --one-file-system "$work"
-	[ -n "$mounted" ] && umount /run/systemd/nspawn 2>/dev/null
-}
-trap cleanup EXIT
+trap 'rm -rf --one-file-system "$work"' EXIT
 trap 'exit 1' TERM INT
 root=$work/root
-cp -a "$rootfs" "$root" || die "cannot copy $rootfs"
-flock -u 9
+"$top/scripts/debian-root.sh" "$cache" "$root" "$pkgs" || die "no root file system for the container"
 mkdir -p "$work/results"
 
 # Installed the way a package would install them.
@@ -94,13 +66,7 @@ ln -sf /etc/systemd/system/spt-systemd-test.service \
 # No login prompt on the console: the test is all there is.
 ln -sf /dev/null "$root/etc/systemd/system/console-getty.service"
 
-# nspawn keeps per-container state in /run/systemd/nspawn and refuses to
-# clean it up unless it is a tmpfs; a host without systemd has /run on disk.
-mkdir -p /run/systemd/nspawn
-if [ "$(stat -f -c %T /run/systemd/nspawn)" != tmpfs ]; then
-	mount -t tmpfs tmpfs /run/systemd/nspawn || die "cannot mount a tmpfs on /run/systemd/nspawn"
-	mounted=1
-fi
+"$top/scripts/nspawn-ready.sh" || die "this host cannot run systemd-nspawn"
 
 log "booting systemd in the container"
 t0=$(date +%s)
