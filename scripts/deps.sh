@@ -3,9 +3,14 @@
 # Usage: scripts/deps.sh build|test
 #   build: compile the userspace tools and run them (the demo)
 #   test:  also what the test suites need (QEMU, kernel source and its
-#          build dependencies, busybox for the VM initramfs, debootstrap
-#          and systemd-nspawn for the systemd suite, tmux for the live
-#          view tests, xmllint and chromium for the plot tests)
+#          build dependencies, rsync for its headers_install, busybox for
+#          the VM initramfs, debootstrap and systemd-nspawn for the systemd
+#          and fresh suites, tmux for the live view tests, xmllint and
+#          chromium for the plot tests, jq for the JSON examples, groff
+#          for the man page check)
+# Nothing else may be assumed beyond debootstrap --variant=minbase: the
+# fresh suite (tests/fresh) runs every step in such a root, so a package
+# missing here fails it.
 set -euo pipefail
 
 profile=${1:-build}
@@ -15,7 +20,7 @@ build_pkgs=(meson ninja-build pkg-config gcc libc6-dev
 	systemd python3 util-linux)
 test_pkgs=(qemu-system-x86 busybox-static linux-source-6.12 bc bison flex
 	libelf-dev libssl-dev cpio kmod xz-utils make perl patch git tmux rsync
-	debootstrap systemd-container libxml2-utils chromium)
+	debootstrap systemd-container libxml2-utils chromium jq groff-base)
 
 case "$profile" in
 build) pkgs=("${build_pkgs[@]}") ;;

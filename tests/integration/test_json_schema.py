@@ -13,7 +13,7 @@ import shutil
 import subprocess
 
 from harness import (Daemon, Target, table_from_snapshot_events, check, compare_until_stable, main,
-                     read_maps, short, Skip, EXIT_OK, EXIT_NO_PROCESS, EXIT_PERMISSION, NOBODY_UID,
+                     read_maps, short, EXIT_OK, EXIT_NO_PROCESS, EXIT_PERMISSION, NOBODY_UID,
                      PAGE, T_STEP)
 
 HEX = re.compile(r"^0x[0-9a-f]+$")
@@ -246,10 +246,9 @@ def test_odd_vma_names():
 
 
 def test_jq_examples():
-    """The jq examples of doc/json-schema.md run (when jq is installed)."""
+    """The jq examples of doc/json-schema.md run."""
     jq = shutil.which("jq")
-    if not jq:
-        raise Skip("jq not installed")
+    check(jq, "jq not installed (scripts/deps.sh test installs it)")
     d = Daemon()
     t = Target()
     a, _ = t.step("mmap-anon 4")

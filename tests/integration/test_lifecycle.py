@@ -12,7 +12,7 @@ import socket
 import subprocess
 import time
 
-from harness import (CFG, Daemon, Target, Skip, check, error_of, frame_type, main,
+from harness import (CFG, Daemon, Target, check, error_of, frame_type, main,
                      run_client, short, tmpdir, wait_until, at_exit, _kill_proc,
                      daemon_default_args, EXIT_OK, PAGE, T_START, T_STEP, T_CLIENT)
 import harness
@@ -20,8 +20,7 @@ import harness
 
 def test_socket_activation():
     exe = shutil.which("systemd-socket-activate")
-    if not exe:
-        raise Skip("systemd-socket-activate not installed")
+    check(exe, "systemd-socket-activate not installed (scripts/deps.sh installs systemd)")
     d = tmpdir()
     sock = os.path.join(d, "act.sock")
     log = open(os.path.join(d, "log"), "wb")
