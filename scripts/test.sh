@@ -2,8 +2,9 @@
 # Runs every test suite from a clean checkout on Debian 12, as root:
 # installs dependencies, builds with -Werror (plus an ASan/UBSan build
 # for the unit, fuzz and integration suites), runs unit, fuzz,
-# integration, systemd and vm,
-# and ends with one line "N passed, N failed".
+# integration, systemd and vm, then fresh (the set-up itself, from a clean
+# clone of HEAD in a pristine Debian 12 root), and ends with one line
+# "N passed, N failed, N skipped".
 set -euo pipefail
 
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -50,6 +51,9 @@ setup "$asan" -Dwerror=true -Db_sanitize=address,undefined -Db_lundef=false -Dvm
 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
 	run_suites "$asan" asan unit fuzz integration -timing
 run_suites "$build" main unit fuzz integration systemd vm
+# Last and alone: it builds a kernel from scratch, and the machine may
+# have only 2 cores.
+run_suites "$build" fresh fresh
 
 python3 - "$results" <<'PY'
 import json, pathlib, sys
