@@ -43,7 +43,10 @@ clone() {
 
 # A suite must really run: a skipped test hides a missing tool.
 suite() { # name
-	meson test -C "$src/build-test" --print-errorlogs --suite "$1"
+	local rc=0
+	meson test -C "$src/build-test" --print-errorlogs --suite "$1" || rc=$?
+	cp "$src/build-test/meson-logs/testlog.txt" "$results/$1-testlog.txt"
+	[ $rc = 0 ]
 	python3 - "$src/build-test/meson-logs/testlog.json" <<'PY'
 import json, sys
 bad = [(t["name"], t["result"]) for t in map(json.loads, open(sys.argv[1]))
