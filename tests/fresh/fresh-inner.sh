@@ -2,8 +2,9 @@
 # Inside the fresh Debian 12 container (tests/fresh/test-fresh.sh): what a
 # new user does with a clean clone, step by step, nothing installed by
 # hand. TAP on stdout, with each step's time; each step's output goes to
-# /results/NN-name.log, and its tail is shown when it fails. A failed step
-# ends the run: the later ones depend on it.
+# /results/NN-name.log, and its tail is shown on stderr when it fails (what
+# meson test --print-errorlogs shows). A failed step ends the run: the
+# later ones depend on it.
 #
 # Usage: fresh-inner.sh BUNDLE   (a git bundle of the commit under test)
 set -euo pipefail
@@ -31,7 +32,8 @@ step() { # name, command...
 		return
 	fi
 	echo "not ok $n - $name: exit $rc after $((SECONDS - t0)) s (log: $(basename "$log"))"
-	tail -n 60 "$log" | sed 's/^/# /'
+	echo "=== $name failed; the end of $(basename "$log"):" >&2
+	tail -n 40 "$log" >&2
 	echo "Bail out! $name failed"
 	exit 1
 }
