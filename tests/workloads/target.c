@@ -574,23 +574,33 @@ static void cmd_madvise_dontneed(char **argv, int argc)
 	reply("ok madvise-dontneed 0x%lx 0x%lx", uptr(p), uptr(p + n * PAGE));
 }
 
-static void cmd_thp(void)
+/* len bytes (a multiple of 2 MiB) at a 2 MiB boundary, MADV_HUGEPAGE; NULL on error. */
+static char *map_huge_aligned(size_t len, int prot, int flags)
 {
-	char *raw, *p;
-	uintptr_t a;
+	char *raw = mmap(NULL, len + HUGE_2M, prot, MAP_PRIVATE | MAP_ANONYMOUS | flags, -1, 0);
+	char *p;
 
-	raw = mmap(NULL, 2 * HUGE_2M, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (raw == MAP_FAILED)
-		return reply("err thp %s", strerror(errno));
-	a = (uptr(raw) + HUGE_2M - 1) & ~(HUGE_2M - 1);
-	p = (char *)a;
-	/* Trim to exactly one aligned 2 MiB region. */
+		return NULL;
+	p = (char *)((uptr(raw) + HUGE_2M - 1) & ~(HUGE_2M - 1));
+	/* Trim to exactly the aligned region. */
 	if (p > raw)
 		munmap(raw, (size_t)(p - raw));
-	if (p + HUGE_2M < raw + 2 * HUGE_2M)
-		munmap(p + HUGE_2M, (size_t)(raw + 2 * HUGE_2M - (p + HUGE_2M)));
-	if (madvise(p, HUGE_2M, MADV_HUGEPAGE))
-		return reply("err thp madvise: %s", strerror(errno));
+	if (p + len < raw + len + HUGE_2M)
+		munmap(p + len, (size_t)(raw + len + HUGE_2M - (p + len)));
+	if (madvise(p, len, MADV_HUGEPAGE)) {
+		munmap(p, len);
+		return NULL;
+	}
+	return p;
+}
+
+static void cmd_thp(void)
+{
+	char *p = map_huge_aligned(HUGE_2M, PROT_READ | PROT_WRITE, 0);
+
+	if (!p)
+		return reply("err thp %s", strerror(errno));
 	touch_write(p, HUGE_2M / PAGE, 'h');
 	reply("ok thp 0x%lx 0x%lx", uptr(p), uptr(p + HUGE_2M));
 }
@@ -599,26 +609,16 @@ static void cmd_mmap_zero_huge(char **argv, int argc)
 {
 	uint64_t n;
 	size_t len;
-	char *raw, *p;
-	uintptr_t a;
+	char *p;
 
 	/* Up to the whole 128 TiB: parse_pages stops at 64 GiB. */
 	if (argc < 2 || !parse_u64(argv[1], &n) || !n || n > (1ull << 35) || n % (HUGE_2M / PAGE))
 		return reply("err mmap-zero-huge usage: mmap-zero-huge N (a multiple of 512)");
 	len = n * PAGE;
 	/* PROT_READ private memory is not committed: no overcommit setting needed. */
-	raw = mmap(NULL, len + HUGE_2M, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
-		   -1, 0);
-	if (raw == MAP_FAILED)
+	p = map_huge_aligned(len, PROT_READ, MAP_NORESERVE);
+	if (!p)
 		return reply("err mmap-zero-huge %s", strerror(errno));
-	a = (uptr(raw) + HUGE_2M - 1) & ~(HUGE_2M - 1);
-	p = (char *)a;
-	if (p > raw)
-		munmap(raw, (size_t)(p - raw));
-	if (p + len < raw + len + HUGE_2M)
-		munmap(p + len, (size_t)(raw + len + HUGE_2M - (p + len)));
-	if (madvise(p, len, MADV_HUGEPAGE))
-		return reply("err mmap-zero-huge madvise: %s", strerror(errno));
 	for (size_t off = 0; off < len; off += HUGE_2M)
 		(void)*(volatile char *)(p + off);
 	reply("ok mmap-zero-huge 0x%lx 0x%lx", uptr(p), uptr(p + len));
