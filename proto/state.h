@@ -167,6 +167,10 @@ bool spt_delta_empty(const struct spt_delta *d);
 int spt_delta_add_run(struct spt_delta *d, const struct spt_run *r);
 /* Pages the delta's runs cover. */
 uint64_t spt_delta_npages(const struct spt_delta *d);
+/* Sets the cause of every run of d. */
+void spt_delta_set_cause(struct spt_delta *d, uint8_t cause);
+/* The one cause all of d's runs share, CAUSE_MULTIPLE if not, 0 if d has none. */
+uint8_t spt_delta_common_cause(const struct spt_delta *d);
 /* Appends a VMA removal / a VMA addition (name copied). 0 or -ENOMEM. */
 int spt_delta_remove_vma(struct spt_delta *d, uint64_t start, uint64_t end);
 int spt_delta_add_vma(struct spt_delta *d, const struct spt_vma *v);
