@@ -15,6 +15,9 @@
 #ifdef SPT_HAVE_KERNEL_BACKEND
 #include "kernel/kernel-table.h"
 #endif
+#ifdef SPT_HAVE_PROCFS_BACKEND
+#include "procfs/tracefs.h"
+#endif
 
 /* Not const: the daemon builds before the backends exist. */
 #ifdef SPT_HAVE_PROCFS_BACKEND
@@ -50,6 +53,18 @@ int spt_backend_probe(int preferred, char *why, size_t whylen)
 	snprintf(why, whylen, "%s", kernel_why);
 	if (!procfs_ops)
 		log_warn("procfs backend not built into this shadowptd");
+#ifdef SPT_HAVE_PROCFS_BACKEND
+	/* Now, while still root: tracefs may have to be mounted. */
+	{
+		const struct spt_tracefs *tf = spt_tracefs_probe();
+
+		if (tf->why[0])
+			log_notice("procfs watches will poll: %s", tf->why);
+		else
+			log_info("procfs watches are event-driven (perf tracepoints, tracefs at %s)",
+				 tf->path);
+	}
+#endif
 	if (kernel_ops)
 		log_info("kernel backend available");
 	else

@@ -6,8 +6,10 @@
  * backend only reads the target.
  *
  * Contract, for every op:
- * - Single-threaded: all calls come from the daemon's event loop thread.
- *   Nothing may block for long (no sleeping, no waiting on the target).
+ * - Every call for one handle, open included, comes from that session's
+ *   reader thread (reader.h), never from the event loop: reads may block
+ *   on the target's mmap_lock for as long as the target holds it. Backend
+ *   code shared between handles (the one kernel table) locks for itself.
  * - Errors are negative errnos. The daemon logs them with context; a
  *   backend should log only what the daemon cannot know (e.g. which file
  *   failed to parse), at debug level, through its own stderr if at all.
@@ -25,6 +27,7 @@
 #include <poll.h>
 #include <sys/types.h>
 
+#include "events.h"
 #include "state.h"
 
 /*
@@ -73,19 +76,43 @@ struct spt_backend_ops {
 
 	/*
 	 * Copies the 4096 bytes of the page at vaddr (page aligned, inside the
-	 * range) into page. Returns 0, -ENXIO if the page is not resident
-	 * (ERROR_NOT_MAPPED), -ESRCH target gone, -EFAULT/-EIO unreadable,
+	 * range) into page. It first binds the target's current mm (opens
+	 * what it reads through), then calls authorize(ctx) (0 or -EPERM),
+	 * then reads only from that mm: an exec of a setuid program between
+	 * the check and the read cannot hand over the new image's pages.
+	 * Returns 0, -ENXIO if the page is not resident (ERROR_NOT_MAPPED),
+	 * -ESRCH target gone, -EPERM from authorize, -EFAULT/-EIO unreadable,
 	 * or another -errno. Optional: NULL means peek is unsupported.
 	 */
-	int (*peek)(void *handle, uint64_t vaddr, uint8_t page[4096]);
+	int (*peek)(void *handle, uint64_t vaddr, uint8_t page[4096], int (*authorize)(void *ctx),
+		    void *ctx);
 
 	/*
-	 * Optional (NULL, or returns -1): an fd that becomes readable when the
-	 * backend has news (e.g. the kernel table changed), so the daemon
-	 * samples early instead of waiting for its timer. The daemon only
-	 * polls it; it never reads or closes it.
+	 * Event-driven mode, optional (NULL: the reader polls with sample).
+	 * events_start registers the backend's event fds with epfd (any
+	 * data.ptr; the reader calls events_drain whenever epfd is readable)
+	 * and describes its sources in desc; -errno (reason in desc) makes
+	 * the session poll instead. events_drain moves everything pending
+	 * into b; 0 or -errno.
 	 */
-	int (*wakeup_fd)(void *handle);
+	int (*events_start)(void *handle, int epfd, char *desc, size_t desclen);
+	int (*events_drain)(void *handle, struct spt_batch *b);
+
+	/*
+	 * Targeted reads, needed with events_start. read_vmas appends the
+	 * VMAs overlapping [start, end), clipped to the window, in order.
+	 * read_pages appends the page entries inside [start, end) of the
+	 * VMAs in vmas (entries beyond are ignored); it returns 1 instead of
+	 * 0 when a THP reaches beyond the range (the reader then asks again
+	 * with the fault's window recomputed). fault_window widens a fault at
+	 * vaddr in v to what one fault may map (fault-around, a THP);
+	 * optional. All 0 or -errno like sample.
+	 */
+	int (*read_vmas)(void *handle, uint64_t start, uint64_t end, struct spt_state *out);
+	int (*read_pages)(void *handle, const struct spt_state *vmas, uint64_t start, uint64_t end,
+			  struct spt_state *out);
+	void (*fault_window)(void *handle, const struct spt_vma *v, uint64_t vaddr,
+			     uint64_t *start, uint64_t *end);
 
 	/*
 	 * Optional (NULL): true if the last successful sample observed that

@@ -14,6 +14,7 @@
 
 #include "../backend.h"
 #include "../procfs/maps.h"
+#include "../procfs/pagemap.h"
 #include "kernel-state.h"
 #include "kernel-table.h"
 #include "wire.h"
@@ -92,23 +93,37 @@ static int kernel_sample(void *handle, struct spt_state *out)
 	return ret;
 }
 
-static int kernel_peek(void *handle, uint64_t vaddr, uint8_t page[4096])
+static int kernel_peek(void *handle, uint64_t vaddr, uint8_t page[4096],
+		       int (*authorize)(void *ctx), void *ctx)
 {
 	struct kernel_handle *h = handle;
 	const struct shadow_pte *e;
-	int ret;
+	int mm_fd, ret;
 
 	if (vaddr < h->table.start || vaddr >= h->table.end)
 		return -EINVAL;
-	ret = spt_kernel_table_read(&h->table);
-	if (ret)
-		return ret;
-	e = &h->table.copy[(vaddr - h->table.start) / 4096];
-	if (!is_pte_mapped(e->state_flags))
-		return -ENXIO;
-	ret = spt_kernel_table_page(e->pfn, page);
-	/* Unmapped between our read and the call: the kernel says EINVAL. */
-	return ret == -EINVAL ? -ENXIO : ret;
+	/*
+	 * The kernel reads the page of whatever mm the table tracks now. A
+	 * pagemap fd binds the mm of this moment: if it still reads after the
+	 * copy, no exec happened between the credential check and the copy.
+	 */
+	mm_fd = openat(h->procdir, "pagemap", O_RDONLY | O_CLOEXEC);
+	if (mm_fd < 0)
+		return errno == ENOENT || errno == ESRCH ? -ESRCH : -errno;
+	ret = authorize(ctx);
+	if (!ret)
+		ret = spt_kernel_table_read(&h->table);
+	if (!ret) {
+		e = &h->table.copy[(vaddr - h->table.start) / 4096];
+		ret = is_pte_mapped(e->state_flags) ? spt_kernel_table_page(e->pfn, page) : -ENXIO;
+		/* Unmapped between our read and the call: the kernel says EINVAL. */
+		if (ret == -EINVAL)
+			ret = -ENXIO;
+	}
+	if (!ret && !spt_pagemap_live(mm_fd))
+		ret = -EAGAIN;
+	close(mm_fd);
+	return ret;
 }
 
 static void kernel_close(void *handle)

@@ -25,14 +25,22 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
 #include "backend-procfs.h"
 #include "../backend.h"
+#include "maps-query.h"
 #include "maps.h"
+#include "pagemap-scan-compat.h"
 #include "pagemap.h"
+#include "perf-events.h"
 #include "shadowpt.pb-c.h"
+
+/* What one read fault of a file may map besides its page (mm/filemap.c fault-around). */
+#define SPT_PROCFS_FAULT_AROUND (64u * 1024u)
+#define PMD_BYTES		(2ull << 20)
 
 #ifndef SYS_pidfd_open
 #define SYS_pidfd_open 434
@@ -46,7 +54,10 @@ struct procfs_backend {
 	int mmdirfd; /* /proc/PID/task/TID when the leader exited before its threads, or -1 */
 	uint64_t start, end;
 	int pagemap_fd; /* opened by the last sample attempt; exec sentinel */
+	int maps_fd;	/* opened with it: PROCMAP_QUERY for targeted VMA reads */
+	bool query_unsupported;
 	bool exec_pending, exec_seen;
+	struct spt_perf *perf; /* event mode */
 	struct spt_procfs_buf maps;
 	struct spt_pagemap pm;
 };
@@ -105,8 +116,11 @@ static void procfs_close(void *handle)
 
 	if (!b)
 		return;
+	spt_perf_close(b->perf);
 	if (b->pagemap_fd >= 0)
 		close(b->pagemap_fd);
+	if (b->maps_fd >= 0)
+		close(b->maps_fd);
 	if (b->dirfd >= 0)
 		close(b->dirfd);
 	if (b->mmdirfd >= 0)
@@ -139,7 +153,7 @@ int spt_procfs_open(pid_t pid, int pidfd, uint64_t start, uint64_t end,
 	b->pid = pid;
 	b->start = start;
 	b->end = end;
-	b->dirfd = b->mmdirfd = b->pagemap_fd = -1;
+	b->dirfd = b->mmdirfd = b->pagemap_fd = b->maps_fd = -1;
 	b->pidfd = pidfd;
 	spt_pagemap_init(&b->pm, mode);
 	if (pidfd < 0) {
@@ -210,6 +224,10 @@ static int sample_once(struct procfs_backend *b, struct spt_state *out)
 		close(b->pagemap_fd);
 	}
 	b->pagemap_fd = fd;
+	/* Bound to the same mm as pagemap: targeted VMA reads until the next exec. */
+	if (b->maps_fd >= 0)
+		close(b->maps_fd);
+	b->maps_fd = b->query_unsupported ? -1 : openat(mm_dir(b), "maps", O_RDONLY | O_CLOEXEC);
 
 	ret = spt_procfs_read_file(mm_dir(b), "maps", &b->maps);
 	if (ret)
@@ -248,42 +266,171 @@ static int procfs_sample(void *handle, struct spt_state *out)
 	return 0;
 }
 
-static int procfs_peek(void *handle, uint64_t vaddr, uint8_t page[4096])
+static int procfs_peek(void *handle, uint64_t vaddr, uint8_t page[4096],
+		       int (*authorize)(void *ctx), void *ctx)
 {
 	struct procfs_backend *b = handle;
+	int pm_fd, mem_fd, ret;
 	uint64_t pme;
 	ssize_t n;
-	int fd, ret;
 
 	if (vaddr & (SPT_PAGE_SIZE - 1) || vaddr < b->start || vaddr >= b->end)
 		return -EINVAL;
 	/*
+	 * Bind the mm first (both files name the mm of the moment they are
+	 * opened), then check the viewer against the credentials of now: an
+	 * exec after the check leaves these fds on the old, dying mm, whose
+	 * reads fail; one before it is what the check sees.
+	 */
+	pm_fd = open_in_proc(b, "pagemap");
+	if (pm_fd < 0) /* a zombie's pagemap gives EACCES to non-root callers */
+		return spt_pidfd_exited(b->pidfd) ? -ESRCH : pm_fd;
+	mem_fd = open_in_proc(b, "mem");
+	if (mem_fd < 0) {
+		close(pm_fd);
+		return spt_pidfd_exited(b->pidfd) ? -ESRCH : mem_fd;
+	}
+	ret = authorize(ctx);
+	if (ret)
+		goto out;
+	/*
 	 * Only resident pages: reading /proc/PID/mem elsewhere would fault
 	 * pages in (or swap them in) and change what we are showing.
 	 */
-	fd = open_in_proc(b, "pagemap");
-	if (fd < 0) /* a zombie's pagemap gives EACCES to non-root callers */
-		return spt_pidfd_exited(b->pidfd) ? -ESRCH : fd;
-	ret = spt_pagemap_read_entry(fd, vaddr, &pme);
-	close(fd);
-	if (ret)
-		return spt_pidfd_exited(b->pidfd) ? -ESRCH : ret == -EAGAIN ? -ENXIO : ret;
-	if (!(pme & (1ull << 63)))
-		return -ENXIO;
-
-	fd = open_in_proc(b, "mem");
-	if (fd < 0)
-		return spt_pidfd_exited(b->pidfd) ? -ESRCH : fd;
+	ret = spt_pagemap_read_entry(pm_fd, vaddr, &pme);
+	if (ret) {
+		ret = spt_pidfd_exited(b->pidfd) ? -ESRCH : ret == -EAGAIN ? -ENXIO : ret;
+		goto out;
+	}
+	if (!(pme & (1ull << 63))) {
+		ret = -ENXIO;
+		goto out;
+	}
 	do
-		n = pread(fd, page, 4096, (off_t)vaddr);
+		n = pread(mem_fd, page, 4096, (off_t)vaddr);
 	while (n < 0 && errno == EINTR);
 	ret = n == 4096 ? 0 : n < 0 ? -errno : -EIO;
-	close(fd);
 	if (ret && spt_pidfd_exited(b->pidfd))
-		return -ESRCH;
-	if (ret == -EIO && n < 0)
+		ret = -ESRCH;
+	else if (ret == -EIO && n < 0)
 		ret = -EFAULT; /* access_remote_vm failed: unmapped meanwhile */
+	/* Both fds must still name the mm that was checked. */
+	if (!ret && !spt_pagemap_live(pm_fd))
+		ret = -EAGAIN;
+out:
+	close(mem_fd);
+	close(pm_fd);
 	return ret;
+}
+
+static int procfs_events_start(void *handle, int epfd, char *desc, size_t desclen)
+{
+	struct procfs_backend *b = handle;
+	int ret = spt_perf_open(b->pid, epfd, &b->perf, desc, desclen);
+
+	if (ret == 0)
+		spt_perf_describe(b->perf, desc, desclen);
+	return ret;
+}
+
+static int procfs_events_drain(void *handle, struct spt_batch *batch)
+{
+	return spt_perf_drain(((struct procfs_backend *)handle)->perf, batch);
+}
+
+static int procfs_read_vmas(void *handle, uint64_t start, uint64_t end, struct spt_state *out)
+{
+	struct procfs_backend *b = handle;
+	int ret;
+
+	if (b->maps_fd >= 0 && !b->query_unsupported) {
+		ret = spt_maps_query(b->maps_fd, start, end, b->start, b->end, out);
+		if (ret != -EOPNOTSUPP)
+			return ret == -ESRCH && !spt_pidfd_exited(b->pidfd) ? -EAGAIN : ret;
+		b->query_unsupported = true;
+		spt_state_clear(out);
+	}
+	/* Before 6.11: the whole text, keeping what overlaps [start, end). */
+	ret = spt_procfs_read_file(mm_dir(b), "maps", &b->maps);
+	if (!ret)
+		ret = spt_maps_parse(b->maps.data, b->maps.len, b->start, b->end, out);
+	if (ret == -EINVAL)
+		return -EAGAIN; /* changed while read */
+	if (ret)
+		return ret;
+	/* Drop what lies wholly outside [start, end), keeping true extents. */
+	{
+		struct spt_state keep;
+
+		spt_state_init(&keep);
+		for (size_t i = 0; i < out->nvmas && !ret; i++)
+			if (out->vmas[i].end > start && out->vmas[i].start < end)
+				ret = spt_state_append_vma(&keep, &out->vmas[i]);
+		if (!ret)
+			spt_state_move(out, &keep);
+		spt_state_free(&keep);
+	}
+	return ret;
+}
+
+static int procfs_read_pages(void *handle, const struct spt_state *vmas, uint64_t start,
+			     uint64_t end, struct spt_state *out)
+{
+	struct procfs_backend *b = handle;
+	bool huge = false;
+	int ret;
+
+	if (b->pagemap_fd < 0)
+		return -EAGAIN;
+	ret = spt_pagemap_fill_range(&b->pm, b->pagemap_fd, vmas, start, end, out, &huge);
+	if (ret)
+		return ret;
+	return huge ? 1 : 0;
+}
+
+/* Is vaddr mapped by a PMD (a THP) right now? */
+static bool procfs_is_huge(struct procfs_backend *b, uint64_t vaddr)
+{
+	struct page_region pr;
+	struct pm_scan_arg arg = {
+	    .size = sizeof(arg),
+	    .start = vaddr,
+	    .end = vaddr + SPT_PAGE_SIZE,
+	    .vec = (uintptr_t)&pr,
+	    .vec_len = 1,
+	    .category_anyof_mask = PAGE_IS_PRESENT,
+	    .return_mask = PAGE_IS_HUGE,
+	};
+
+	if (b->pagemap_fd < 0 || b->pm.scan_unsupported)
+		return false;
+	return ioctl(b->pagemap_fd, PAGEMAP_SCAN, &arg) == 1 && (pr.categories & PAGE_IS_HUGE);
+}
+
+static void procfs_fault_window(void *handle, const struct spt_vma *v, uint64_t vaddr,
+				uint64_t *start, uint64_t *end)
+{
+	struct procfs_backend *b = handle;
+	uint64_t page = vaddr & ~(SPT_PAGE_SIZE - 1);
+
+	switch (v->kind) {
+	case SPT_VMA_FILE:
+	case SPT_VMA_SHARED_ANON:
+		/* Fault-around maps the neighbours a read fault finds in the page cache. */
+		*start = page & ~(uint64_t)(SPT_PROCFS_FAULT_AROUND - 1);
+		*end = *start + SPT_PROCFS_FAULT_AROUND;
+		break;
+	case SPT_VMA_ANON:
+		if (v->end - v->start >= PMD_BYTES && procfs_is_huge(b, page)) {
+			*start = page & ~(PMD_BYTES - 1);
+			*end = *start + PMD_BYTES;
+			break;
+		}
+		/* fall through */
+	default:
+		*start = page;
+		*end = page + SPT_PAGE_SIZE;
+	}
 }
 
 static bool procfs_exec_seen(void *handle)
@@ -302,7 +449,11 @@ const struct spt_backend_ops spt_backend_procfs = {
 	.open = procfs_open_ops,
 	.sample = procfs_sample,
 	.peek = procfs_peek,
-	.wakeup_fd = NULL,
+	.events_start = procfs_events_start,
+	.events_drain = procfs_events_drain,
+	.read_vmas = procfs_read_vmas,
+	.read_pages = procfs_read_pages,
+	.fault_window = procfs_fault_window,
 	.exec_seen = procfs_exec_seen,
 	.close = procfs_close,
 };

@@ -190,74 +190,64 @@ enum spt_vma_kind spt_maps_classify(const struct spt_maps_line *l)
 	return SPT_VMA_FILE;
 }
 
+int spt_maps_append_line(const struct spt_maps_line *l, uint64_t start, uint64_t end,
+			 struct spt_state *st)
+{
+	char stackname[512], *name = stackname;
+	struct spt_vma v;
+	int ret;
+
+	if (l->end <= start || l->start >= end)
+		return 0;
+	if (l->name_len >= sizeof(stackname)) {
+		name = malloc(l->name_len + 1);
+		if (!name)
+			return -ENOMEM;
+	}
+	memcpy(name, l->name, l->name_len);
+	name[l->name_len] = '\0';
+	v = (struct spt_vma){
+		.start = l->start < start ? start : l->start,
+		.end = l->end > end ? end : l->end,
+		.offset = l->offset,
+		.prot = l->prot,
+		.shared = l->shared,
+		.kind = spt_maps_classify(l),
+		.name = name,
+	};
+	/* A clipped start moves the file offset along with it. */
+	if (l->inode && v.start > l->start)
+		v.offset += v.start - l->start;
+	ret = spt_state_append_vma(st, &v);
+	if (name != stackname)
+		free(name);
+	return ret;
+}
+
 int spt_maps_parse(const char *buf, size_t len, uint64_t start, uint64_t end,
 		   struct spt_state *st)
 {
-	char stackname[512];
-	char *heapname = NULL;
-	size_t heapcap = 0;
 	const char *p = buf, *e = buf + len;
 	uint64_t prev_end = 0;
-	int ret = 0;
 
 	while (p < e) {
 		const char *nl = memchr(p, '\n', (size_t)(e - p));
 		size_t linelen = nl ? (size_t)(nl - p) : (size_t)(e - p);
 		struct spt_maps_line l;
-		struct spt_vma v;
-		char *name;
+		int ret = spt_maps_parse_line(p, linelen, &l);
 
-		ret = spt_maps_parse_line(p, linelen, &l);
 		if (ret)
-			goto out;
+			return ret;
 		p += linelen + (nl ? 1 : 0);
-
 		/* The kernel prints VMAs sorted and disjoint; anything else is corrupt. */
-		if (l.start < prev_end) {
-			ret = -EINVAL;
-			goto out;
-		}
+		if (l.start < prev_end)
+			return -EINVAL;
 		prev_end = l.end;
-		if (l.end <= start || l.start >= end)
-			continue;
-
-		if (l.name_len < sizeof(stackname)) {
-			name = stackname;
-		} else {
-			if (l.name_len >= heapcap) {
-				char *n = realloc(heapname, l.name_len + 1);
-
-				if (!n) {
-					ret = -ENOMEM;
-					goto out;
-				}
-				heapname = n;
-				heapcap = l.name_len + 1;
-			}
-			name = heapname;
-		}
-		memcpy(name, l.name, l.name_len);
-		name[l.name_len] = '\0';
-
-		v = (struct spt_vma){
-			.start = l.start < start ? start : l.start,
-			.end = l.end > end ? end : l.end,
-			.offset = l.offset,
-			.prot = l.prot,
-			.shared = l.shared,
-			.kind = spt_maps_classify(&l),
-			.name = name,
-		};
-		/* A clipped start moves the file offset along with it. */
-		if (l.inode && v.start > l.start)
-			v.offset += v.start - l.start;
-		ret = spt_state_append_vma(st, &v);
+		ret = spt_maps_append_line(&l, start, end, st);
 		if (ret)
-			goto out;
+			return ret;
 	}
-out:
-	free(heapname);
-	return ret;
+	return 0;
 }
 
 void spt_procfs_buf_free(struct spt_procfs_buf *b)

@@ -62,6 +62,13 @@ int spt_maps_parse_line(const char *line, size_t len, struct spt_maps_line *out)
 enum spt_vma_kind spt_maps_classify(const struct spt_maps_line *l);
 
 /*
+ * Appends the VMA of l to st if it overlaps [start, end), clipped to it.
+ * 0, -EINVAL (out of order, see spt_state_append_vma), -ENOMEM.
+ */
+int spt_maps_append_line(const struct spt_maps_line *l, uint64_t start, uint64_t end,
+			 struct spt_state *st);
+
+/*
  * Parses a whole maps text and appends every VMA overlapping
  * [start, end) to st, clipped to the range, in file order. The last line
  * may lack its '\n'. Returns 0, -EINVAL on a malformed line or on lines

@@ -212,18 +212,47 @@ static int scan_regions(struct spt_pagemap *pm, int fd, uint64_t start, uint64_t
 	return 0;
 }
 
-static int fill_scan(struct spt_pagemap *pm, int fd, struct spt_state *st)
+/* Pages of a range this small are read directly: one pread beats a scan. */
+#define DIRECT_READ_MAX_PAGES 16u
+
+/* Could a PMD-mapped THP cover part of [a, b) of v? Only if an aligned 2 MiB block fits. */
+static bool thp_possible(const struct spt_vma *v, uint64_t a, uint64_t b)
+{
+	uint64_t lo = (a & ~(PMD_SIZE_BYTES - 1)), hi = (b + PMD_SIZE_BYTES - 1) & ~(PMD_SIZE_BYTES - 1);
+
+	for (uint64_t blk = lo; blk < hi; blk += PMD_SIZE_BYTES)
+		if (blk >= v->start && blk + PMD_SIZE_BYTES <= v->end)
+			return true;
+	return false;
+}
+
+/* A small range where no THP can be: pagemap alone says all. */
+static bool read_small_directly(const struct spt_vma *v, uint64_t a, uint64_t b)
+{
+	return b - a <= DIRECT_READ_MAX_PAGES * SPT_PAGE_SIZE && !thp_possible(v, a, b);
+}
+
+/*
+ * Appends the page entries of vmas' VMAs inside [a, b) to out, finding
+ * them with PAGEMAP_SCAN. *huge (if given) is set when a PMD-mapped run
+ * reaches beyond [a, b): the caller may want the rest of that THP.
+ */
+static int fill_scan_range(struct spt_pagemap *pm, int fd, const struct spt_state *vmas,
+			   uint64_t a, uint64_t b, struct spt_state *out, bool *huge)
 {
 	uint64_t lo = UINT64_MAX, hi = 0;
 	size_t r = 0;
 	int ret;
 
-	for (size_t i = 0; i < st->nvmas; i++) {
-		if (vma_read_directly(&st->vmas[i]))
+	for (size_t i = 0; i < vmas->nvmas; i++) {
+		const struct spt_vma *v = &vmas->vmas[i];
+		uint64_t x = v->start > a ? v->start : a, y = v->end < b ? v->end : b;
+
+		if (x >= y || vma_read_directly(v) || read_small_directly(v, x, y))
 			continue;
 		if (lo == UINT64_MAX)
-			lo = st->vmas[i].start;
-		hi = st->vmas[i].end;
+			lo = x;
+		hi = y;
 	}
 	pm->nregions = 0;
 	if (lo < hi) {
@@ -232,32 +261,43 @@ static int fill_scan(struct spt_pagemap *pm, int fd, struct spt_state *st)
 			return ret;
 	}
 
-	for (size_t i = 0; i < st->nvmas; i++) {
-		const struct spt_vma *v = &st->vmas[i];
+	for (size_t i = 0; i < vmas->nvmas; i++) {
+		const struct spt_vma *v = &vmas->vmas[i];
+		uint64_t x = v->start > a ? v->start : a, y = v->end < b ? v->end : b;
 
-		if (vma_read_directly(v)) {
-			ret = read_run(pm, fd, v, v->start, v->end, false, false, NULL, st);
+		if (x >= y)
+			continue;
+		if (vma_read_directly(v) || read_small_directly(v, x, y)) {
+			ret = read_run(pm, fd, v, x, y, false, false, NULL, out);
 			if (ret)
 				return ret;
 			continue;
 		}
-		while (r < pm->nregions && pm->regions[r].end <= v->start)
+		while (r < pm->nregions && pm->regions[r].end <= x)
 			r++;
 		/* A region may span VMAs: clip, and keep r for the next VMA. */
-		for (size_t k = r; k < pm->nregions && pm->regions[k].start < v->end; k++) {
+		for (size_t k = r; k < pm->nregions && pm->regions[k].start < y; k++) {
 			const struct page_region *pr = &pm->regions[k];
-			uint64_t a = pr->start > v->start ? pr->start : v->start;
-			uint64_t b = pr->end < v->end ? pr->end : v->end;
+			uint64_t ra = pr->start > x ? pr->start : x;
+			uint64_t rb = pr->end < y ? pr->end : y;
+			bool is_huge = pr->categories & PAGE_IS_HUGE;
 
-			if (a >= b)
+			if (ra >= rb)
 				continue;
-			ret = read_run(pm, fd, v, a, b, pr->categories & PAGE_IS_HUGE, false, NULL,
-				       st);
+			if (huge && is_huge && ((ra & ~(PMD_SIZE_BYTES - 1)) < x ||
+						((rb + PMD_SIZE_BYTES - 1) & ~(PMD_SIZE_BYTES - 1)) > y))
+				*huge = true;
+			ret = read_run(pm, fd, v, ra, rb, is_huge, false, NULL, out);
 			if (ret)
 				return ret;
 		}
 	}
 	return 0;
+}
+
+static int fill_scan(struct spt_pagemap *pm, int fd, struct spt_state *st)
+{
+	return fill_scan_range(pm, fd, st, 0, UINT64_MAX, st, NULL);
 }
 
 static int parse_kb(const char *p, const char *e, uint64_t *out)
@@ -397,6 +437,52 @@ static int fill_fallback(struct spt_pagemap *pm, int procdirfd, int fd, struct s
 			return ret;
 	}
 	return 0;
+}
+
+/*
+ * Fallback for a range: whole 2 MiB blocks of anonymous VMAs, so that the
+ * kpageflags THP test sees every block it decides on.
+ */
+static int fill_fallback_range(struct spt_pagemap *pm, int fd, const struct spt_state *vmas,
+			       uint64_t a, uint64_t b, struct spt_state *out)
+{
+	for (size_t i = 0; i < vmas->nvmas; i++) {
+		const struct spt_vma *v = &vmas->vmas[i];
+		uint64_t x = v->start > a ? v->start : a, y = v->end < b ? v->end : b;
+		int ret;
+
+		if (x >= y)
+			continue;
+		if (v->kind == SPT_VMA_ANON) {
+			x &= ~(PMD_SIZE_BYTES - 1);
+			y = (y + PMD_SIZE_BYTES - 1) & ~(PMD_SIZE_BYTES - 1);
+			x = x < v->start ? v->start : x;
+			y = y > v->end ? v->end : y;
+		}
+		ret = read_run(pm, fd, v, x, y, false, v->kind == SPT_VMA_ANON, NULL, out);
+		if (ret)
+			return ret;
+	}
+	return 0;
+}
+
+int spt_pagemap_fill_range(struct spt_pagemap *pm, int pagemap_fd, const struct spt_state *vmas,
+			   uint64_t start, uint64_t end, struct spt_state *out, bool *huge)
+{
+	int ret = -EOPNOTSUPP;
+
+	if (pm->mode == SPT_PAGEMAP_AUTO && !pm->scan_unsupported) {
+		size_t npages0 = out->npages;
+
+		ret = fill_scan_range(pm, pagemap_fd, vmas, start, end, out, huge);
+		if (ret == -EOPNOTSUPP) {
+			pm->scan_unsupported = true;
+			out->npages = npages0;
+		}
+	}
+	if (ret == -EOPNOTSUPP)
+		ret = fill_fallback_range(pm, pagemap_fd, vmas, start, end, out);
+	return ret;
 }
 
 bool spt_pagemap_live(int pagemap_fd)

@@ -115,6 +115,15 @@ void spt_pagemap_free(struct spt_pagemap *pm);
 int spt_pagemap_fill(struct spt_pagemap *pm, int procdirfd, int pagemap_fd,
 		     struct spt_state *st);
 
+/*
+ * The page entries of vmas' VMAs inside [start, end), appended to out
+ * (the fallback reads whole 2 MiB blocks of anonymous VMAs, so out may
+ * hold entries beyond). *huge, if given, is set when a THP reaches beyond
+ * the range. Returns like spt_pagemap_fill.
+ */
+int spt_pagemap_fill_range(struct spt_pagemap *pm, int pagemap_fd, const struct spt_state *vmas,
+			   uint64_t start, uint64_t end, struct spt_state *out, bool *huge);
+
 /* Reads one raw pagemap entry. 0, -EAGAIN (mm gone) or -errno. */
 int spt_pagemap_read_entry(int pagemap_fd, uint64_t vaddr, uint64_t *pme);
 /* Whether the mm a pagemap fd was opened on still has users. */

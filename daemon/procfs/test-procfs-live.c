@@ -53,6 +53,20 @@ struct layout {
 	int prctl_errno;
 };
 
+/* Peek authorization stand-ins: count the calls (ctx may be NULL). */
+static int peek_allow(void *ctx)
+{
+	if (ctx)
+		++*(int *)ctx;
+	return 0;
+}
+
+static int peek_deny(void *ctx)
+{
+	++*(int *)ctx;
+	return -EPERM;
+}
+
 static bool is_root;
 
 static bool thp_enabled(void)
@@ -604,11 +618,17 @@ static void test_layout(struct child *c)
 		uint8_t page[4096];
 		bool ok = true;
 
-		ret = spt_backend_procfs.peek(h, c->l.anon_write + PG, page);
+		int calls = 0;
+
+		ret = spt_backend_procfs.peek(h, c->l.anon_write + PG, page, peek_allow, &calls);
 		for (int i = 0; i < 4096; i++)
 			ok &= page[i] == 0xa6;
-		CHECK(ret == 0 && ok, "peek returns the page's bytes (%d)", ret);
-		ret = spt_backend_procfs.peek(h, c->l.anon_untouched, page);
+		CHECK(ret == 0 && ok && calls == 1, "peek returns the page's bytes (%d)", ret);
+		memset(page, 0, sizeof(page));
+		ret = spt_backend_procfs.peek(h, c->l.anon_write + PG, page, peek_deny, &calls);
+		CHECK(ret == -EPERM && calls == 2 && page[0] == 0,
+		      "peek refused by authorize reads nothing (%d)", ret);
+		ret = spt_backend_procfs.peek(h, c->l.anon_untouched, page, peek_allow, &calls);
 		CHECK(ret == -ENXIO, "peek of a non-resident page: -ENXIO (%d)", ret);
 		sample_stable(h, &scan);
 		CHECK(!has_entry(&scan, c->l.anon_untouched), "peek did not fault the page in");
@@ -699,7 +719,7 @@ static void test_exec_and_exit(const char *tmpfile)
 	waitid(P_PID, (id_t)c.pid, &si, WEXITED | WNOWAIT);
 	ret = sample_stable(h, &st);
 	CHECK(ret == -ESRCH, "zombie target: sample -ESRCH (%d)", ret);
-	ret = spt_backend_procfs.peek(h, 0x400000, page);
+	ret = spt_backend_procfs.peek(h, 0x400000, page, peek_allow, NULL);
 	CHECK(ret == -ESRCH || ret == -EINVAL, "zombie target: peek fails (%d)", ret);
 	waitpid(c.pid, NULL, 0);
 	ret = sample_stable(h, &st);
