@@ -440,9 +440,6 @@ static void client_on_watch(struct client *c, const SptFrame *f)
 	uint64_t start = 0, end = SPT_USER_ADDR_MAX;
 	int backend = req->has_backend ? (int)req->backend : 0;
 	pid_t pid = req->has_pid ? req->pid : 0;
-	Shadowpt__WatchStarted ws = SHADOWPT__WATCH_STARTED__INIT;
-	Shadowpt__Range rg = SHADOWPT__RANGE__INIT;
-	Shadowpt__Frame out = SHADOWPT__FRAME__INIT;
 	struct session *s;
 	struct watch *w;
 	char why[256] = "";
@@ -547,49 +544,13 @@ static void client_on_watch(struct client *c, const SptFrame *f)
 		client_send_error(c, rid, code, 0, false, "%s", why);
 		return;
 	}
-	w = session_add_watch(s, c, c->peer.admin, min_ms, max_ms);
-	if (!w) {
+	/* WatchStarted and the snapshot follow once the session's first read is in. */
+	if (session_add_watch(s, c, c->peer.admin, min_ms, max_ms, rid) < 0) {
 		session_release_if_idle(s);
 		client_send_error(c, rid, SHADOWPT__ERROR_CODE__ERROR_INTERNAL, 0, false,
 				  "out of memory");
 		return;
 	}
-	rg.has_start = rg.has_end = 1;
-	rg.start = s->start;
-	rg.end = s->end;
-	ws.has_watch_id = ws.has_pid = ws.has_backend = ws.has_pfn_visibility = 1;
-	ws.watch_id = w->id;
-	ws.pid = s->pid;
-	ws.range = &rg;
-	ws.backend = (Shadowpt__Backend)s->ops->id;
-	ws.pfn_visibility = !spt_pfns_readable ? SHADOWPT__PFN_VISIBILITY__PFN_HIDDEN
-			    : w->raw_pfns      ? SHADOWPT__PFN_VISIBILITY__PFN_RAW
-					       : SHADOWPT__PFN_VISIBILITY__PFN_TOKEN;
-	ws.backend_reason = s->backend_reason;
-	ws.comm = s->comm;
-	out.has_request_id = 1;
-	out.request_id = rid;
-	out.msg_case = SHADOWPT__FRAME__MSG_WATCH_STARTED;
-	out.watch_started = &ws;
-	client_send_frame(c, &out, OUTQ_CONTROL, 0);
-	r = session_send_snapshot(w, false);
-	if (r == -EMSGSIZE) {
-		client_send_error(c, 0, SHADOWPT__ERROR_CODE__ERROR_LIMIT_EXCEEDED, w->id, false,
-				  "the target has %llu mapped pages; protocol 1 viewers get at most "
-				  "%u (a newer shadowctl gets them as runs)",
-				  (unsigned long long)spt_state_npages(&s->cur),
-				  SPT_V1_MAX_SNAPSHOT_PAGES);
-		session_remove_watch(w);
-		return;
-	}
-	if (r < 0) {
-		client_send_error(c, 0, SHADOWPT__ERROR_CODE__ERROR_INTERNAL, w->id, false,
-				  "cannot encode the snapshot");
-		session_remove_watch(w);
-		return;
-	}
-	log_info("client %llu (uid %u '%s'): watch %u on pid %d", (unsigned long long)c->id,
-		 c->peer.uid, c->name, w->id, (int)pid);
 }
 
 static void client_on_unwatch(struct client *c, const SptFrame *f)
@@ -616,17 +577,13 @@ static void client_on_unwatch(struct client *c, const SptFrame *f)
 
 static void client_on_peek(struct client *c, const SptFrame *f)
 {
-	Shadowpt__PeekReply pr = SHADOWPT__PEEK_REPLY__INIT;
-	Shadowpt__Frame out = SHADOWPT__FRAME__INIT;
 	uint32_t id = f->peek->has_watch_id ? f->peek->watch_id : 0;
 	uint32_t rid = f->request_id;
 	struct watch *w = client_find_watch(c, id);
-	uint8_t page[SPT_PAGE_SIZE];
 	uint64_t vaddr;
-	char why[256];
 	int r;
 
-	if (!w) {
+	if (!w || w->pending) {
 		client_send_error(c, rid, SHADOWPT__ERROR_CODE__ERROR_NO_SUCH_WATCH, id, false,
 				  "no watch %u on this connection", id);
 		return;
@@ -639,40 +596,59 @@ static void client_on_peek(struct client *c, const SptFrame *f)
 				  (unsigned long long)w->s->end);
 		return;
 	}
-	/* Credentials may have changed since the watch started (setuid, exec). */
-	r = auth_check_target(&c->peer, w->s->pid, why, sizeof(why));
-	if (r == 0 && !session_target_alive(w->s)) {
-		r = -ESRCH;
-		snprintf(why, sizeof(why), "process %d exited", (int)w->s->pid);
-	}
-	if (r < 0) {
-		client_send_error(c, rid, error_code_of(r), id, false, "%s", why);
-		return;
-	}
 	if (!w->s->ops->peek) {
 		client_send_error(c, rid, SHADOWPT__ERROR_CODE__ERROR_BACKEND_UNAVAILABLE, id,
 				  false, "the %s backend cannot read page contents",
 				  w->s->ops->name);
 		return;
 	}
-	r = w->s->ops->peek(w->s->handle, vaddr, page);
-	if (r == -ENXIO) {
-		client_send_error(c, rid, SHADOWPT__ERROR_CODE__ERROR_NOT_MAPPED, id, false,
-				  "page %#llx is not resident", (unsigned long long)vaddr);
+	/*
+	 * The session's reader reads it, checking the credentials of the
+	 * moment (setuid, exec) after binding the target's mm: never here.
+	 */
+	r = session_peek(w, rid, vaddr);
+	if (r < 0)
+		client_send_error(c, rid, SHADOWPT__ERROR_CODE__ERROR_INTERNAL, id, false,
+				  "cannot read page %#llx: %s", (unsigned long long)vaddr,
+				  strerror(-r));
+}
+
+void client_peek_reply(struct client *c, uint32_t request_id, uint32_t watch_id, uint64_t vaddr,
+		       int err, const char *why, const uint8_t *page)
+{
+	Shadowpt__PeekReply pr = SHADOWPT__PEEK_REPLY__INIT;
+	Shadowpt__Frame out = SHADOWPT__FRAME__INIT;
+
+	if (err == -ENXIO) {
+		client_send_error(c, request_id, SHADOWPT__ERROR_CODE__ERROR_NOT_MAPPED, watch_id,
+				  false, "page %#llx is not resident", (unsigned long long)vaddr);
 		return;
 	}
-	if (r < 0) {
-		client_send_error(c, rid, error_code_of(r), id, false, "cannot read page %#llx: %s",
-				  (unsigned long long)vaddr, strerror(-r));
+	if (err == -EPERM || err == -EACCES) {
+		log_info("uid %u (pid %d) denied peeking pid of watch %u: %s", c->peer.uid,
+			 (int)c->peer.pid, watch_id, why);
+		client_send_error(c, request_id, SHADOWPT__ERROR_CODE__ERROR_PERMISSION_DENIED,
+				  watch_id, false, "%s", why);
+		return;
+	}
+	if (err == -ESRCH) {
+		client_send_error(c, request_id, SHADOWPT__ERROR_CODE__ERROR_NO_SUCH_PROCESS,
+				  watch_id, false, "the process of watch %u exited", watch_id);
+		return;
+	}
+	if (err < 0) {
+		client_send_error(c, request_id, error_code_of(err), watch_id, false,
+				  "cannot read page %#llx: %s", (unsigned long long)vaddr,
+				  strerror(-err));
 		return;
 	}
 	pr.has_watch_id = pr.has_vaddr = pr.has_data = 1;
-	pr.watch_id = id;
+	pr.watch_id = watch_id;
 	pr.vaddr = vaddr;
-	pr.data.data = page;
-	pr.data.len = sizeof(page);
+	pr.data.data = (uint8_t *)page;
+	pr.data.len = SPT_PAGE_SIZE;
 	out.has_request_id = 1;
-	out.request_id = rid;
+	out.request_id = request_id;
 	out.msg_case = SHADOWPT__FRAME__MSG_PEEK_REPLY;
 	out.peek_reply = &pr;
 	client_send_frame(c, &out, OUTQ_CONTROL, 0);
@@ -715,7 +691,7 @@ static void client_on_status(struct client *c, const SptFrame *f)
 		}
 	}
 	TAILQ_FOREACH(s, &spt_sessions, entry) {
-		if (!c->peer.admin && !client_watches_session(c, s))
+		if (!s->opened || (!c->peer.admin && !client_watches_session(c, s)))
 			continue;
 		shadowpt__session_status__init(&ss[i]);
 		shadowpt__range__init(&rg[i]);
@@ -723,20 +699,33 @@ static void client_on_status(struct client *c, const SptFrame *f)
 		rg[i].start = s->start;
 		rg[i].end = s->end;
 		ss[i].has_pid = ss[i].has_backend = ss[i].has_viewers = ss[i].has_seq = 1;
-		ss[i].has_interval_ms = ss[i].has_mapped_pages = ss[i].has_vmas = 1;
+		ss[i].has_mapped_pages = ss[i].has_vmas = 1;
 		ss[i].has_samples = ss[i].has_sample_ns_total = 1;
+		ss[i].has_mode = ss[i].has_state = ss[i].has_events = 1;
+		ss[i].has_events_lost = ss[i].has_reconciles = 1;
 		ss[i].pid = s->pid;
 		ss[i].range = &rg[i];
 		ss[i].backend = (Shadowpt__Backend)s->ops->id;
 		ss[i].viewers = s->nwatches;
 		ss[i].seq = s->seq;
-		ss[i].interval_ms = s->iv.cur_ms;
 		ss[i].mapped_pages = spt_state_npages(&s->cur);
 		ss[i].has_runs = 1;
 		ss[i].runs = spt_state_nruns(&s->cur);
 		ss[i].vmas = s->cur.nvmas;
-		ss[i].samples = s->samples;
-		ss[i].sample_ns_total = s->sample_ns;
+		ss[i].mode = (Shadowpt__WatchMode)s->mode;
+		ss[i].state = (Shadowpt__WatchState)s->state;
+		if (s->rd) {
+			const struct spt_reader_stats *rs = spt_reader_stats(s->rd);
+
+			ss[i].samples = __atomic_load_n(&rs->reads, __ATOMIC_RELAXED);
+			ss[i].sample_ns_total = __atomic_load_n(&rs->read_ns, __ATOMIC_RELAXED);
+			ss[i].events = __atomic_load_n(&rs->events, __ATOMIC_RELAXED);
+			ss[i].events_lost = __atomic_load_n(&rs->lost, __ATOMIC_RELAXED);
+			ss[i].reconciles = __atomic_load_n(&rs->reconciles, __ATOMIC_RELAXED);
+			ss[i].has_interval_ms = s->mode == SPT_MODE_POLLING;
+			ss[i].interval_ms =
+			    (uint32_t)__atomic_load_n(&rs->interval_ms, __ATOMIC_RELAXED);
+		}
 		ssp[i] = &ss[i];
 		i++;
 	}

@@ -360,6 +360,7 @@ static void server_on_accept(evutil_socket_t lfd, short what, void *arg)
 static void server_on_deadlines(evutil_socket_t fd, short what, void *arg)
 {
 	clients_check_deadlines();
+	sessions_check_periodic();
 }
 
 static void server_on_watchdog(evutil_socket_t fd, short what, void *arg)

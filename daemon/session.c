@@ -1,18 +1,19 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /*
- * Sessions: one per watched (pid, range), shared by all its viewers.
- * A timer samples the backend into a fresh state, diffs it against the
- * current one and publishes a non-empty delta, encoded once per pfn
- * visibility class and queued to every viewer. A pidfd reports the
- * target's exit: one last sample, a final delta to the empty state, then
- * TargetExited to every viewer and the session ends.
+ * Sessions: one per watched (pid, range), shared by all its viewers. The
+ * session's reader thread (reader.h) does every read of the target and
+ * posts deltas; the session applies each to its copy of the state (for
+ * the snapshots of viewers who join later) and publishes it, encoded
+ * once per pfn visibility class, to every viewer. Viewers who ask while
+ * the reader is still opening wait for its first state. A pidfd reports
+ * the target's exit: a final delta to the empty state, TargetExited to
+ * every viewer, and the session ends. A reader stuck inside a read of
+ * its target marks the session stalled; nobody else waits for it.
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <event2/event.h>
@@ -21,7 +22,17 @@
 #include "log.h"
 #include "shadowptd.h"
 
+/*
+ * Viewers' rights are re-checked before publishing: in a polling session
+ * at most this often (and at every exec); an event-driven one is told of
+ * every credential change, and re-checks on its own every
+ * SESSION_REVOKE_PERIOD_MS besides.
+ */
+#define SESSION_REVOKE_CHECK_MS	 20u
+#define SESSION_REVOKE_PERIOD_MS 1000u
+
 static uint32_t session_next_id = 1;
+static uint64_t session_next_cookie = 1;
 
 bool session_target_alive(const struct session *s)
 {
@@ -38,51 +49,33 @@ unsigned sessions_viewers(void)
 	return n;
 }
 
-static void session_read_comm(struct session *s)
-{
-	char path[64];
-	ssize_t n;
-	int fd;
-
-	snprintf(path, sizeof(path), "/proc/%d/comm", (int)s->pid);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	s->comm[0] = '\0';
-	if (fd < 0)
-		return;
-	n = read(fd, s->comm, sizeof(s->comm) - 1);
-	close(fd);
-	if (n <= 0)
-		n = 0;
-	s->comm[n] = '\0';
-	s->comm[strcspn(s->comm, "\n")] = '\0';
-}
-
 static void session_free(struct session *s)
 {
+	struct session_peek *p;
+
 	TAILQ_REMOVE(&spt_sessions, s, entry);
-	if (s->ev_timer)
-		event_free(s->ev_timer);
 	if (s->ev_exit)
 		event_free(s->ev_exit);
-	if (s->ev_wakeup)
-		event_free(s->ev_wakeup);
-	if (s->handle)
-		s->ops->close(s->handle);
+	if (s->ev_reader)
+		event_free(s->ev_reader);
+	spt_reader_stop(s->rd);
+	while ((p = LIST_FIRST(&s->peeks))) {
+		LIST_REMOVE(p, entry);
+		free(p);
+	}
 	if (s->pidfd >= 0)
 		close(s->pidfd);
 	spt_state_free(&s->cur);
-	spt_state_free(&s->next);
-	spt_delta_free(&s->delta);
 	tokenmap_free(&s->tokens);
-	log_info("session %u (pid %d [%#llx,%#llx) %s) closed after %llu samples", s->id,
-		 (int)s->pid, (unsigned long long)s->start, (unsigned long long)s->end,
-		 s->ops ? s->ops->name : "no backend", (unsigned long long)s->samples);
+	log_info("session %u (pid %d [%#llx,%#llx) %s) closed", s->id, (int)s->pid,
+		 (unsigned long long)s->start, (unsigned long long)s->end,
+		 s->ops ? s->ops->name : "no backend");
 	free(s);
 	server_update_status();
 }
 
-/* Sample as fast as the most demanding viewer asked, no faster. */
-static void session_update_bounds(struct session *s)
+/* Sample as fast as the most demanding viewer asked, no faster (polling mode). */
+static void session_update_bounds(struct session *s, bool hurry)
 {
 	uint32_t min_ms = UINT32_MAX, max_ms = UINT32_MAX;
 	struct watch *w;
@@ -91,8 +84,8 @@ static void session_update_bounds(struct session *s)
 		min_ms = w->min_ms < min_ms ? w->min_ms : min_ms;
 		max_ms = w->max_ms < max_ms ? w->max_ms : max_ms;
 	}
-	if (min_ms != UINT32_MAX) /* nobody left: keep what there was */
-		interval_set_bounds(&s->iv, min_ms, max_ms);
+	if (min_ms != UINT32_MAX && s->rd) /* nobody left: keep what there was */
+		spt_reader_set_bounds(s->rd, min_ms, max_ms, hurry);
 }
 
 /* Frees one subscription; the session stays (callers decide). */
@@ -107,7 +100,7 @@ static void watch_free(struct watch *w)
 	if (c->usage)
 		c->usage->watches--;
 	outq_drop_watch(&c->outq, w->id);
-	session_update_bounds(w->s);
+	session_update_bounds(w->s, false);
 	free(w);
 }
 
@@ -124,6 +117,38 @@ void session_remove_watch(struct watch *w)
 	watch_free(w);
 	if (s->nwatches == 0)
 		session_free(s);
+}
+
+/* WatchStatus to the protocol-2 viewers of s (older ones do not know it). */
+static void session_send_status(struct session *s, const char *msg)
+{
+	struct watch *w;
+
+	LIST_FOREACH(w, &s->watches, session_entry) {
+		Shadowpt__WatchStatus st = SHADOWPT__WATCH_STATUS__INIT;
+		Shadowpt__Frame f = SHADOWPT__FRAME__INIT;
+
+		if (w->pending || w->c->proto < 2)
+			continue;
+		st.has_watch_id = st.has_state = st.has_mode = st.has_since_ns = 1;
+		st.watch_id = w->id;
+		st.state = (Shadowpt__WatchState)s->state;
+		st.mode = (Shadowpt__WatchMode)s->mode;
+		st.since_ns = s->state_since_ns;
+		st.message = (char *)msg;
+		f.msg_case = SHADOWPT__FRAME__MSG_WATCH_STATUS;
+		f.watch_status = &st;
+		client_send_frame(w->c, &f, OUTQ_CONTROL, 0);
+	}
+}
+
+static void session_set_state(struct session *s, int state, const char *msg)
+{
+	if (s->state == state)
+		return;
+	s->state = state;
+	s->state_since_ns = spt_now_ns();
+	session_send_status(s, msg);
 }
 
 /* A delta encoded for one class of viewers: its frames (protocol 2 chunks). */
@@ -171,24 +196,24 @@ static void class_delta_free(struct class_delta *cd)
  * Publishes the delta from seq to seq+1 (s->cur already holds the new
  * state). Encoded at most once per class: pfn visibility x protocol.
  */
-static void session_publish(struct session *s, const struct spt_delta *d, bool exec)
+static void session_publish(struct session *s, const struct spt_delta *d,
+			    const struct spt_delta_meta *m)
 {
-	struct spt_delta_meta meta = {
-	    .watch_id = s->id,
-	    .base_seq = s->seq,
-	    .seq = s->seq + 1,
-	    .timestamp_ns = s->cur_ns,
-	    .exec = exec,
-	};
+	struct spt_delta_meta meta = *m;
 	struct class_delta cds[2][2] = {{{0}}}; /* [raw, token][protocol 1, 2] */
 	bool tokens_used;
 	struct watch *w;
 
+	meta.watch_id = s->id;
+	meta.base_seq = s->seq;
+	meta.seq = s->seq + 1;
 	s->seq++;
 	LIST_FOREACH(w, &s->watches, session_entry) {
 		int cls = (w->raw_pfns || !spt_pfns_readable) ? 0 : 1, v2 = w->c->proto >= 2;
 		struct class_delta *cd = &cds[cls][v2];
 
+		if (w->pending)
+			continue;
 		if (!cd->tried) {
 			meta.proto = v2 ? 2 : 1;
 			class_delta_encode(s, d, &meta, cls, cd);
@@ -219,14 +244,20 @@ static void session_publish(struct session *s, const struct spt_delta *d, bool e
  * match may have lost that right (the target exec'd a setuid program or
  * became non-dumpable). Their watch ends with a PERMISSION_DENIED error;
  * the session itself stays (the caller closes it if nobody is left).
+ * /proc/PID/status does not take the target's mmap_lock: safe on the loop.
  */
-static void session_revoke_unauthorized(struct session *s)
+static void session_revoke_unauthorized(struct session *s, bool force)
 {
 	struct spt_target_creds tc;
 	struct watch *w, *next;
+	uint64_t now = spt_now_ms();
 	char why[256];
 	bool read = false;
 
+	if (!force && (s->mode == SPT_MODE_EVENTS ||
+		       now - s->revoke_checked_ms < SESSION_REVOKE_CHECK_MS))
+		return;
+	s->revoke_checked_ms = now;
 	for (w = LIST_FIRST(&s->watches); w; w = next) {
 		next = LIST_NEXT(w, session_entry);
 		if (w->c->peer.admin)
@@ -248,63 +279,276 @@ static void session_revoke_unauthorized(struct session *s)
 }
 
 /*
- * Installs s->next as the current state and publishes the change. Returns
- * 1 if something changed, 0 if not, -errno. The old state becomes the
- * scratch for the next sample, so steady sampling does not reallocate.
+ * Sends WatchStarted and the first snapshot to a viewer whose session is
+ * open. False if the watch had to end (the session may be idle now).
  */
-static int session_commit(struct session *s, bool exec)
+static bool session_watch_started(struct watch *w)
 {
-	int r = spt_state_diff(&s->cur, &s->next, &s->delta);
-
-	if (r == 0 && !spt_delta_empty(&s->delta)) {
-		struct spt_state old = s->cur;
-
-		session_revoke_unauthorized(s);
-		s->cur = s->next;
-		s->next = old;
-		s->cur_ns = spt_now_ns();
-		session_publish(s, &s->delta, exec);
-		r = 1;
-	}
-	return r;
-}
-
-/* One sample: 1 changed, 0 unchanged, -ESRCH target gone, -errno. */
-static int session_sample(struct session *s)
-{
-	uint64_t t0 = spt_now_ns();
+	struct session *s = w->s;
+	Shadowpt__WatchStarted ws = SHADOWPT__WATCH_STARTED__INIT;
+	Shadowpt__Range rg = SHADOWPT__RANGE__INIT;
+	Shadowpt__Frame out = SHADOWPT__FRAME__INIT;
+	struct client *c = w->c;
 	int r;
 
-	spt_state_clear(&s->next);
-	r = s->ops->sample(s->handle, &s->next);
-	s->last_sample_ns = spt_now_ns() - t0;
-	s->samples++;
-	s->sample_ns += s->last_sample_ns;
-	if (r == 0)
-		r = session_commit(s, s->ops->exec_seen && s->ops->exec_seen(s->handle));
-	return r;
+	w->pending = false;
+	rg.has_start = rg.has_end = 1;
+	rg.start = s->start;
+	rg.end = s->end;
+	ws.has_watch_id = ws.has_pid = ws.has_backend = ws.has_pfn_visibility = 1;
+	ws.watch_id = w->id;
+	ws.pid = s->pid;
+	ws.range = &rg;
+	ws.backend = (Shadowpt__Backend)s->ops->id;
+	ws.pfn_visibility = !spt_pfns_readable ? SHADOWPT__PFN_VISIBILITY__PFN_HIDDEN
+			    : w->raw_pfns      ? SHADOWPT__PFN_VISIBILITY__PFN_RAW
+					       : SHADOWPT__PFN_VISIBILITY__PFN_TOKEN;
+	ws.backend_reason = s->backend_reason;
+	ws.comm = s->comm;
+	ws.has_mode = 1;
+	ws.mode = (Shadowpt__WatchMode)s->mode;
+	ws.mode_reason = s->mode_reason;
+	out.has_request_id = 1;
+	out.request_id = w->request_id;
+	out.msg_case = SHADOWPT__FRAME__MSG_WATCH_STARTED;
+	out.watch_started = &ws;
+	client_send_frame(c, &out, OUTQ_CONTROL, 0);
+	r = session_send_snapshot(w, false);
+	if (r == -EMSGSIZE) {
+		client_send_error(c, 0, SHADOWPT__ERROR_CODE__ERROR_LIMIT_EXCEEDED, w->id, false,
+				  "the target has %llu mapped pages; protocol 1 viewers get at most "
+				  "%u (a newer shadowctl gets them as runs)",
+				  (unsigned long long)spt_state_npages(&s->cur),
+				  SPT_V1_MAX_SNAPSHOT_PAGES);
+		watch_free(w); /* the caller frees the session if that was its last viewer */
+		return false;
+	}
+	/* Out of memory: tried again as a resync once the output drains. */
+	if (r < 0)
+		w->needs_resync = true;
+	/* A viewer joining a stalled or failing session hears why at once. */
+	if (s->state != SPT_SESSION_LIVE && c->proto >= 2) {
+		Shadowpt__WatchStatus st = SHADOWPT__WATCH_STATUS__INIT;
+		Shadowpt__Frame f = SHADOWPT__FRAME__INIT;
+
+		st.has_watch_id = st.has_state = st.has_mode = st.has_since_ns = 1;
+		st.watch_id = w->id;
+		st.state = (Shadowpt__WatchState)s->state;
+		st.mode = (Shadowpt__WatchMode)s->mode;
+		st.since_ns = s->state_since_ns;
+		st.message = s->state_why;
+		f.msg_case = SHADOWPT__FRAME__MSG_WATCH_STATUS;
+		f.watch_status = &st;
+		client_send_frame(c, &f, OUTQ_CONTROL, 0);
+	}
+	log_info("client %llu (uid %u '%s'): watch %u on pid %d", (unsigned long long)c->id,
+		 c->peer.uid, c->name, w->id, (int)s->pid);
+	return true;
 }
 
-static void session_schedule(struct session *s, uint32_t ms)
+static int error_code_of_open(int err)
 {
-	struct timeval tv = {.tv_sec = ms / 1000, .tv_usec = (ms % 1000) * 1000};
-
-	s->due_ns = spt_now_ns() + (uint64_t)ms * 1000000u;
-	evtimer_add(s->ev_timer, &tv);
+	switch (err) {
+	case -ESRCH:
+		return SHADOWPT__ERROR_CODE__ERROR_NO_SUCH_PROCESS;
+	case -EPERM:
+	case -EACCES:
+		return SHADOWPT__ERROR_CODE__ERROR_PERMISSION_DENIED;
+	case -EINVAL:
+		return SHADOWPT__ERROR_CODE__ERROR_INVALID_RANGE;
+	case -ENOMEM:
+		return SHADOWPT__ERROR_CODE__ERROR_INTERNAL;
+	default:
+		return SHADOWPT__ERROR_CODE__ERROR_BACKEND_UNAVAILABLE;
+	}
 }
 
-/* The target is gone: final delta to nothing, TargetExited, end. */
+/* The reader's first state: every waiting viewer gets it. False if nobody is left. */
+static bool session_on_opened(struct session *s, struct spt_reader_msg *m)
+{
+	struct watch *w, *next;
+
+	s->ops = m->ops;
+	s->opened = true;
+	if (m->backend_reason[0]) /* the reader fell back to another backend */
+		snprintf(s->backend_reason, sizeof(s->backend_reason), "%s", m->backend_reason);
+	snprintf(s->comm, sizeof(s->comm), "%s", m->comm);
+	s->mode = m->mode;
+	snprintf(s->mode_reason, sizeof(s->mode_reason), "%s", m->mode_reason);
+	spt_state_move(&s->cur, &m->state);
+	s->seq = 0;
+	s->cur_ns = spt_now_ns();
+	s->state = SPT_SESSION_LIVE;
+	s->state_since_ns = s->cur_ns;
+	log_info("session %u: pid %d (%s) [%#llx,%#llx) via %s, %s (%s): %zu vmas, %zu pages", s->id,
+		 (int)s->pid, s->comm, (unsigned long long)s->start, (unsigned long long)s->end,
+		 s->ops->name, s->mode == SPT_MODE_EVENTS ? "event-driven" : "polling",
+		 s->mode_reason, s->cur.nvmas, (size_t)spt_state_npages(&s->cur));
+	for (w = LIST_FIRST(&s->watches); w; w = next) {
+		next = LIST_NEXT(w, session_entry);
+		if (w->pending)
+			session_watch_started(w);
+	}
+	if (!s->nwatches) {
+		session_free(s);
+		return false;
+	}
+	server_update_status();
+	return true;
+}
+
+/* The reader could not open or read the target: every waiting viewer hears why. */
+static void session_on_open_failed(struct session *s, struct spt_reader_msg *m)
+{
+	int code = error_code_of_open(m->err);
+	struct watch *w;
+
+	if (m->err != -ESRCH)
+		log_info("pid %d: %s", (int)s->pid, m->why);
+	while ((w = LIST_FIRST(&s->watches))) {
+		client_send_error(w->c, w->request_id, code, 0, false, "%s", m->why);
+		watch_free(w);
+	}
+	session_free(s);
+}
+
+static void session_on_update(struct session *s, struct spt_reader_msg *m)
+{
+	struct spt_delta_meta meta = {
+	    .timestamp_ns = spt_now_ns(),
+	    .exec = m->exec,
+	    .cause = m->cause,
+	    .cause_vaddr = m->cause_vaddr,
+	    .event_time_ns = m->event_time_ns,
+	    .cause_tid = m->cause_tid,
+	    .events = m->events,
+	};
+	int r;
+
+	if (getenv("SPT_LAT_DEBUG"))
+		fprintf(stderr, "LAT event->loop %llu us: wake %llu, read %llu, post->loop %llu\n",
+			(unsigned long long)(meta.timestamp_ns - m->event_time_ns) / 1000,
+			(unsigned long long)(m->wake_ns - m->event_time_ns) / 1000,
+			(unsigned long long)(m->post_ns - m->wake_ns) / 1000,
+			(unsigned long long)(meta.timestamp_ns - m->post_ns) / 1000);
+	session_revoke_unauthorized(s, m->exec);
+	r = spt_state_apply(&s->cur, &m->delta);
+	if (r < 0) {
+		/* The reader and we disagree: a broken invariant, not bad input. */
+		log_err("session %u: reader delta does not apply: %s", s->id, strerror(-r));
+		abort();
+	}
+	s->cur_ns = meta.timestamp_ns;
+	if (s->nwatches)
+		session_publish(s, &m->delta, &meta);
+}
+
+static void session_on_peek_done(struct session *s, struct spt_reader_msg *m)
+{
+	struct session_peek *p;
+	struct client *c;
+
+	LIST_FOREACH(p, &s->peeks, entry)
+		if (p->cookie == m->cookie)
+			break;
+	if (!p)
+		return;
+	LIST_REMOVE(p, entry);
+	TAILQ_FOREACH(c, &spt_clients, entry)
+		if (c->id == p->client_id && !c->dead)
+			break;
+	if (c)
+		client_peek_reply(c, p->request_id, p->watch_id, m->vaddr, m->err, m->why,
+				  m->page);
+	free(p);
+}
+
+static void session_end(struct session *s);
+
+/* Drains the reader's queue. Returns false if the session is gone. */
+static bool session_take_messages(struct session *s)
+{
+	struct spt_reader_msg *m = spt_reader_take(s->rd), *next;
+	bool alive = true, gone = false;
+
+	for (; m; m = next) {
+		next = m->next;
+		if (!alive) {
+			spt_reader_msg_free(m);
+			continue;
+		}
+		switch (m->type) {
+		case SPT_RMSG_OPENED:
+			alive = session_on_opened(s, m);
+			break;
+		case SPT_RMSG_OPEN_FAILED:
+			session_on_open_failed(s, m);
+			alive = false;
+			break;
+		case SPT_RMSG_UPDATE:
+			session_on_update(s, m);
+			break;
+		case SPT_RMSG_FAILING:
+			snprintf(s->state_why, sizeof(s->state_why), "%s (keeping the last state)",
+				 m->why);
+			log_warn("session %u: %s", s->id, s->state_why);
+			session_set_state(s, SPT_SESSION_FAILING, s->state_why);
+			break;
+		case SPT_RMSG_RECOVERED:
+			s->state_why[0] = '\0';
+			session_set_state(s, SPT_SESSION_LIVE, "reads work again");
+			break;
+		case SPT_RMSG_GONE:
+			gone = true;
+			break;
+		case SPT_RMSG_PEEK:
+			session_on_peek_done(s, m);
+			break;
+		case SPT_RMSG_CREDS:
+			session_revoke_unauthorized(s, true);
+			if (s->nwatches == 0) {
+				session_free(s); /* every viewer lost the right */
+				alive = false;
+			}
+			break;
+		}
+		spt_reader_msg_free(m);
+	}
+	if (alive && s->state == SPT_SESSION_STALLED && !spt_reader_busy_since(s->rd))
+		session_set_state(s, SPT_SESSION_LIVE, "the target's memory map can be read again");
+	if (alive && gone && s->opened) {
+		session_end(s);
+		alive = false;
+	}
+	return alive;
+}
+
+static void session_on_reader(evutil_socket_t fd, short what, void *arg)
+{
+	session_take_messages(arg);
+}
+
+/* The target is gone: pending changes, a final delta to nothing, TargetExited, end. */
 static void session_end(struct session *s)
 {
+	struct spt_delta_meta meta = {.exec = false, .cause = SHADOWPT__CAUSE__CAUSE_EXIT};
+	struct spt_state empty;
+	struct spt_delta d;
 	struct watch *w;
-	int r;
 
-	/* One last look; it normally fails with ESRCH (the mm is gone). */
-	r = session_sample(s);
-	if (r < 0 && r != -ESRCH)
-		log_debug("session %u: final sample: %s", s->id, strerror(-r));
-	spt_state_clear(&s->next);
-	session_commit(s, false);
+	if (!s->opened) {
+		/* Still opening: the reader reports the exit as a failed open. */
+		return;
+	}
+	spt_state_init(&empty);
+	spt_delta_init(&d);
+	if (spt_state_diff(&s->cur, &empty, &d) == 0 && !spt_delta_empty(&d)) {
+		spt_delta_set_cause(&d, SHADOWPT__CAUSE__CAUSE_EXIT);
+		meta.timestamp_ns = meta.event_time_ns = spt_now_ns();
+		spt_state_clear(&s->cur);
+		session_publish(s, &d, &meta);
+	}
+	spt_delta_free(&d);
 	log_info("session %u: target %d exited", s->id, (int)s->pid);
 	while ((w = LIST_FIRST(&s->watches))) {
 		Shadowpt__TargetExited te = SHADOWPT__TARGET_EXITED__INIT;
@@ -328,53 +572,48 @@ static void session_end(struct session *s)
 	session_free(s);
 }
 
-static void session_tick(struct session *s)
-{
-	int r = session_sample(s);
-
-	if (r == -ESRCH) {
-		session_end(s);
-		return;
-	}
-	if (s->nwatches == 0) {
-		/* Every viewer lost the right to watch. */
-		session_free(s);
-		return;
-	}
-	if (r < 0 && r != s->last_err)
-		log_warn("session %u: sampling pid %d failed: %s (keeping the last state)", s->id,
-			 (int)s->pid, strerror(-r));
-	if (r >= 0)
-		s->last_err = 0;
-	else
-		s->last_err = r;
-	session_schedule(s, interval_with_cost(interval_next(&s->iv, r > 0), s->last_sample_ns));
-}
-
-static void session_on_timer(evutil_socket_t fd, short what, void *arg)
-{
-	session_tick(arg);
-}
-
-static void session_on_wakeup(evutil_socket_t fd, short what, void *arg)
+static void session_on_exit(evutil_socket_t fd, short what, void *arg)
 {
 	struct session *s = arg;
 
-	evtimer_del(s->ev_timer);
-	session_tick(s);
+	/* What the reader saw before the exit goes out first. */
+	if (session_take_messages(s))
+		session_end(s);
 }
 
-static void session_on_exit(evutil_socket_t fd, short what, void *arg)
+void sessions_check_periodic(void)
 {
-	session_end(arg);
+	uint64_t now = spt_now_ns();
+	struct session *s, *next;
+
+	for (s = TAILQ_FIRST(&spt_sessions); s; s = next) {
+		uint64_t busy = s->rd ? spt_reader_busy_since(s->rd) : 0;
+
+		next = TAILQ_NEXT(s, entry);
+		if (s->opened && s->mode == SPT_MODE_EVENTS &&
+		    now / 1000000u - s->revoke_checked_ms >= SESSION_REVOKE_PERIOD_MS) {
+			session_revoke_unauthorized(s, true);
+			if (s->nwatches == 0) {
+				session_free(s);
+				continue;
+			}
+		}
+		if (!s->opened || s->state == SPT_SESSION_STALLED || !busy ||
+		    now - busy < SPT_STALL_TIMEOUT_MS * 1000000ull)
+			continue;
+		snprintf(s->state_why, sizeof(s->state_why),
+			 "reading pid %d has not returned for %llu ms (is its mmap_lock held?)",
+			 (int)s->pid, (unsigned long long)((now - busy) / 1000000u));
+		log_notice("session %u: %s", s->id, s->state_why);
+		session_set_state(s, SPT_SESSION_STALLED, s->state_why);
+	}
 }
 
 static int session_open(pid_t pid, int pidfd, uint64_t start, uint64_t end, int backend,
 			struct session **out, int *code, char *why, size_t whylen)
 {
 	struct session *s = calloc(1, sizeof(*s));
-	char bwhy[160] = "";
-	int r, wfd;
+	int r;
 
 	if (!s) {
 		*code = SHADOWPT__ERROR_CODE__ERROR_INTERNAL;
@@ -387,12 +626,9 @@ static int session_open(pid_t pid, int pidfd, uint64_t start, uint64_t end, int 
 	s->start = start;
 	s->end = end;
 	spt_state_init(&s->cur);
-	spt_state_init(&s->next);
-	spt_delta_init(&s->delta);
 	tokenmap_init(&s->tokens);
 	LIST_INIT(&s->watches);
-	/* The viewers' bounds apply once they subscribe (session_add_watch). */
-	interval_init(&s->iv, 0, 0, spt_opts.min_ms, spt_opts.max_ms);
+	LIST_INIT(&s->peeks);
 	TAILQ_INSERT_TAIL(&spt_sessions, s, entry);
 	s->id = session_next_id++;
 	if (session_next_id == 0)
@@ -406,76 +642,24 @@ static int session_open(pid_t pid, int pidfd, uint64_t start, uint64_t end, int 
 		snprintf(why, whylen, "%s", s->backend_reason);
 		goto fail;
 	}
-	r = s->ops->open(pid, pidfd, start, end, &s->handle, bwhy, sizeof(bwhy));
-	if (r < 0) {
-		const struct spt_backend_ops *alt;
-
-		alt = spt_backend_fallback(backend, s->ops, r, bwhy[0] ? bwhy : strerror(-r),
-					   s->backend_reason, sizeof(s->backend_reason));
-		if (alt) {
-			log_info("pid %d: %s backend: %s; falling back to %s", (int)pid,
-				 s->ops->name, bwhy[0] ? bwhy : strerror(-r), alt->name);
-			s->ops = alt;
-			bwhy[0] = '\0';
-			r = s->ops->open(pid, pidfd, start, end, &s->handle, bwhy, sizeof(bwhy));
-		}
-	}
-	if (r < 0) {
-		s->handle = NULL;
-		switch (r) {
-		case -ESRCH:
-			*code = SHADOWPT__ERROR_CODE__ERROR_NO_SUCH_PROCESS;
-			break;
-		case -EPERM:
-		case -EACCES:
-			*code = SHADOWPT__ERROR_CODE__ERROR_PERMISSION_DENIED;
-			break;
-		case -EINVAL:
-			*code = SHADOWPT__ERROR_CODE__ERROR_INVALID_RANGE;
-			break;
-		default:
-			*code = SHADOWPT__ERROR_CODE__ERROR_BACKEND_UNAVAILABLE;
-		}
-		snprintf(why, whylen, "%s backend: %s", s->ops->name,
-			 bwhy[0] ? bwhy : strerror(-r));
-		log_info("pid %d: %s backend open failed: %s", (int)pid, s->ops->name,
-			 bwhy[0] ? bwhy : strerror(-r));
-		goto fail;
-	}
-	session_read_comm(s);
-	r = session_sample(s);
-	/* Everything read so far must be about the process the pidfd names. */
-	if (r == -ESRCH || !session_target_alive(s)) {
-		*code = SHADOWPT__ERROR_CODE__ERROR_NO_SUCH_PROCESS;
-		snprintf(why, whylen, "process %d exited", (int)pid);
-		r = -ESRCH;
-		goto fail;
-	}
-	if (r < 0) {
+	s->rd = spt_reader_start(s->ops, backend, pid, pidfd, start, end, !spt_opts.no_events);
+	if (!s->rd) {
+		r = -errno;
 		*code = SHADOWPT__ERROR_CODE__ERROR_INTERNAL;
-		snprintf(why, whylen, "first sample of pid %d failed: %s", (int)pid, strerror(-r));
-		log_warn("session for pid %d: %s", (int)pid, why);
+		snprintf(why, whylen, "cannot start a reader thread: %s", strerror(errno));
+		log_err("session for pid %d: %s", (int)pid, why);
 		goto fail;
 	}
-	s->seq = 0; /* the initial state is seq 0, whatever the first diff said */
-	s->ev_timer = evtimer_new(spt_base, session_on_timer, s);
+	s->ev_reader = event_new(spt_base, spt_reader_fd(s->rd), EV_READ | EV_PERSIST,
+				 session_on_reader, s);
 	s->ev_exit = event_new(spt_base, pidfd, EV_READ, session_on_exit, s);
-	if (!s->ev_timer || !s->ev_exit || event_add(s->ev_exit, NULL) < 0) {
+	if (!s->ev_reader || !s->ev_exit || event_add(s->ev_reader, NULL) < 0 ||
+	    event_add(s->ev_exit, NULL) < 0) {
 		*code = SHADOWPT__ERROR_CODE__ERROR_INTERNAL;
 		snprintf(why, whylen, "out of memory");
 		r = -ENOMEM;
 		goto fail;
 	}
-	wfd = s->ops->wakeup_fd ? s->ops->wakeup_fd(s->handle) : -1;
-	if (wfd >= 0) {
-		s->ev_wakeup = event_new(spt_base, wfd, EV_READ | EV_PERSIST, session_on_wakeup, s);
-		if (s->ev_wakeup)
-			event_add(s->ev_wakeup, NULL);
-	}
-	session_schedule(s, interval_with_cost(s->iv.cur_ms, s->last_sample_ns));
-	log_info("session %u: pid %d (%s) [%#llx,%#llx) via %s: %zu vmas, %zu pages", s->id,
-		 (int)pid, s->comm, (unsigned long long)start, (unsigned long long)end,
-		 s->ops->name, s->cur.nvmas, (size_t)spt_state_npages(&s->cur));
 	*out = s;
 	server_update_status();
 	return 0;
@@ -487,18 +671,22 @@ fail:
 /*
  * A viewer that names a backend gets that backend: it must not be joined
  * to another backend's session of the same window (the VM suite compares
- * kernel and procfs viewers of one window). auto joins whatever serves it.
+ * kernel and procfs viewers of one window). auto joins whatever serves it;
+ * a session still opening serves only what was asked of it.
  */
 static bool session_serves_backend(const struct session *s, int backend)
 {
-	return backend == SHADOWPT__BACKEND__BACKEND_UNSPECIFIED ||
-	       backend == SHADOWPT__BACKEND__BACKEND_AUTO || s->ops->id == backend;
+	if (backend == SHADOWPT__BACKEND__BACKEND_UNSPECIFIED ||
+	    backend == SHADOWPT__BACKEND__BACKEND_AUTO)
+		return true;
+	return s->opened ? s->ops->id == backend : s->requested == backend;
 }
 
 int session_get(pid_t pid, int pidfd, uint64_t start, uint64_t end, int backend,
 		struct session **out, int *code, char *why, size_t whylen)
 {
 	struct session *s;
+	int r;
 
 	TAILQ_FOREACH(s, &spt_sessions, entry) {
 		/*
@@ -512,22 +700,26 @@ int session_get(pid_t pid, int pidfd, uint64_t start, uint64_t end, int backend,
 			return 0;
 		}
 	}
-	return session_open(pid, pidfd, start, end, backend, out, code, why, whylen);
+	r = session_open(pid, pidfd, start, end, backend, out, code, why, whylen);
+	if (r == 0)
+		(*out)->requested = backend;
+	return r;
 }
 
-struct watch *session_add_watch(struct session *s, struct client *c, bool raw_pfns, uint32_t min_ms,
-				uint32_t max_ms)
+int session_add_watch(struct session *s, struct client *c, bool raw_pfns, uint32_t min_ms,
+		      uint32_t max_ms, uint32_t request_id)
 {
 	struct watch *w = calloc(1, sizeof(*w));
 	struct spt_interval want;
-	uint32_t ms;
 
 	if (!w)
-		return NULL;
+		return -ENOMEM;
 	w->id = s->id;
 	w->c = c;
 	w->s = s;
 	w->raw_pfns = raw_pfns;
+	w->request_id = request_id;
+	w->pending = true;
 	interval_init(&want, min_ms, max_ms, spt_opts.min_ms, spt_opts.max_ms);
 	w->min_ms = want.min_ms;
 	w->max_ms = want.max_ms;
@@ -537,15 +729,14 @@ struct watch *session_add_watch(struct session *s, struct client *c, bool raw_pf
 	s->nwatches++;
 	if (c->usage)
 		c->usage->watches++;
-	session_update_bounds(s);
 	/* A new viewer wants to see changes promptly: not after the old wait. */
-	s->iv.cur_ms = s->iv.min_ms;
-	ms = interval_with_cost(s->iv.cur_ms, s->last_sample_ns);
-	if (evtimer_pending(s->ev_timer, NULL) &&
-	    s->due_ns > spt_now_ns() + (uint64_t)ms * 1000000u)
-		session_schedule(s, ms);
+	session_update_bounds(s, true);
 	server_update_status();
-	return w;
+	if (s->opened && !session_watch_started(w)) {
+		session_release_if_idle(s);
+		return 0; /* the viewer was told why */
+	}
+	return 0;
 }
 
 int session_send_snapshot(struct watch *w, bool resync)
@@ -566,7 +757,8 @@ int session_send_snapshot(struct watch *w, bool resync)
 	r = spt_snapshot_encode(&s->cur, &meta, raw ? NULL : tokenmap_map_fn,
 				raw ? NULL : &s->tokens, &frames, &n);
 	if (r < 0) {
-		log_err("session %u: cannot encode snapshot: %s", s->id, strerror(-r));
+		if (r != -EMSGSIZE)
+			log_err("session %u: cannot encode snapshot: %s", s->id, strerror(-r));
 		return r;
 	}
 	for (size_t i = 0; i < n && r == 0; i++) {
@@ -583,6 +775,30 @@ int session_send_snapshot(struct watch *w, bool resync)
 	if (r == 0 && resync)
 		spt_stats.resyncs++;
 	return r;
+}
+
+int session_peek(struct watch *w, uint32_t request_id, uint64_t vaddr)
+{
+	struct session *s = w->s;
+	struct session_peek *p;
+	int r;
+
+	if (!s->opened)
+		return -EAGAIN;
+	p = calloc(1, sizeof(*p));
+	if (!p)
+		return -ENOMEM;
+	p->cookie = session_next_cookie++;
+	p->client_id = w->c->id;
+	p->request_id = request_id;
+	p->watch_id = w->id;
+	r = spt_reader_peek(s->rd, p->cookie, vaddr, &w->c->peer);
+	if (r < 0) {
+		free(p);
+		return r;
+	}
+	LIST_INSERT_HEAD(&s->peeks, p, entry);
+	return 0;
 }
 
 void sessions_close_all(void)

@@ -24,6 +24,9 @@ static void usage(FILE *out)
 		"  -b, --backend NAME        default backend: auto, kernel or procfs (auto)\n"
 		"      --min-interval-ms N   fastest sampling interval (default %u, >= %u)\n"
 		"      --max-interval-ms N   idle sampling interval (default %u, <= %u)\n"
+		"      --no-events           poll targets on the interval above instead of\n"
+		"                            following their own events (perf, the kernel\n"
+		"                            table's notification)\n"
 		"  -u, --user NAME           user to run as after startup (default %s)\n"
 		"      --keep-root           if that user does not exist, stay uid 0 instead\n"
 		"                            of refusing to start; every capability except\n"
@@ -62,7 +65,7 @@ static int parse_ms(const char *opt, const char *s, uint32_t *out)
 
 int main(int argc, char **argv)
 {
-	enum { OPT_MIN = 256, OPT_MAX, OPT_KEEP_ROOT };
+	enum { OPT_MIN = 256, OPT_MAX, OPT_KEEP_ROOT, OPT_NO_EVENTS };
 	static const struct option longopts[] = {
 	    {"socket", required_argument, NULL, 's'},
 	    {"backend", required_argument, NULL, 'b'},
@@ -70,6 +73,7 @@ int main(int argc, char **argv)
 	    {"max-interval-ms", required_argument, NULL, OPT_MAX},
 	    {"user", required_argument, NULL, 'u'},
 	    {"keep-root", no_argument, NULL, OPT_KEEP_ROOT},
+	    {"no-events", no_argument, NULL, OPT_NO_EVENTS},
 	    {"foreground", no_argument, NULL, 'f'},
 	    {"verbose", no_argument, NULL, 'v'},
 	    {"help", no_argument, NULL, 'h'},
@@ -119,6 +123,9 @@ int main(int argc, char **argv)
 			break;
 		case OPT_KEEP_ROOT:
 			keep_root = true;
+			break;
+		case OPT_NO_EVENTS:
+			spt_opts.no_events = true;
 			break;
 		case 'f':
 			break;

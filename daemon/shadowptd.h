@@ -4,9 +4,11 @@
  * each other (the role tmux.h plays for tmux):
  *   server.c        listener, signals, systemd, shutdown, global counters
  *   server-client.c one viewer connection: handshake, requests, output
- *   session.c       one watched (pid, range): sampling, diff, fan-out
- * Everything runs on one libevent thread; objects are freed only from
- * places that are not inside their own iteration (see client_close).
+ *   session.c       one watched (pid, range): its reader's deltas, fan-out
+ * Everything here runs on one libevent thread; objects are freed only from
+ * places that are not inside their own iteration (see client_close). The
+ * only other threads are the sessions' readers (reader.h), which share
+ * nothing with these objects but their message queues.
  */
 #ifndef SHADOWPTD_H
 #define SHADOWPTD_H
@@ -20,6 +22,7 @@
 #include "backend.h"
 #include "interval.h"
 #include "outq.h"
+#include "reader.h"
 #include "state.h"
 #include "tokenmap.h"
 #include "wire.h"
@@ -60,6 +63,8 @@ struct watch {
 	bool raw_pfns;	   /* admin viewer: raw pfns, else tokens */
 	uint32_t min_ms, max_ms; /* sampling bounds asked for, made valid */
 	bool needs_resync; /* deltas were dropped: snapshot when drained */
+	bool pending;	   /* session still opening: WatchStarted not sent yet */
+	uint32_t request_id; /* of the Watch request, echoed by WatchStarted */
 	LIST_ENTRY(watch) client_entry;
 	LIST_ENTRY(watch) session_entry;
 };
@@ -86,36 +91,53 @@ struct client {
 	unsigned nwatches;
 };
 
+/* Session health, the values of Shadowpt__WatchState. */
+enum {
+	SPT_SESSION_LIVE = 1,
+	SPT_SESSION_STALLED = 2,
+	SPT_SESSION_FAILING = 3,
+};
+
+/* A peek waiting for the session's reader. */
+struct session_peek {
+	LIST_ENTRY(session_peek) entry;
+	uint64_t cookie, client_id;
+	uint32_t request_id, watch_id;
+};
+
 struct session {
 	TAILQ_ENTRY(session) entry;
 	uint32_t id;
 	pid_t pid;
 	int pidfd;
-	struct event *ev_exit, *ev_timer, *ev_wakeup;
+	struct event *ev_exit, *ev_reader;
 	uint64_t start, end;
-	const struct spt_backend_ops *ops;
-	void *handle;
+	int requested; /* Shadowpt__Backend the first viewer asked for */
+	const struct spt_backend_ops *ops; /* chosen; final once opened */
+	struct spt_reader *rd;
+	bool opened; /* the reader's first state arrived */
 	char backend_reason[160];
 	char comm[32];
+	int mode; /* enum spt_reader_mode */
+	char mode_reason[160];
+	int state; /* SPT_SESSION_* */
+	uint64_t state_since_ns;
+	char state_why[192];
 	struct spt_state cur;
-	/* Scratch for the next sample and its diff: capacity kept across ticks. */
-	struct spt_state next;
-	struct spt_delta delta;
 	uint64_t seq;	 /* seq of cur */
-	uint64_t cur_ns; /* CLOCK_MONOTONIC time cur was sampled */
-	struct spt_interval iv;
+	uint64_t cur_ns; /* CLOCK_MONOTONIC time cur was last changed */
+	uint64_t revoke_checked_ms;
 	struct spt_tokenmap tokens;
 	LIST_HEAD(, watch) watches;
 	unsigned nwatches;
-	uint64_t samples, sample_ns, last_sample_ns;
-	uint64_t due_ns; /* when ev_timer fires (spt_now_ns), while pending */
-	int last_err; /* last sample error logged, to log each kind once */
+	LIST_HEAD(, session_peek) peeks;
 };
 
 struct spt_server_opts {
 	const char *socket_path;
 	int backend; /* Shadowpt__Backend default */
 	uint32_t min_ms, max_ms;
+	bool no_events; /* --no-events: every session polls */
 };
 
 /* server.c */
@@ -149,6 +171,9 @@ int client_send_error(struct client *c, uint32_t request_id, int code, uint32_t 
 void client_queue_delta(struct watch *w, struct spt_buf *b);
 /* Drops w's queued deltas and resyncs it once the output drains. */
 void client_request_resync(struct watch *w);
+/* The reply to a peek the session's reader finished (err 0: page is valid). */
+void client_peek_reply(struct client *c, uint32_t request_id, uint32_t watch_id, uint64_t vaddr,
+		       int err, const char *why, const uint8_t *page);
 /* Marks c dead and schedules it to be freed; safe from any callback. */
 void client_close(struct client *c, const char *why);
 /* Frees dead clients; called from the reaper event only. */
@@ -171,17 +196,26 @@ int session_get(pid_t pid, int pidfd, uint64_t start, uint64_t end, int backend,
 		struct session **out, int *code, char *why, size_t whylen);
 /* Closes s if nobody watches it (after a failed subscription). */
 void session_release_if_idle(struct session *s);
-/* Subscribes c; the caller sends WatchStarted then session_send_snapshot. */
 /*
- * Subscribes c to s. The session samples within the tightest bounds any
- * of its viewers asked for (min_ms/max_ms, 0: daemon default).
+ * Subscribes c to s. WatchStarted (echoing request_id) and the snapshot
+ * go out now if the session is open, else once its reader's first state
+ * arrives. A polling session samples within the tightest bounds any of
+ * its viewers asked for (min_ms/max_ms, 0: daemon default). 0, or
+ * -ENOMEM (nothing subscribed).
  */
-struct watch *session_add_watch(struct session *s, struct client *c, bool raw_pfns,
-				uint32_t min_ms, uint32_t max_ms);
+int session_add_watch(struct session *s, struct client *c, bool raw_pfns, uint32_t min_ms,
+		      uint32_t max_ms, uint32_t request_id);
 /* Queues a (possibly chunked) snapshot of the current state to w's viewer. */
 int session_send_snapshot(struct watch *w, bool resync);
 /* Ends one subscription (frees w); closes the session if it was the last. */
 void session_remove_watch(struct watch *w);
+/* Asks the reader for a page; the reply goes out through client_peek_reply. */
+int session_peek(struct watch *w, uint32_t request_id, uint64_t vaddr);
+/*
+ * Periodic: sessions whose reader is stuck inside a read become stalled;
+ * event-driven sessions re-check their viewers' rights.
+ */
+void sessions_check_periodic(void);
 /* Closes every session (shutdown): releases backends, no frames sent. */
 void sessions_close_all(void);
 /* Is the session's target still the process it was opened on? */

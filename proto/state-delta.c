@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "shadowpt.pb-c.h"
 #include "state-priv.h"
 
 void spt_delta_init(struct spt_delta *d)
@@ -41,6 +42,22 @@ uint64_t spt_delta_npages(const struct spt_delta *d)
 	for (size_t i = 0; i < d->nruns; i++)
 		n += d->runs[i].npages;
 	return n;
+}
+
+void spt_delta_set_cause(struct spt_delta *d, uint8_t cause)
+{
+	for (size_t i = 0; i < d->nruns; i++)
+		d->runs[i].cause = cause;
+}
+
+uint8_t spt_delta_common_cause(const struct spt_delta *d)
+{
+	uint8_t c = d->nruns ? d->runs[0].cause : 0;
+
+	for (size_t i = 1; i < d->nruns; i++)
+		if (d->runs[i].cause != c)
+			return SHADOWPT__CAUSE__CAUSE_MULTIPLE;
+	return c;
 }
 
 int spt_delta_add_run(struct spt_delta *d, const struct spt_run *run)

@@ -472,12 +472,13 @@ int spt_pagemap_fill_range(struct spt_pagemap *pm, int pagemap_fd, const struct 
 	int ret = -EOPNOTSUPP;
 
 	if (pm->mode == SPT_PAGEMAP_AUTO && !pm->scan_unsupported) {
-		size_t npages0 = out->npages;
+		size_t nruns0 = spt_state_nruns(out);
 
 		ret = fill_scan_range(pm, pagemap_fd, vmas, start, end, out, huge);
 		if (ret == -EOPNOTSUPP) {
+			/* Only the first PAGEMAP_SCAN call says so, before any append. */
+			spt_assert(spt_state_nruns(out) == nruns0);
 			pm->scan_unsupported = true;
-			out->npages = npages0;
 		}
 	}
 	if (ret == -EOPNOTSUPP)
