@@ -107,7 +107,9 @@ def tmpdir():
     # Short paths: sun_path is 108 bytes.
     d = tempfile.mkdtemp(prefix="spt-it-", dir="/tmp")
     os.chmod(d, 0o755)
-    at_exit(lambda: shutil.rmtree(d, ignore_errors=True))
+    # SHADOWPT_TEST_KEEP=1 keeps them (daemon logs) for a post-mortem.
+    if not os.environ.get("SHADOWPT_TEST_KEEP"):
+        at_exit(lambda: shutil.rmtree(d, ignore_errors=True))
     return d
 
 
