@@ -1145,8 +1145,13 @@ int spt_reader_peek(struct spt_reader *r, uint64_t cookie, uint64_t vaddr,
 
 void spt_reader_set_bounds(struct spt_reader *r, uint32_t min_ms, uint32_t max_ms, bool hurry)
 {
+	uint64_t cur = __atomic_load_n(&r->stats.interval_ms, __ATOMIC_RELAXED);
+
 	__atomic_store_n(&r->min_ms, min_ms, __ATOMIC_RELAXED);
 	__atomic_store_n(&r->max_ms, max_ms, __ATOMIC_RELAXED);
+	/* What status shows at once; the reader applies the same on its next round. */
+	cur = hurry || cur < min_ms ? min_ms : cur > max_ms ? max_ms : cur;
+	__atomic_store_n(&r->stats.interval_ms, cur, __ATOMIC_RELAXED);
 	if (hurry) {
 		__atomic_store_n(&r->hurry, true, __ATOMIC_RELAXED);
 		efd_signal(r->cmd_efd);
