@@ -1149,7 +1149,10 @@ def diff_tables(view_vmas, view_pages, truth, pfn_mode="raw", rng=None):
     for va in sorted(set(view_pages) | set(truth.pages)):
         a, b = view_pages.get(va), truth.pages.get(va)
         if a is None or b is None:
-            diffs.append("page 0x%x: viewer %s truth %s" % (va, a, b))
+            vma = [(s, v) for s, v in tv.items() if s <= va < v[0]]
+            diffs.append("page 0x%x: viewer %s truth %s (in %s)" %
+                         (va, a, b, "vma 0x%x %s" % (vma[0][0], fmt_vma(vma[0][1]))
+                          if vma else "no vma"))
             continue
         if a[0] != b[0]:
             diffs.append("page 0x%x: viewer flags %d truth %d" % (va, a[0], b[0]))
