@@ -116,6 +116,7 @@ static int await_reply(struct sctl_conn *conn, const Shadowpt__WatchStarted *ws,
 			r = sctl_fail_error(f->error, json, ws->pid, -1);
 			break;
 		case SHADOWPT__FRAME__MSG_PONG:
+		case SHADOWPT__FRAME__MSG_WATCH_STATUS: /* the data source's health: no answer */
 			r = 0;
 			break;
 		default:

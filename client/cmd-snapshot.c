@@ -95,6 +95,7 @@ static int collect(struct sctl_conn *conn, const Shadowpt__WatchStarted *ws, str
 			r = sctl_fail_error(f->error, json, ws->pid, -1);
 			break;
 		case SHADOWPT__FRAME__MSG_PONG:
+		case SHADOWPT__FRAME__MSG_WATCH_STATUS: /* the data source's health: no answer */
 			r = 0;
 			break;
 		default:

@@ -105,14 +105,16 @@ struct spt_backend_ops {
 	 * VMAs in vmas (entries beyond are ignored); it returns 1 instead of
 	 * 0 when a THP reaches beyond the range (the reader then asks again
 	 * with the fault's window recomputed). fault_window widens a fault at
-	 * vaddr in v to what one fault may map (fault-around, a THP);
-	 * optional. All 0 or -errno like sample.
+	 * vaddr in v to what one fault may map (fault-around, a THP, a large
+	 * folio), wider for each widen step (the reader asks again, widen + 1,
+	 * while a fault's changes reach the edge of its window); optional.
+	 * All 0 or -errno like sample.
 	 */
 	int (*read_vmas)(void *handle, uint64_t start, uint64_t end, struct spt_state *out);
 	int (*read_pages)(void *handle, const struct spt_state *vmas, uint64_t start, uint64_t end,
 			  struct spt_state *out);
 	void (*fault_window)(void *handle, const struct spt_vma *v, uint64_t vaddr,
-			     uint64_t *start, uint64_t *end);
+			     unsigned widen, uint64_t *start, uint64_t *end);
 
 	/*
 	 * Optional (NULL): true if the last successful sample observed that

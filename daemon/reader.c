@@ -50,6 +50,7 @@ static uint64_t delta_mark(const struct spt_delta *d)
 }
 
 /* One range to re-read, with the cause of the last event that touched it. */
+
 struct segment {
 	uint64_t start, end, time_ns;
 	int32_t tid;
@@ -462,8 +463,11 @@ static void add_retry(struct spt_reader *r, const struct segment *s, bool now)
 								10000, 50000, 250000, 1000000};
 	struct retry *rt;
 
-	if (s->attempts >= SPT_FAULT_RETRIES)
+	if (s->attempts >= SPT_FAULT_RETRIES) {
+		log_debug("reader pid %d: the fault at %#llx never showed; the reconcile pass will see",
+			  (int)r->pid, (unsigned long long)s->fault_page);
 		return;
+	}
 	if (r->nretries == r->retries_cap) {
 		size_t ncap = r->retries_cap ? r->retries_cap * 2 : 16;
 		void *n = realloc(r->retries, ncap * sizeof(*r->retries));
@@ -483,6 +487,32 @@ static void add_retry(struct spt_reader *r, const struct segment *s, bool now)
 	    .attempts = s->attempts + 1,
 	};
 	stat_add(&r->stats.retries, 1);
+}
+
+/*
+ * Did a fault in a file or shared VMA (fault-around, large folios) change
+ * the first or last page of its window, where the VMA goes on? Then it
+ * may have mapped more than the window: the reader looks again, wider.
+ */
+static bool change_at_edge(const struct spt_reader *r, const struct segment *s, uint64_t before)
+{
+	const struct spt_vma *v = spt_state_find_vma(&r->known, s->start);
+	const struct spt_run *last;
+
+	if (!v || (v->kind != SPT_VMA_FILE && v->kind != SPT_VMA_SHARED_ANON) ||
+	    delta_mark(&r->delta) == before || !r->delta.nruns)
+		return false;
+	last = &r->delta.runs[r->delta.nruns - 1];
+	/* The changes of this segment are the delta's tail, in order. */
+	for (size_t i = r->delta.nruns; i-- > 0;) {
+		const struct spt_run *c = &r->delta.runs[i];
+
+		if (c->vaddr + c->npages * SPT_PAGE_SIZE <= s->start)
+			break;
+		if (c->vaddr <= s->start && s->start > v->start)
+			return true;
+	}
+	return last->vaddr + last->npages * SPT_PAGE_SIZE >= s->end && s->end < v->end;
 }
 
 /*
@@ -669,7 +699,8 @@ static int batch_segments(struct spt_reader *r, bool *vmas_touched)
 			if (!v)
 				continue; /* a fault outside every VMA changes nothing */
 			if (r->ops->fault_window)
-				r->ops->fault_window(r->handle, v, ev->start, &s.start, &s.end);
+				r->ops->fault_window(r->handle, v, ev->start, ev->attempts, &s.start,
+						     &s.end);
 			if (s.start < v->start)
 				s.start = v->start;
 			if (s.end > v->end)
@@ -722,7 +753,11 @@ static int process_batch(struct spt_reader *r)
 						     s->cause, &r->delta);
 		if (!ret && s->fault && (huge || delta_mark(&r->delta) == before))
 			add_retry(r, s, huge);
+		else if (!ret && s->fault && change_at_edge(r, s, before))
+			add_retry(r, s, true); /* it may reach beyond: look wider at once */
 	}
+	log_debug("reader pid %d: %u events, %zu segments, %zu runs changed%s", (int)r->pid,
+		  b->nevents, r->nsegs, r->delta.nruns, vmas_touched ? ", VMAs re-read" : "");
 	r->nsegs = 0;
 	if (!ret && vmas_touched)
 		ret = spt_state_diff_vmas(&r->vbefore, &r->known, &r->delta);

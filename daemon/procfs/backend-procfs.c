@@ -408,17 +408,23 @@ static bool procfs_is_huge(struct procfs_backend *b, uint64_t vaddr)
 }
 
 static void procfs_fault_window(void *handle, const struct spt_vma *v, uint64_t vaddr,
-				uint64_t *start, uint64_t *end)
+				unsigned widen, uint64_t *start, uint64_t *end)
 {
 	struct procfs_backend *b = handle;
-	uint64_t page = vaddr & ~(SPT_PAGE_SIZE - 1);
+	uint64_t page = vaddr & ~(SPT_PAGE_SIZE - 1), size;
 
 	switch (v->kind) {
 	case SPT_VMA_FILE:
 	case SPT_VMA_SHARED_ANON:
-		/* Fault-around maps the neighbours a read fault finds in the page cache. */
-		*start = page & ~(uint64_t)(SPT_PROCFS_FAULT_AROUND - 1);
-		*end = *start + SPT_PROCFS_FAULT_AROUND;
+		/*
+		 * Fault-around maps the neighbours a read fault finds in the page
+		 * cache; a large folio may be mapped whole. Wider on each ask.
+		 */
+		size = widen < 6 ? (uint64_t)SPT_PROCFS_FAULT_AROUND << widen : PMD_BYTES;
+		if (size > PMD_BYTES)
+			size = PMD_BYTES;
+		*start = page & ~(size - 1);
+		*end = *start + size;
 		break;
 	case SPT_VMA_ANON:
 		if (v->end - v->start >= PMD_BYTES && procfs_is_huge(b, page)) {

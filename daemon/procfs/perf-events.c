@@ -33,7 +33,7 @@
 #define X86_PF_PROT  (1ul << 0)
 #define X86_PF_WRITE (1ul << 1)
 
-enum { EV_FAULT_USER, EV_FAULT_KERNEL, EV_SYS_ENTER, EV_SYS_EXIT, EV_COUNT };
+enum { EV_FAULT_USER, EV_FAULT_KERNEL, EV_SYS_ENTER, EV_SYS_EXIT, EV_NEW_TASK, EV_COUNT };
 
 struct perf_ring {
 	pid_t tid;	 /* the thread it was opened on */
@@ -148,8 +148,9 @@ static int filter_string(char *buf, size_t len)
 static int ring_open(struct spt_perf *p, pid_t tid, struct perf_ring *r, char *why,
 		     size_t whylen)
 {
-	const struct spt_tracepoint *tps[EV_COUNT] = {
-	    &p->tf->fault_user, &p->tf->fault_kernel, &p->tf->sys_enter, &p->tf->sys_exit};
+	const struct spt_tracepoint *tps[EV_COUNT] = {&p->tf->fault_user, &p->tf->fault_kernel,
+						      &p->tf->sys_enter, &p->tf->sys_exit,
+						      &p->tf->new_task};
 	const size_t page = (size_t)sysconf(_SC_PAGESIZE);
 	struct perf_event_attr a;
 	char filter[1024];
@@ -185,6 +186,8 @@ static int ring_open(struct spt_perf *p, pid_t tid, struct perf_ring *r, char *w
 		int *fds = set ? r->batch_fds : r->fds;
 
 		for (int i = 0; i < EV_COUNT; i++) {
+			if (tps[i]->id < 0)
+				continue; /* the optional one */
 			attr_init(&a, PERF_TYPE_TRACEPOINT, (uint64_t)tps[i]->id);
 			a.sample_type |= PERF_SAMPLE_RAW;
 			a.sample_period = 1;
@@ -430,6 +433,28 @@ static int add_range(struct spt_batch *b, uint64_t a, uint64_t len, uint64_t t, 
 	return spt_batch_add(b, &ev);
 }
 
+/*
+ * Did this clone make a process that shares our pages copy-on-write? A
+ * new thread (CLONE_THREAD: inheritance follows it) or a CLONE_VM child
+ * changes nothing. Without the task_newtask tracepoint, clone3's flags
+ * (in the target's memory, not read from here) are guessed: a thread is
+ * told by its /proc/PID/task entry (a thread gone already is taken for a
+ * fork, which costs only a full read).
+ */
+static bool is_fork(const struct spt_perf *p, long nr, const uint64_t *a, pid_t child)
+{
+	char path[64];
+
+	if (nr == SYS_vfork)
+		return false;
+	if (nr == SYS_clone)
+		return !(a[0] & CLONE_VM);
+	if (nr == SYS_fork)
+		return true;
+	snprintf(path, sizeof(path), "/proc/%d/task/%d", (int)p->pid, (int)child);
+	return access(path, F_OK) != 0;
+}
+
 /* A watched syscall returned: what it may have changed. */
 static int on_sys_exit(struct spt_perf *p, struct spt_batch *b, int32_t tid, long nr, long ret,
 		       uint64_t t)
@@ -519,16 +544,13 @@ static int on_sys_exit(struct spt_perf *p, struct spt_batch *b, int32_t tid, lon
 	case SYS_clone:
 	case SYS_clone3:
 	case SYS_fork:
-	case SYS_vfork: {
-		/* clone3's flags are in a struct in the target's memory: assume fork. */
-		uint64_t flags = nr == SYS_clone ? a[0] : nr == SYS_vfork ? CLONE_VM | CLONE_VFORK : 0;
-
-		if (nr == SYS_clone3 || !(flags & CLONE_VM)) {
+	case SYS_vfork:
+		/* With task_newtask, its clone_flags say (on_new_task). */
+		if (ret > 0 && p->tf->new_task.id < 0 && is_fork(p, nr, a, (pid_t)ret)) {
 			/* fork: private pages are shared copy-on-write now. */
 			spt_batch_full(b, t, tid, SHADOWPT__CAUSE__CAUSE_FORK);
 		}
 		break;
-	}
 	case SYS_mlockall:
 	case SYS_munlockall:
 	case SYS_migrate_pages:
@@ -615,6 +637,12 @@ static int on_sample(struct spt_perf *p, struct perf_ring *r, struct spt_batch *
 		memcpy(args, raw + tf->sys_enter.off[1], sizeof(args));
 		on_sys_enter(p, (int32_t)tid, (long)raw_u64(raw, rawlen, tf->sys_enter.off[0]),
 			     args);
+		return 0;
+	}
+	if (type == tf->new_task.id) {
+		/* In the parent, as it creates the task: the flags say what it is. */
+		if (!(raw_u64(raw, rawlen, tf->new_task.off[0]) & CLONE_VM))
+			spt_batch_full(b, t, (int32_t)tid, SHADOWPT__CAUSE__CAUSE_FORK);
 		return 0;
 	}
 	if (type == tf->sys_exit.id)
@@ -714,9 +742,11 @@ static void set_burst(struct spt_perf *p, bool burst)
 		int *on = burst ? r->batch_fds : r->fds, *off = burst ? r->fds : r->batch_fds;
 
 		for (int k = 0; k < EV_COUNT; k++)
-			ioctl(on[k], PERF_EVENT_IOC_ENABLE, 0);
+			if (on[k] >= 0)
+				ioctl(on[k], PERF_EVENT_IOC_ENABLE, 0);
 		for (int k = 0; k < EV_COUNT; k++)
-			ioctl(off[k], PERF_EVENT_IOC_DISABLE, 0);
+			if (off[k] >= 0)
+				ioctl(off[k], PERF_EVENT_IOC_DISABLE, 0);
 	}
 }
 

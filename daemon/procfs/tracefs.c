@@ -149,6 +149,7 @@ static void probe(void)
 	static const char *const fault_fields[] = {"address", "error_code"};
 	static const char *const enter_fields[] = {"id", "args"};
 	static const char *const exit_fields[] = {"id", "ret"};
+	static const char *const newtask_fields[] = {"clone_flags"};
 	const struct {
 		const char *name;
 		const char *const *fields;
@@ -159,6 +160,7 @@ static void probe(void)
 	    {"exceptions/page_fault_kernel", fault_fields, 2, &tracefs.fault_kernel},
 	    {"raw_syscalls/sys_enter", enter_fields, 2, &tracefs.sys_enter},
 	    {"raw_syscalls/sys_exit", exit_fields, 2, &tracefs.sys_exit},
+	    {"task/task_newtask", newtask_fields, 1, &tracefs.new_task},
 	};
 	size_t len = 0;
 
@@ -168,7 +170,8 @@ static void probe(void)
 	if (find_or_mount(tracefs.why, sizeof(tracefs.why)) < 0)
 		return;
 	for (size_t i = 0; i < sizeof(tps) / sizeof(tps[0]); i++) {
-		if (read_tracepoint(tps[i].name, tps[i].fields, tps[i].n, tps[i].tp) == 0)
+		if (read_tracepoint(tps[i].name, tps[i].fields, tps[i].n, tps[i].tp) == 0 ||
+		    tps[i].tp == &tracefs.new_task) /* optional: forks are guessed without it */
 			continue;
 		len += (size_t)snprintf(tracefs.why + len, len < sizeof(tracefs.why)
 							 ? sizeof(tracefs.why) - len

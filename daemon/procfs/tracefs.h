@@ -33,6 +33,7 @@ struct spt_tracefs {
 	struct spt_tracepoint fault_kernel; /* exceptions:page_fault_kernel: address, error_code */
 	struct spt_tracepoint sys_enter;    /* raw_syscalls:sys_enter: id, args */
 	struct spt_tracepoint sys_exit;     /* raw_syscalls:sys_exit: id, ret */
+	struct spt_tracepoint new_task;     /* task:task_newtask: clone_flags (optional) */
 };
 
 /*

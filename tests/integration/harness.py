@@ -543,7 +543,9 @@ class Daemon:
 def daemon_default_args():
     # The integration suite runs the daemon as root without dropping to a
     # dedicated user (none exists on a CI box) and on the procfs backend.
-    return ["--backend", "procfs", "--keep-root"]
+    # SHADOWPT_TEST_VERBOSE=1: debug logs (with SHADOWPT_TEST_KEEP=1 to read them).
+    return ["--backend", "procfs", "--keep-root"] + (
+        ["--verbose"] if os.environ.get("SHADOWPT_TEST_VERBOSE") else [])
 
 
 class Target:

@@ -5,7 +5,7 @@ step (target stopped) the table rebuilt from its snapshot + deltas converges
 to the /proc ground truth; exec shows as a delta flagged exec; the target's
 exit gives an exit event and a clean end (status 0)."""
 
-from harness import (Daemon, Target, check, diff_tables, main, read_truth, T_STEP,
+from harness import (Daemon, Target, check, diff_tables, log, main, read_truth, T_STEP,
                      EXIT_OK)
 import steps
 
@@ -35,14 +35,18 @@ def converging_observer(t, w):
     return observe
 
 
-def test_steps_watch():
-    d = Daemon()
+def run_steps(d, want_mode):
     t = Target()
     w = d.watcher(t.pid)
     w.wait_for(lambda w_: w_.table.snapshots >= 1, T_STEP, "the first snapshot")
     started = [e for e in w.events if e.get("event") == "started"]
     check(started and started[0].get("pfn_visibility") == "raw",
           "root watcher: started event %s" % started[:1])
+    mode, why = started[0].get("mode"), started[0].get("mode_reason")
+    log("session mode %s (%s)" % (mode, why))
+    # Events where this host allows them (perf, tracefs); a reason if not.
+    check(mode == want_mode or (want_mode == "events" and mode == "polling" and why),
+          "mode %r (%r), expected %s" % (mode, why, want_mode))
 
     steps.run_workload(t, converging_observer(t, w))
     with w.cond:
@@ -59,6 +63,16 @@ def test_steps_watch():
     last = w.events[-1]
     check(last.get("event") == "exit" and last.get("pid") == t.pid,
           "last event is %s, expected exit" % last)
+
+
+def test_steps_watch():
+    """The default: driven by the target's own events."""
+    run_steps(Daemon(), "events")
+
+
+def test_steps_watch_polling():
+    """The fallback poller (where perf or tracefs are unavailable) does as well."""
+    run_steps(Daemon(extra_args=["--no-events"]), "polling")
 
 
 def test_watch_range():
@@ -86,4 +100,4 @@ def test_watch_range():
 
 
 if __name__ == "__main__":
-    main([test_steps_watch, test_watch_range])
+    main([test_steps_watch, test_steps_watch_polling, test_watch_range])
