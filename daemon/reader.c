@@ -56,6 +56,7 @@ struct segment {
 	int32_t tid;
 	uint8_t cause;
 	bool fault; /* a fault window: retried when it shows nothing */
+	bool widened; /* a changed VMA's extent beyond what its event named */
 	unsigned attempts;
 	uint64_t fault_page; /* the faulting page, whose window is recomputed on retry */
 };
@@ -101,6 +102,13 @@ struct spt_reader {
 	uint64_t poll_due_ns, reconcile_due_ns;
 	uint64_t drain_due_ns; /* the event source asked to be drained again by then */
 	uint64_t wake_ns;
+	/* The first event of a batch that changed pages: what the delta is named by. */
+	struct {
+		bool set;
+		uint8_t cause;
+		int32_t tid;
+		uint64_t vaddr, time_ns;
+	} first_change;
 	uint64_t last_full_ns; /* what the last full read cost */
 	int failing;	       /* last error posted, 0 when reads work */
 };
@@ -310,9 +318,16 @@ static int publish(struct spt_reader *r, const struct spt_batch *b, uint8_t caus
 	spt_delta_init(&r->delta);
 	m->cause = cause;
 	m->exec = exec;
-	m->event_time_ns = b && b->nevents ? b->first_ns : t0;
-	m->cause_vaddr = b && b->nevents ? b->first_vaddr : 0;
-	m->cause_tid = b && b->nevents ? b->first_tid : 0;
+	if (r->first_change.set) {
+		/* Named by the event that changed pages, not one that did nothing. */
+		m->event_time_ns = r->first_change.time_ns;
+		m->cause_vaddr = r->first_change.vaddr;
+		m->cause_tid = r->first_change.tid;
+	} else {
+		m->event_time_ns = b && b->nevents ? b->first_ns : t0;
+		m->cause_vaddr = b && b->nevents ? b->first_vaddr : 0;
+		m->cause_tid = b && b->nevents ? b->first_tid : 0;
+	}
 	m->events = b ? b->nevents : 0;
 	m->read_ns = now_ns() - t0;
 	m->wake_ns = r->wake_ns;
@@ -348,6 +363,7 @@ static int full_read_publish(struct spt_reader *r, const struct spt_batch *b, ui
 		r->next = t;
 	}
 	r->nretries = 0; /* everything was just read */
+	r->first_change.set = false;
 	return publish(r, b, exec ? SHADOWPT__CAUSE__CAUSE_EXEC : cause, exec, t0);
 }
 
@@ -429,6 +445,19 @@ static int normalize_segments(struct spt_reader *r)
 		}
 		if (!best)
 			continue;
+		/*
+		 * A VMA that changed is re-read whole, but what its event did to
+		 * pages is within the range the event named: another event that
+		 * names this piece says better what happened to it.
+		 */
+		if (best->widened) {
+			for (size_t k = 0; k < nact; k++) {
+				const struct segment *c = &in[act[k]];
+
+				if (!c->widened && (best->widened || c->time_ns > best->time_ns))
+					best = c;
+			}
+		}
 		if (w && out[w - 1].end == a && out[w - 1].cause == best->cause &&
 		    out[w - 1].fault == best->fault) {
 			out[w - 1].end = b;
@@ -640,6 +669,7 @@ static int update_vmas_range(struct spt_reader *r, uint64_t a, uint64_t b, const
 		s.end = rm ? r->vdelta.vmas_removed[i].end
 			   : r->vdelta.vmas_added[i - r->vdelta.nvmas_removed].end;
 		s.fault = false;
+		s.widened = true;
 		ret = push_segment(r, &s);
 	}
 	return ret;
@@ -655,12 +685,13 @@ static int batch_segments(struct spt_reader *r, bool *vmas_touched)
 	for (size_t i = 0; i < b->nev; i++) {
 		struct spt_event *ev = &b->ev[i];
 
-		/* A fault outside every known VMA: the stack grew (or a SIGSEGV). */
+		/*
+		 * A fault outside every known VMA: the stack grew, a VMA we have
+		 * not heard of yet (its syscall is in this batch), or a SIGSEGV.
+		 */
 		if (ev->fault && !ev->vmas && ev->start >= r->start && ev->start < r->end &&
-		    !spt_state_find_vma(&r->known, ev->start)) {
+		    !spt_state_find_vma(&r->known, ev->start))
 			ev->vmas = true;
-			ev->cause = SHADOWPT__CAUSE__CAUSE_STACK_GROWTH;
-		}
 		*vmas_touched |= ev->vmas;
 	}
 	if (*vmas_touched) {
@@ -687,6 +718,12 @@ static int batch_segments(struct spt_reader *r, bool *vmas_touched)
 			ret = update_vmas_range(r, ev->start, ev->end, &s);
 		if (ret)
 			break;
+		if (ev->fault && ev->vmas) {
+			const struct spt_vma *v = spt_state_find_vma(&r->known, ev->start);
+
+			if (v && !strncmp(v->name, "[stack", 6))
+				s.cause = SHADOWPT__CAUSE__CAUSE_STACK_GROWTH;
+		}
 		if (s.start < r->start)
 			s.start = r->start;
 		if (s.end > r->end)
@@ -731,6 +768,7 @@ static int process_batch(struct spt_reader *r)
 		return full_read_publish(r, b, b->full_cause);
 	}
 	spt_delta_clear(&r->delta);
+	r->first_change.set = false;
 	ret = batch_segments(r, &vmas_touched);
 	if (!ret)
 		ret = normalize_segments(r);
@@ -751,6 +789,10 @@ static int process_batch(struct spt_reader *r)
 		if (!ret)
 			ret = spt_state_update_pages(&r->known, s->start, s->end, &r->fresh,
 						     s->cause, &r->delta);
+		if (!ret && !r->first_change.set && delta_mark(&r->delta) != before)
+			r->first_change = (typeof(r->first_change)){
+			    .set = true, .cause = s->cause, .tid = s->tid, .time_ns = s->time_ns,
+			    .vaddr = s->fault ? s->fault_page : s->start};
 		if (!ret && s->fault && (huge || delta_mark(&r->delta) == before))
 			add_retry(r, s, huge);
 		else if (!ret && s->fault && change_at_edge(r, s, before))
@@ -769,8 +811,7 @@ static int process_batch(struct spt_reader *r)
 		/* A targeted read failed or raced: a full read decides what is true. */
 		log_debug("reader pid %d: targeted read: %s; reading all", (int)r->pid,
 			  strerror(-ret));
-		return full_read_publish(r, b, b->first_cause ? b->first_cause
-							       : SHADOWPT__CAUSE__CAUSE_RESYNC);
+		return full_read_publish(r, b, SHADOWPT__CAUSE__CAUSE_RESYNC);
 	}
 	stat_add(&r->stats.reads, 1);
 	stat_add(&r->stats.read_ns, now_ns() - t0);

@@ -190,7 +190,8 @@ static int scan_regions(struct spt_pagemap *pm, int fd, uint64_t start, uint64_t
 			.vec = (uintptr_t)(pm->regions + pm->nregions),
 			.vec_len = pm->regions_cap - pm->nregions,
 			.category_anyof_mask = PAGE_IS_PRESENT | PAGE_IS_SWAPPED,
-			.return_mask = PAGE_IS_PRESENT | PAGE_IS_SWAPPED | PAGE_IS_HUGE,
+			.return_mask = PAGE_IS_PRESENT | PAGE_IS_SWAPPED | PAGE_IS_HUGE |
+				       PAGE_IS_PFNZERO,
 		};
 		r = ioctl(fd, PAGEMAP_SCAN, &arg);
 		if (r < 0) {
@@ -209,6 +210,51 @@ static int scan_regions(struct spt_pagemap *pm, int fd, uint64_t start, uint64_t
 		cur = arg.walk_end;
 	}
 	pm->stats.regions = pm->nregions;
+	return 0;
+}
+
+/*
+ * [a, b) of v maps the huge zero page (PAGEMAP_SCAN said HUGE | PFNZERO):
+ * every 2 MiB block maps the same 512 frames, so one pagemap entry gives
+ * them all: a run per block, without reading the other 511 of each. (A
+ * user can map 1 TiB of it with 9 MB of RSS.) Flags come from that entry:
+ * the shared zero page is never exclusive, and one PMD has one soft-dirty
+ * bit.
+ */
+static int read_zero_huge(struct spt_pagemap *pm, int fd, const struct spt_vma *v, uint64_t a,
+			  uint64_t b, struct spt_state *st)
+{
+	struct spt_run run = {.flags = spt_vma_flags(v) | SPT_F_MAPPED | SPT_F_THP, .stride = 1};
+	uint64_t e, base;
+	int ret = pread_full(fd, &e, sizeof(e), (a / SPT_PAGE_SIZE) * 8);
+
+	if (ret)
+		return ret;
+	pm->stats.entries_read++;
+	if (!(e & SPT_PM_PRESENT)) /* it changed since the scan: read it the long way */
+		return read_run(pm, fd, v, a, b, true, false, NULL, st);
+	if (e & SPT_PM_SOFT_DIRTY)
+		run.flags |= SPT_F_SOFT_DIRTY;
+	if (e & SPT_PM_FILE)
+		run.flags |= SPT_F_FILE;
+	/* The folio's first frame (0 without CAP_SYS_ADMIN: pfns are hidden). */
+	base = e & SPT_PM_PFRAME_MASK;
+	if (base)
+		base -= (a / SPT_PAGE_SIZE) % PAGES_PER_PMD;
+	while (a < b) {
+		uint64_t end = (a | (PMD_SIZE_BYTES - 1)) + 1;
+
+		if (end > b)
+			end = b;
+		run.vaddr = a;
+		run.npages = (end - a) / SPT_PAGE_SIZE;
+		run.pfn = base ? base + (a / SPT_PAGE_SIZE) % PAGES_PER_PMD : 0;
+		run.stride = base ? 1 : 0;
+		ret = spt_state_append_run(st, &run);
+		if (ret)
+			return ret;
+		a = end;
+	}
 	return 0;
 }
 
@@ -287,7 +333,10 @@ static int fill_scan_range(struct spt_pagemap *pm, int fd, const struct spt_stat
 			if (huge && is_huge && ((ra & ~(PMD_SIZE_BYTES - 1)) < x ||
 						((rb + PMD_SIZE_BYTES - 1) & ~(PMD_SIZE_BYTES - 1)) > y))
 				*huge = true;
-			ret = read_run(pm, fd, v, ra, rb, is_huge, false, NULL, out);
+			if (is_huge && (pr->categories & PAGE_IS_PFNZERO))
+				ret = read_zero_huge(pm, fd, v, ra, rb, out);
+			else
+				ret = read_run(pm, fd, v, ra, rb, is_huge, false, NULL, out);
 			if (ret)
 				return ret;
 		}

@@ -890,6 +890,81 @@ static void test_exiting_big_process(void)
 	spt_state_free(&st);
 }
 
+/*
+ * The huge zero page: 64 MiB of MADV_HUGEPAGE anon memory read one byte per
+ * 2 MiB maps 32 PMDs of it. The state is a run per block (the same 512
+ * frames each), read with one pagemap entry per region rather than
+ * 16384, and it equals what the fallback reads page by page.
+ */
+static void test_huge_zero_page(void)
+{
+	const size_t len = 64u << 20;
+	struct spt_state scan, fb;
+	int up[2], down[2], ret;
+	void *hs = NULL, *hf = NULL;
+	uint64_t a = 0;
+	char why[256], c;
+	pid_t pid;
+
+	if (pipe(up) || pipe(down))
+		return;
+	pid = fork();
+	if (pid == 0) {
+		char *raw = mmap(NULL, len + (2u << 20), PROT_READ,
+				 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+		char *p = (char *)(((uintptr_t)raw + (2u << 20) - 1) & ~(uintptr_t)((2u << 20) - 1));
+		volatile char sink = 0;
+
+		close(up[0]);
+		close(down[1]);
+		madvise(p, len, MADV_HUGEPAGE);
+		for (size_t off = 0; off < len; off += 2u << 20)
+			sink += p[off];
+		a = (uintptr_t)p;
+		if (write(up[1], &a, sizeof(a)) != sizeof(a) || read(down[0], &c, 1) < 0)
+			_exit(3);
+		_exit(0);
+	}
+	close(up[1]);
+	close(down[0]);
+	spt_state_init(&scan);
+	spt_state_init(&fb);
+	if (read(up[0], &a, sizeof(a)) != sizeof(a))
+		goto out;
+	ret = spt_procfs_open(pid, -1, a, a + len, SPT_PAGEMAP_AUTO, &hs, why, sizeof(why));
+	if (!ret)
+		ret = spt_procfs_open(pid, -1, a, a + len, SPT_PAGEMAP_FORCE_FALLBACK, &hf, why,
+				      sizeof(why));
+	CHECK(ret == 0, "open the huge-zero-page child: %s", why);
+	if (ret)
+		goto out;
+	ret = sample_stable(hs, &scan);
+	if (ret || spt_state_npages(&scan) != len / PG) {
+		printf("# skip: no huge zero page here (THP off or use_zero_page 0): %llu pages\n",
+		       (unsigned long long)spt_state_npages(&scan));
+		goto out;
+	}
+	CHECK(spt_state_nruns(&scan) == len / (2u << 20),
+	      "huge zero page: a run per 2 MiB block (%zu runs)", spt_state_nruns(&scan));
+	if (spt_procfs_last_stats(hs)->used_scan)
+		CHECK(spt_procfs_last_stats(hs)->entries_read < 64,
+		      "huge zero page: %llu pagemap entries read, not one per page",
+		      (unsigned long long)spt_procfs_last_stats(hs)->entries_read);
+	ret = sample_stable(hf, &fb);
+	CHECK(ret == 0 && states_agree(&scan, &fb, false, !is_root),
+	      "huge zero page: the scan's runs equal the fallback's page-by-page read");
+out:
+	if (hs)
+		spt_backend_procfs.close(hs);
+	if (hf)
+		spt_backend_procfs.close(hf);
+	close(down[1]);
+	close(up[0]);
+	waitpid(pid, NULL, 0);
+	spt_state_free(&scan);
+	spt_state_free(&fb);
+}
+
 int main(void)
 {
 	char tmpfile[] = "/tmp/shadowpt-procfs-test-XXXXXX";
@@ -921,6 +996,7 @@ int main(void)
 	test_exec_and_exit(tmpfile);
 	test_leader_exited();
 	test_exiting_big_process();
+	test_huge_zero_page();
 	unlink(tmpfile);
 	return spt_test_done();
 }

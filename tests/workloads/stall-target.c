@@ -247,6 +247,9 @@ int main(void)
 	if (region == MAP_FAILED)
 		die("mmap");
 	close(fd);
+	/* The mapping keeps the file system alive: no mount is left if we are killed. */
+	umount2(mnt, MNT_DETACH);
+	rmdir(mnt);
 	spare = mmap(NULL, 2 * 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (spare == MAP_FAILED)
 		die("mmap");
@@ -290,7 +293,5 @@ int main(void)
 	}
 	close(ctl[1]); /* the connection aborts: stuck threads, if any, return */
 	waitpid(server, NULL, 0);
-	umount2(mnt, MNT_DETACH);
-	rmdir(mnt);
 	return 0;
 }
