@@ -101,7 +101,6 @@ struct spt_reader {
 	size_t nsegs, segs_cap;
 	uint64_t poll_due_ns, reconcile_due_ns;
 	uint64_t drain_due_ns; /* the event source asked to be drained again by then */
-	uint64_t wake_ns;
 	/* The first event of a batch that changed pages: what the delta is named by. */
 	struct {
 		bool set;
@@ -330,8 +329,6 @@ static int publish(struct spt_reader *r, const struct spt_batch *b, uint8_t caus
 	}
 	m->events = b ? b->nevents : 0;
 	m->read_ns = now_ns() - t0;
-	m->wake_ns = r->wake_ns;
-	m->post_ns = now_ns();
 	post(r, m);
 	return 1;
 }
@@ -749,6 +746,44 @@ static int batch_segments(struct spt_reader *r, bool *vmas_touched)
 }
 
 /*
+ * A zap (MADV_DONTNEED) that later events of the same batch fault back in
+ * would vanish in one read of the result, the same frames often coming
+ * back: so the zap goes out first, as its own delta, its range emptied
+ * without a read (that is what it did). Returns 0 or -errno.
+ */
+static int publish_zaps(struct spt_reader *r)
+{
+	struct spt_batch *b = &r->batch;
+	int ret = 0;
+
+	for (size_t i = 0; i < b->nev && ret >= 0; i++) {
+		const struct spt_event *z = &b->ev[i];
+		uint64_t a = z->start < r->start ? r->start : z->start;
+		uint64_t e = z->end > r->end ? r->end : z->end;
+		bool later = false;
+
+		if (!z->zap || a >= e)
+			continue;
+		for (size_t k = 0; k < b->nev && !later; k++)
+			later = b->ev[k].time_ns > z->time_ns && b->ev[k].start < e &&
+				b->ev[k].end > a;
+		if (!later)
+			continue;
+		spt_delta_clear(&r->delta);
+		spt_state_clear(&r->fresh);
+		ret = spt_state_update_pages(&r->known, a, e, &r->fresh, z->cause, &r->delta);
+		if (ret < 0)
+			break;
+		r->first_change = (typeof(r->first_change)){
+		    .set = true, .cause = z->cause, .tid = z->tid, .time_ns = z->time_ns,
+		    .vaddr = z->start};
+		ret = publish(r, b, z->cause, false, now_ns());
+	}
+	r->first_change.set = false;
+	return ret < 0 ? ret : 0;
+}
+
+/*
  * One batch of events: VMAs first (they decide what pages mean), then
  * every touched range's pages, each diffed against known and applied.
  * Returns 1 if a delta was published, 0 if nothing changed, -errno.
@@ -767,9 +802,11 @@ static int process_batch(struct spt_reader *r)
 		r->nsegs = 0;
 		return full_read_publish(r, b, b->full_cause);
 	}
+	ret = publish_zaps(r);
 	spt_delta_clear(&r->delta);
 	r->first_change.set = false;
-	ret = batch_segments(r, &vmas_touched);
+	if (!ret)
+		ret = batch_segments(r, &vmas_touched);
 	if (!ret)
 		ret = normalize_segments(r);
 	/* Pages, segment by segment, in ascending order. */
@@ -991,7 +1028,6 @@ static void wait_events(struct spt_reader *r, uint64_t due_ns)
 	}
 	/* Readiness only: every source is drained after. */
 	epoll_pwait2(r->epfd, evs, 8, &ts, NULL);
-	r->wake_ns = now_ns();
 }
 
 /* One round in event mode: drain, re-read, publish; reconcile when due. */

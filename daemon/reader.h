@@ -86,7 +86,6 @@ struct spt_reader_msg {
 	struct spt_delta delta;
 	uint8_t cause;
 	uint64_t cause_vaddr, event_time_ns, read_ns;
-	uint64_t wake_ns, post_ns; /* DEBUG */
 	int32_t cause_tid;
 	uint32_t events;
 	bool exec;

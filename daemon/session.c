@@ -425,12 +425,6 @@ static void session_on_update(struct session *s, struct spt_reader_msg *m)
 	};
 	int r;
 
-	if (getenv("SPT_LAT_DEBUG"))
-		fprintf(stderr, "LAT event->loop %llu us: wake %llu, read %llu, post->loop %llu\n",
-			(unsigned long long)(meta.timestamp_ns - m->event_time_ns) / 1000,
-			(unsigned long long)(m->wake_ns - m->event_time_ns) / 1000,
-			(unsigned long long)(m->post_ns - m->wake_ns) / 1000,
-			(unsigned long long)(meta.timestamp_ns - m->post_ns) / 1000);
 	session_revoke_unauthorized(s, m->exec);
 	r = spt_state_apply(&s->cur, &m->delta);
 	if (r < 0) {

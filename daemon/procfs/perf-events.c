@@ -28,6 +28,7 @@
 #define CLONE_VFORK 0x00004000
 #endif
 #define PR_SET_VMA_OPTION 0x53564d41 /* prctl(PR_SET_VMA, ...): names anon VMAs */
+#define SPT_MADV_DONTNEED_LOCKED 24    /* Linux 5.18, newer than Debian 12's headers */
 
 /* x86 page-fault error code bits (arch/x86/include/asm/trap_pf.h). */
 #define X86_PF_PROT  (1ul << 0)
@@ -495,6 +496,10 @@ static int on_sys_exit(struct spt_perf *p, struct spt_batch *b, int32_t tid, lon
 		break;
 	case SYS_madvise:
 		r = add_range(b, a[0], a[1], t, tid, SHADOWPT__CAUSE__CAUSE_MADVISE);
+		/* These empty the range's page tables, whatever comes after. */
+		if (!r && (a[2] == MADV_DONTNEED || a[2] == MADV_REMOVE ||
+			   a[2] == SPT_MADV_DONTNEED_LOCKED))
+			b->ev[b->nev - 1].zap = true;
 		break;
 	case SYS_mprotect:
 	case SYS_pkey_mprotect:

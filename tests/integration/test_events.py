@@ -86,6 +86,31 @@ def test_causes_and_event_times():
     w.stop()
 
 
+def test_zap_then_refault_is_seen():
+    """MADV_DONTNEED and a refault of the same pages, read back together,
+    still show the zap: often the very frames come back, and one read of
+    the result alone would show no change at all."""
+    d = Daemon()
+    t = Target()
+    a, _ = t.step("mmap-anon 16")
+    t.step("touch-write 0x%x 16" % a)
+    w = d.watcher(t.pid, "--range", "0x%x:0x%x" % (a, a + 16 * PAGE))
+    events_or_skip(w)
+    for i in range(5):
+        n = len(deltas(w))
+        # Both commands at once: the target runs them back to back.
+        t.send("madvise-dontneed 0x%x 16" % a)
+        t.send("touch-write 0x%x 16" % a)
+        t.proc.stdin.flush()
+        t.read_line()
+        t.read_line()
+        w.wait_for(lambda w_: all(mapped(w_, a + k * PAGE) for k in range(16)) and
+                   any(p.get("cause") == "madvise" or e.get("cause") == "madvise"
+                       for e in deltas(w_)[n:] for p in e.get("pages", [])),
+                   T_STEP, "round %d: the zap and the refault" % i)
+    w.stop()
+
+
 def test_fault_burst_loses_no_page():
     d = Daemon()
     t = Target()
@@ -169,5 +194,6 @@ def test_idle_target_costs_no_reads():
 
 
 if __name__ == "__main__":
-    main([test_causes_and_event_times, test_fault_burst_loses_no_page, test_threads_come_and_go,
+    main([test_causes_and_event_times, test_zap_then_refault_is_seen, test_fault_burst_loses_no_page,
+          test_threads_come_and_go,
           test_idle_target_costs_no_reads])

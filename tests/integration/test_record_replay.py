@@ -139,6 +139,17 @@ def test_kill9_leaves_a_readable_file():
           "%d frames in the file, %d events replayed, last %s" % (n, played, evs[-1]))
 
 
+def settled_size(path, rec, quiet=0.2):
+    """The file's size once it has not grown for quiet seconds."""
+    size, since = os.path.getsize(path), time.monotonic()
+    while time.monotonic() - since < quiet and rec.proc.poll() is None:
+        time.sleep(0.02)
+        now = os.path.getsize(path)
+        if now != size:
+            size, since = now, time.monotonic()
+    return size
+
+
 def test_full_disk():
     """A 64 KiB tmpfs fills up: record fails with ENOSPC and what it wrote
     replays up to the last complete frame."""
@@ -154,7 +165,10 @@ def test_full_disk():
     for i in range(400):
         if rec.proc.poll() is not None:
             break
-        size = os.path.getsize(path)
+        # The previous step may still be arriving (one step can be several
+        # deltas): measure from a settled file, or its tail passes for this
+        # step's delta.
+        size = settled_size(path, rec)
         t.step(("touch-write 0x%x 64" if i % 2 == 0 else "madvise-dontneed 0x%x 64") % a)
         # each step's delta written (or the recorder gone) before the next
         wait_until(lambda: os.path.getsize(path) > size or rec.proc.poll() is not None,
