@@ -26,6 +26,7 @@ static uint64_t client_next_id = 1;
 static void client_on_read(evutil_socket_t fd, short what, void *arg);
 static void client_on_write(evutil_socket_t fd, short what, void *arg);
 static void client_process_input(struct client *c);
+static void client_flush(struct client *c);
 
 int client_queue(struct client *c, struct spt_buf *b, enum outq_kind kind, uint32_t watch_id)
 {
@@ -139,6 +140,7 @@ void client_request_resync(struct watch *w)
 void client_queue_delta(struct watch *w, struct spt_buf *b)
 {
 	struct client *c = w->c;
+	bool idle;
 
 	if (c->dead || c->closing)
 		return;
@@ -153,7 +155,11 @@ void client_queue_delta(struct watch *w, struct spt_buf *b)
 		client_request_resync(w);
 		return;
 	}
+	idle = outq_empty(&c->outq);
 	client_queue(c, b, OUTQ_DELTA, w->id);
+	/* A viewer keeping up gets it now, not a loop round later. */
+	if (idle)
+		client_flush(c);
 }
 
 void client_accept(int fd, const struct spt_peer *peer, const gid_t *groups, int ngroups)

@@ -10,8 +10,9 @@ Modes (default: all three):
   latency  A target maps an anonymous region and, TRIALS times (default
            200), sleeps a random 50..1200 ms, reads CLOCK_MONOTONIC and
            writes one fresh page. The viewer, `shadowctl watch PID --range
-           ... --json` of a private shadowptd, is stamped when the JSON line
-           showing that page mapped arrives; a naive poller (another
+           ... --json` of a private shadowptd, is stamped (by line-stamp,
+           reading its stdout) when the JSON line showing that page mapped
+           comes out; a naive poller (another
            process reading /proc/PID/pagemap for the range every 10 ms,
            pagemon's default refresh) is stamped when it first sees the
            page present. Prints p50/p90/p99/max of both, and the daemon's
@@ -58,6 +59,7 @@ if mode == "latency":
         t = time.clock_gettime_ns(time.CLOCK_MONOTONIC)
         m[i * 4096] = 1
         times.append(t)
+    time.sleep(1.5)  # the last write is watched like the others before the mm goes
     for i, t in enumerate(times):
         out.write("wrote %d %d\n" % (i, t))
     out.flush()
@@ -79,17 +81,26 @@ out.write("done\n"); out.flush()
 POLLER_SRC = r'''
 import os, struct, sys, time
 pid, base, n, period = int(sys.argv[1]), int(sys.argv[2], 16), int(sys.argv[3]), float(sys.argv[4])
+report = sys.argv[5] == "report"  # else only poll (the idle mode: nobody reads)
 fd = os.open("/proc/%d/pagemap" % pid, os.O_RDONLY)
 seen = bytearray(n)
 out = sys.stdout
 out.write("polling\n"); out.flush()
 while True:
+    data = b""
     try:
-        data = os.pread(fd, n * 8, (base // 4096) * 8)
+        while len(data) < n * 8:
+            chunk = os.pread(fd, n * 8 - len(data), (base // 4096) * 8 + len(data))
+            if not chunk:
+                break
+            data += chunk
     except OSError:
         break
     if len(data) < n * 8:
         break
+    if not report:
+        time.sleep(period)
+        continue
     t = time.clock_gettime_ns(time.CLOCK_MONOTONIC)
     for i, (e,) in enumerate(struct.iter_unpack("<Q", data)):
         if e >> 63 and not seen[i]:
@@ -145,14 +156,21 @@ class Bench:
         return p, int(pid), int(base, 16)
 
     def viewer(self, pid, base, n):
-        return subprocess.Popen([self.client, "--socket", self.sock, "watch", str(pid),
-                                 "--range", "0x%x:0x%x" % (base, base + n * PAGE), "--json"],
-                                stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
-                                bufsize=1)
+        """shadowctl watch --json, its lines stamped by line-stamp as they come:
+        each line read is "NS JSON"."""
+        v = subprocess.Popen([self.client, "--socket", self.sock, "watch", str(pid),
+                              "--range", "0x%x:0x%x" % (base, base + n * PAGE), "--json"],
+                             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+        s = subprocess.Popen([os.path.join(self.build, "tests/bench/line-stamp")],
+                             stdin=v.stdout, stdout=subprocess.PIPE, text=True, bufsize=1)
+        v.stdout.close()
+        s.watched = v
+        return s
 
-    def poller(self, pid, base, n, period=0.01):
+    def poller(self, pid, base, n, period=0.01, report=True):
         p = subprocess.Popen([sys.executable, "-c", POLLER_SRC, str(pid), "0x%x" % base, str(n),
-                              str(period)], stdout=subprocess.PIPE, text=True, bufsize=1)
+                              str(period), "report" if report else "quiet"],
+                             stdout=subprocess.PIPE, text=True, bufsize=1)
         p.stdout.readline()
         return p
 
@@ -160,6 +178,25 @@ class Bench:
         self.daemon.terminate()
         self.daemon.wait()
         self.log.close()
+
+
+def stamped(line):
+    """(stamp_ns, event) of a line-stamp line."""
+    ns, js = line.split(" ", 1)
+    return int(ns), json.loads(js)
+
+
+def stop_viewer(v):
+    for p in (v.watched, v):
+        p.kill()
+        p.wait()
+
+
+def wait_snapshot(view):
+    while True:
+        _, ev = stamped(view.stdout.readline())
+        if ev.get("event") == "snapshot":
+            return
 
 
 def mapped_pages(ev, base, n):
@@ -180,11 +217,7 @@ def run_latency(b, trials):
     n = trials + 1
     t, pid, base = b.target("latency", n, trials, seed=42)
     view = b.viewer(pid, base, n)
-    # Wait for the viewer's snapshot before the first trial.
-    while True:
-        ev = json.loads(view.stdout.readline())
-        if ev.get("event") == "snapshot":
-            break
+    wait_snapshot(view)  # before the first trial
     poll = b.poller(pid, base, n)
     sel = selectors.DefaultSelector()
     sel.register(t.stdout, selectors.EVENT_READ, "target")
@@ -201,7 +234,6 @@ def run_latency(b, trials):
             break
         for key, _ in evs:
             line = key.fileobj.readline()
-            stamp = now_ns()
             if not line:
                 sel.unregister(key.fileobj)
                 continue
@@ -212,7 +244,7 @@ def run_latency(b, trials):
                 elif f[0] == "done":
                     done = True
             elif key.data == "viewer":
-                ev = json.loads(line)
+                stamp, ev = stamped(line)
                 for i in mapped_pages(ev, base, n):
                     if i not in seen_v:
                         seen_v[i] = stamp
@@ -222,7 +254,8 @@ def run_latency(b, trials):
                 seen_p.setdefault(int(f[1]), int(f[2]))
     wall = time.monotonic() - w0
     cpu = (cpu_ticks(b.daemon.pid) - c0) / os.sysconf("SC_CLK_TCK")
-    for p in (view, poll, t):
+    stop_viewer(view)
+    for p in (poll, t):
         p.kill()
         p.wait()
     lv = [seen_v[i] - wrote[i] for i in wrote if i in seen_v]
@@ -247,18 +280,14 @@ def run_idle(b, npages=1 << 20, seconds=10):
     t.stdout.readline()  # touched
     view = b.viewer(pid, base, npages)
     t0 = time.monotonic()
-    while True:
-        ev = json.loads(view.stdout.readline())
-        if ev.get("event") == "snapshot":
-            break
+    wait_snapshot(view)
     snap = time.monotonic() - t0
     c0, w0 = cpu_ticks(b.daemon.pid), time.monotonic()
     time.sleep(seconds)
     cpu = (cpu_ticks(b.daemon.pid) - c0) / os.sysconf("SC_CLK_TCK")
     wall = time.monotonic() - w0
-    view.kill()
-    view.wait()
-    poll = b.poller(pid, base, npages)
+    stop_viewer(view)
+    poll = b.poller(pid, base, npages, report=False)
     p0 = time.monotonic()
     pt0 = cpu_ticks(poll.pid)
     time.sleep(seconds)
@@ -270,16 +299,14 @@ def run_idle(b, npages=1 << 20, seconds=10):
     t.wait()
     print("bench: idle: %d pages mapped, nothing changing; snapshot in %.2f s" % (npages, snap))
     print("bench:   shadowptd CPU: %.2f%% of a core over %.0f s" % (100 * cpu / wall, wall))
-    print("bench:   pagemap poller 10 ms CPU: %.1f%% of a core" % (100 * pcpu / pwall))
+    print("bench:   pagemap poller 10 ms CPU: %.1f%% of a core (reading the 1M entries only)" %
+          (100 * pcpu / pwall))
 
 
 def run_burst(b, npages=100_000):
     t, pid, base = b.target("burst", npages)
     view = b.viewer(pid, base, npages)
-    while True:
-        ev = json.loads(view.stdout.readline())
-        if ev.get("event") == "snapshot":
-            break
+    wait_snapshot(view)
     seen = set()
     c0 = cpu_ticks(b.daemon.pid)
     t.stdin.write("go\n")
@@ -293,12 +320,10 @@ def run_burst(b, npages=100_000):
     while len(seen) < npages and time.monotonic() < deadline:
         if not sel.select(timeout=5):
             break
-        line = view.stdout.readline()
-        last = now_ns()
-        seen.update(mapped_pages(json.loads(line), base, npages))
+        last, ev = stamped(view.stdout.readline())
+        seen.update(mapped_pages(ev, base, npages))
     cpu = (cpu_ticks(b.daemon.pid) - c0) / os.sysconf("SC_CLK_TCK")
-    view.kill()
-    view.wait()
+    stop_viewer(view)
     t.kill()
     t.wait()
     print("bench: burst: %d pages faulted in %.0f ms by the target" %
