@@ -21,10 +21,10 @@ struct spt_event {
 	uint64_t start, end;
 	uint64_t time_ns; /* CLOCK_MONOTONIC, from the event itself */
 	int32_t tid;
-	uint8_t cause; /* Shadowpt__Cause */
-	bool fault;    /* a fault at start: the backend may widen it (fault-around, THP) */
-	bool vmas;     /* the VMAs overlapping [start, end) may have changed */
-	bool zap;      /* every page entry in [start, end) was removed (MADV_DONTNEED) */
+	uint8_t cause;	  /* Shadowpt__Cause */
+	bool fault;	  /* a fault at start: the backend may widen it (fault-around, THP) */
+	bool vmas;	  /* the VMAs overlapping [start, end) may have changed */
+	bool zap;	  /* every page entry in [start, end) was removed (MADV_DONTNEED) */
 	uint8_t attempts; /* reader: times this fault was read back without showing */
 };
 

@@ -16,125 +16,18 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "interval.h"
 #include "log.h"
-#include "reader.h"
+#include "reader-priv.h"
 #include "wire.h"
 
 /* Full reads that fail with -EAGAIN (the target changed under us) are retried this long. */
 #define READER_FULL_READ_PATIENCE_MS 5000u
 #define READER_STACK_SIZE	     (512u * 1024u)
-
 struct peek_cmd {
 	struct peek_cmd *next;
 	uint64_t cookie, vaddr;
 	struct spt_peer peer;
 };
-
-/* A fault re-read that showed nothing yet: the PTE may still be on its way. */
-struct retry {
-	uint64_t page, time_ns, due_ns;
-	int32_t tid;
-	uint8_t cause;
-	unsigned attempts;
-};
-
-/*
- * Changes so far in d, in O(1): runs only ever get appended or extend the
- * last one, so its count and the last run's length say whether a call
- * added anything.
- */
-static uint64_t delta_mark(const struct spt_delta *d)
-{
-	return (uint64_t)d->nruns << 40 ^ (d->nruns ? d->runs[d->nruns - 1].npages : 0);
-}
-
-/* One range to re-read, with the cause of the last event that touched it. */
-
-struct segment {
-	uint64_t start, end, time_ns;
-	int32_t tid;
-	uint8_t cause;
-	bool fault; /* a fault window: retried when it shows nothing */
-	bool widened; /* a changed VMA's extent beyond what its event named */
-	unsigned attempts;
-	uint64_t fault_page; /* the faulting page, whose window is recomputed on retry */
-};
-
-struct spt_reader {
-	/* Set at start, then read-only. */
-	const struct spt_backend_ops *ops;
-	int requested;
-	bool events_allowed;
-	pid_t pid;
-	int pidfd;
-	uint64_t start, end;
-	pthread_t thread;
-
-	/* Shared with the loop, under lock. */
-	pthread_mutex_t lock;
-	pthread_cond_t space; /* the loop took messages, or stop */
-	int refs;
-	bool stopping;
-	struct spt_reader_msg *head, **tailp;
-	unsigned nqueued;
-	struct peek_cmd *peeks;
-	int out_efd; /* loop waits on it */
-	int cmd_efd; /* reader waits on it */
-	uint64_t busy_since;   /* atomic */
-	uint32_t min_ms, max_ms; /* polling bounds, atomic */
-	bool hurry;		 /* atomic: a viewer joined, poll now */
-	int mode;		 /* atomic */
-	struct spt_reader_stats stats; /* written by the reader, read by the loop */
-
-	/* The reader's own. */
-	void *handle;
-	int epfd;
-	struct spt_state known, next, fresh;
-	struct spt_state vbefore; /* known's VMAs before a batch that changes them */
-	struct spt_delta delta, vdelta;
-	struct spt_batch batch;
-	struct spt_interval iv;
-	struct retry *retries;
-	size_t nretries, retries_cap;
-	struct segment *segs;
-	size_t nsegs, segs_cap;
-	uint64_t poll_due_ns, reconcile_due_ns;
-	uint64_t drain_due_ns; /* the event source asked to be drained again by then */
-	/* The first event of a batch that changed pages: what the delta is named by. */
-	struct {
-		bool set;
-		uint8_t cause;
-		int32_t tid;
-		uint64_t vaddr, time_ns;
-	} first_change;
-	uint64_t last_full_ns; /* what the last full read cost */
-	int failing;	       /* last error posted, 0 when reads work */
-};
-
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
-static void busy(struct spt_reader *r)
-{
-	__atomic_store_n(&r->busy_since, now_ns(), __ATOMIC_RELAXED);
-}
-
-static void idle(struct spt_reader *r)
-{
-	__atomic_store_n(&r->busy_since, 0, __ATOMIC_RELAXED);
-}
-
-static void stat_add(uint64_t *v, uint64_t n)
-{
-	__atomic_store_n(v, *v + n, __ATOMIC_RELAXED);
-}
-
 static bool stopping(struct spt_reader *r)
 {
 	bool s;
@@ -229,7 +122,6 @@ static void reader_put(struct spt_reader *r)
 	if (last)
 		reader_free(r);
 }
-
 /* ---- reads ---- */
 
 /*
@@ -290,7 +182,7 @@ static void post_recovered(struct spt_reader *r)
 		post(r, m);
 }
 
-static void post_gone(struct spt_reader *r)
+void reader_post_gone(struct spt_reader *r)
 {
 	struct spt_reader_msg *m = msg_new(SPT_RMSG_GONE);
 
@@ -302,7 +194,7 @@ static void post_gone(struct spt_reader *r)
  * Posts r->delta if it says anything, with meta from the batch that
  * caused it. 1 if posted, 0 if there was nothing to say.
  */
-static int publish(struct spt_reader *r, const struct spt_batch *b, uint8_t cause, bool exec,
+int reader_publish(struct spt_reader *r, const struct spt_batch *b, uint8_t cause, bool exec,
 		   uint64_t t0)
 {
 	struct spt_reader_msg *m;
@@ -334,14 +226,14 @@ static int publish(struct spt_reader *r, const struct spt_batch *b, uint8_t caus
 }
 
 /* A full read, diffed against what we knew, published with cause (see publish). */
-static int full_read_publish(struct spt_reader *r, const struct spt_batch *b, uint8_t cause)
+int reader_full_read_publish(struct spt_reader *r, const struct spt_batch *b, uint8_t cause)
 {
 	uint64_t t0 = now_ns();
 	bool exec;
 	int ret = full_read(r);
 
 	if (ret == -ESRCH) {
-		post_gone(r);
+		reader_post_gone(r);
 		return ret;
 	}
 	if (ret < 0) {
@@ -361,501 +253,7 @@ static int full_read_publish(struct spt_reader *r, const struct spt_batch *b, ui
 	}
 	r->nretries = 0; /* everything was just read */
 	r->first_change.set = false;
-	return publish(r, b, exec ? SHADOWPT__CAUSE__CAUSE_EXEC : cause, exec, t0);
-}
-
-/* ---- targeted re-reads after events ---- */
-
-static int push_segment(struct spt_reader *r, const struct segment *s)
-{
-	if (r->nsegs == r->segs_cap) {
-		size_t ncap = r->segs_cap ? r->segs_cap * 2 : 64;
-		void *n = realloc(r->segs, ncap * sizeof(*r->segs));
-
-		if (!n)
-			return -ENOMEM;
-		r->segs = n;
-		r->segs_cap = ncap;
-	}
-	r->segs[r->nsegs++] = *s;
-	return 0;
-}
-
-static int cmp_segment(const void *a, const void *b)
-{
-	const struct segment *x = a, *y = b;
-
-	return x->start < y->start ? -1 : x->start > y->start;
-}
-
-static int cmp_u64(const void *a, const void *b)
-{
-	const uint64_t *x = a, *y = b;
-
-	return *x < *y ? -1 : *x > *y;
-}
-
-/*
- * Makes r->segs sorted and disjoint. Where events overlap, each piece
- * gets the cause of the latest event covering it: that is what happened
- * last to those pages. Adjacent pieces with one cause are merged so that
- * they are read together. O(n log n) plus the overlap depth, which events
- * rarely have.
- */
-static int normalize_segments(struct spt_reader *r)
-{
-	size_t n = r->nsegs, npts = 0, next = 0, nact = 0, w = 0;
-	struct segment *in = r->segs, *out = NULL;
-	uint64_t *pts = NULL;
-	size_t *act = NULL;
-	int ret = -ENOMEM;
-
-	if (n < 2)
-		return 0;
-	qsort(in, n, sizeof(*in), cmp_segment);
-	pts = malloc(2 * n * sizeof(*pts));
-	act = malloc(n * sizeof(*act));
-	out = malloc(2 * n * sizeof(*out));
-	if (!pts || !act || !out)
-		goto done;
-	for (size_t i = 0; i < n; i++) {
-		pts[npts++] = in[i].start;
-		pts[npts++] = in[i].end;
-	}
-	qsort(pts, npts, sizeof(*pts), cmp_u64);
-	for (size_t p = 0; p + 1 < npts; p++) {
-		uint64_t a = pts[p], b = pts[p + 1];
-		const struct segment *best = NULL;
-
-		if (a == b)
-			continue;
-		while (next < n && in[next].start <= a)
-			act[nact++] = next++;
-		for (size_t k = 0; k < nact;) {
-			if (in[act[k]].end <= a) {
-				act[k] = act[--nact];
-				continue;
-			}
-			if (!best || in[act[k]].time_ns > best->time_ns)
-				best = &in[act[k]];
-			k++;
-		}
-		if (!best)
-			continue;
-		/*
-		 * A VMA that changed is re-read whole, but what its event did to
-		 * pages is within the range the event named: another event that
-		 * names this piece says better what happened to it.
-		 */
-		if (best->widened) {
-			for (size_t k = 0; k < nact; k++) {
-				const struct segment *c = &in[act[k]];
-
-				if (!c->widened && (best->widened || c->time_ns > best->time_ns))
-					best = c;
-			}
-		}
-		if (w && out[w - 1].end == a && out[w - 1].cause == best->cause &&
-		    out[w - 1].fault == best->fault) {
-			out[w - 1].end = b;
-			continue;
-		}
-		out[w] = *best;
-		out[w].start = a;
-		out[w].end = b;
-		w++;
-	}
-	free(r->segs);
-	r->segs = out;
-	r->segs_cap = 2 * n;
-	r->nsegs = w;
-	out = NULL;
-	ret = 0;
-done:
-	free(pts);
-	free(act);
-	free(out);
-	return ret;
-}
-
-/*
- * Reads the fault again later: after a backoff when it showed nothing
- * yet (the sample is taken as the fault starts), at once when a THP
- * reaches beyond what was read (its window is recomputed then).
- */
-static void add_retry(struct spt_reader *r, const struct segment *s, bool now)
-{
-	static const uint32_t backoff_us[SPT_FAULT_RETRIES] = {20,    100,    500,	 2000,
-								10000, 50000, 250000, 1000000};
-	struct retry *rt;
-
-	if (s->attempts >= SPT_FAULT_RETRIES) {
-		log_debug("reader pid %d: the fault at %#llx never showed; the reconcile pass will see",
-			  (int)r->pid, (unsigned long long)s->fault_page);
-		return;
-	}
-	if (r->nretries == r->retries_cap) {
-		size_t ncap = r->retries_cap ? r->retries_cap * 2 : 16;
-		void *n = realloc(r->retries, ncap * sizeof(*r->retries));
-
-		if (!n)
-			return;
-		r->retries = n;
-		r->retries_cap = ncap;
-	}
-	rt = &r->retries[r->nretries++];
-	*rt = (struct retry){
-	    .page = s->fault_page,
-	    .time_ns = s->time_ns,
-	    .due_ns = now ? 0 : now_ns() + backoff_us[s->attempts] * 1000ull,
-	    .tid = s->tid,
-	    .cause = s->cause,
-	    .attempts = s->attempts + 1,
-	};
-	stat_add(&r->stats.retries, 1);
-}
-
-/*
- * Did a fault in a file or shared VMA (fault-around, large folios) change
- * the first or last page of its window, where the VMA goes on? Then it
- * may have mapped more than the window: the reader looks again, wider.
- */
-static bool change_at_edge(const struct spt_reader *r, const struct segment *s, uint64_t before)
-{
-	const struct spt_vma *v = spt_state_find_vma(&r->known, s->start);
-	const struct spt_run *last;
-
-	if (!v || (v->kind != SPT_VMA_FILE && v->kind != SPT_VMA_SHARED_ANON) ||
-	    delta_mark(&r->delta) == before || !r->delta.nruns)
-		return false;
-	last = &r->delta.runs[r->delta.nruns - 1];
-	/* The changes of this segment are the delta's tail, in order. */
-	for (size_t i = r->delta.nruns; i-- > 0;) {
-		const struct spt_run *c = &r->delta.runs[i];
-
-		if (c->vaddr + c->npages * SPT_PAGE_SIZE <= s->start)
-			break;
-		if (c->vaddr <= s->start && s->start > v->start)
-			return true;
-	}
-	return last->vaddr + last->npages * SPT_PAGE_SIZE >= s->end && s->end < v->end;
-}
-
-/*
- * Moves retries that are due into the batch, as the faults they were. A
- * thread that has done something since (an event in this batch) is out
- * of its fault: its retries are due now.
- */
-static int take_due_retries(struct spt_reader *r, uint64_t now)
-{
-	/* (Bounded: in a burst the backoff alone will do.) */
-	for (size_t i = 0; i < r->nretries && r->nretries * r->batch.nev <= 100000; i++) {
-		for (size_t k = 0; k < r->batch.nev && r->retries[i].due_ns > now; k++)
-			if (r->batch.ev[k].tid == r->retries[i].tid)
-				r->retries[i].due_ns = now;
-	}
-	for (size_t i = 0; i < r->nretries;) {
-		struct retry *rt = &r->retries[i];
-		struct spt_event ev = {
-		    .start = rt->page,
-		    .end = rt->page + SPT_PAGE_SIZE,
-		    .time_ns = rt->time_ns,
-		    .tid = rt->tid,
-		    .cause = rt->cause,
-		    .fault = true,
-		    .attempts = (uint8_t)rt->attempts,
-		};
-
-		if (rt->due_ns > now) {
-			i++;
-			continue;
-		}
-		if (spt_batch_add(&r->batch, &ev) < 0)
-			return -ENOMEM;
-		*rt = r->retries[--r->nretries];
-	}
-	return 0;
-}
-
-/* [a, b) widened to whole known VMAs at both ends. */
-static void widen_to_known(const struct spt_state *st, uint64_t *a, uint64_t *b)
-{
-	const struct spt_vma *v = spt_state_find_vma(st, *a);
-
-	if (v && v->start < *a)
-		*a = v->start;
-	v = spt_state_find_vma(st, *b - 1);
-	if (v && v->end > *b)
-		*b = v->end;
-}
-
-/* known's VMAs with those inside [a, b) replaced by fresh's, into out. */
-static int vmas_replaced(const struct spt_state *known, const struct spt_state *fresh,
-			 uint64_t a, uint64_t b, struct spt_state *out)
-{
-	size_t i = 0, j = 0;
-	int ret = 0;
-
-	spt_state_clear(out);
-	while (!ret && i < known->nvmas && known->vmas[i].end <= a)
-		ret = spt_state_append_vma(out, &known->vmas[i++]);
-	while (i < known->nvmas && known->vmas[i].start < b)
-		i++;
-	while (!ret && j < fresh->nvmas)
-		ret = spt_state_append_vma(out, &fresh->vmas[j++]);
-	while (!ret && i < known->nvmas)
-		ret = spt_state_append_vma(out, &known->vmas[i++]);
-	return ret;
-}
-
-/*
- * Re-reads the VMAs around [a, b) and installs them in known; the ranges
- * of VMAs that changed become segments (their pages' flags or existence
- * changed with them). The delta's VMA part is computed once per batch,
- * from r->vbefore.
- */
-static int update_vmas_range(struct spt_reader *r, uint64_t a, uint64_t b, const struct segment *why)
-{
-	int ret;
-
-	if (a < r->start)
-		a = r->start;
-	if (b > r->end)
-		b = r->end;
-	if (a >= b)
-		return 0;
-	widen_to_known(&r->known, &a, &b);
-	/* A VMA that merged with a neighbour reaches beyond: widen until stable. */
-	for (int pass = 0;; pass++) {
-		uint64_t na = a, nb = b;
-
-		spt_state_clear(&r->fresh);
-		busy(r);
-		ret = r->ops->read_vmas(r->handle, a, b, &r->fresh);
-		idle(r);
-		if (ret)
-			return ret;
-		if (r->fresh.nvmas) {
-			if (r->fresh.vmas[0].start < na)
-				na = r->fresh.vmas[0].start;
-			if (r->fresh.vmas[r->fresh.nvmas - 1].end > nb)
-				nb = r->fresh.vmas[r->fresh.nvmas - 1].end;
-		}
-		widen_to_known(&r->known, &na, &nb);
-		if (na == a && nb == b)
-			break;
-		if (pass == 4)
-			return -EAGAIN; /* still moving: the caller re-reads everything */
-		a = na;
-		b = nb;
-	}
-	ret = vmas_replaced(&r->known, &r->fresh, a, b, &r->next);
-	if (!ret) {
-		spt_delta_clear(&r->vdelta);
-		ret = spt_state_diff_vmas(&r->known, &r->next, &r->vdelta);
-	}
-	if (ret || (!r->vdelta.nvmas_removed && !r->vdelta.nvmas_added))
-		return ret;
-	ret = spt_state_apply(&r->known, &r->vdelta);
-	for (size_t i = 0; !ret && i < r->vdelta.nvmas_removed + r->vdelta.nvmas_added; i++) {
-		struct segment s = *why;
-		bool rm = i < r->vdelta.nvmas_removed;
-
-		s.start = rm ? r->vdelta.vmas_removed[i].start
-			     : r->vdelta.vmas_added[i - r->vdelta.nvmas_removed].start;
-		s.end = rm ? r->vdelta.vmas_removed[i].end
-			   : r->vdelta.vmas_added[i - r->vdelta.nvmas_removed].end;
-		s.fault = false;
-		s.widened = true;
-		ret = push_segment(r, &s);
-	}
-	return ret;
-}
-
-/* The batch's events as segments, VMAs re-read first where they name them. */
-static int batch_segments(struct spt_reader *r, bool *vmas_touched)
-{
-	struct spt_batch *b = &r->batch;
-	int ret = 0;
-
-	*vmas_touched = b->all_vmas;
-	for (size_t i = 0; i < b->nev; i++) {
-		struct spt_event *ev = &b->ev[i];
-
-		/*
-		 * A fault outside every known VMA: the stack grew, a VMA we have
-		 * not heard of yet (its syscall is in this batch), or a SIGSEGV.
-		 */
-		if (ev->fault && !ev->vmas && ev->start >= r->start && ev->start < r->end &&
-		    !spt_state_find_vma(&r->known, ev->start))
-			ev->vmas = true;
-		*vmas_touched |= ev->vmas;
-	}
-	if (*vmas_touched) {
-		/* The delta's VMA part is before -> after, however many steps. */
-		spt_state_clear(&r->vbefore);
-		for (size_t i = 0; i < r->known.nvmas && !ret; i++)
-			ret = spt_state_append_vma(&r->vbefore, &r->known.vmas[i]);
-		if (ret)
-			return ret;
-	}
-	if (b->all_vmas) {
-		struct segment s = {.time_ns = b->first_ns, .tid = b->first_tid,
-				    .cause = b->first_cause};
-
-		ret = update_vmas_range(r, r->start, r->end, &s);
-	}
-	for (size_t i = 0; i < b->nev && !ret; i++) {
-		const struct spt_event *ev = &b->ev[i];
-		struct segment s = {.start = ev->start, .end = ev->end, .time_ns = ev->time_ns,
-				    .tid = ev->tid, .cause = ev->cause, .fault = ev->fault,
-				    .attempts = ev->attempts, .fault_page = ev->start};
-
-		if (ev->vmas)
-			ret = update_vmas_range(r, ev->start, ev->end, &s);
-		if (ret)
-			break;
-		if (ev->fault && ev->vmas) {
-			const struct spt_vma *v = spt_state_find_vma(&r->known, ev->start);
-
-			if (v && !strncmp(v->name, "[stack", 6))
-				s.cause = SHADOWPT__CAUSE__CAUSE_STACK_GROWTH;
-		}
-		if (s.start < r->start)
-			s.start = r->start;
-		if (s.end > r->end)
-			s.end = r->end;
-		if (s.start >= s.end)
-			continue;
-		if (ev->fault) {
-			const struct spt_vma *v = spt_state_find_vma(&r->known, s.start);
-
-			if (!v)
-				continue; /* a fault outside every VMA changes nothing */
-			if (r->ops->fault_window)
-				r->ops->fault_window(r->handle, v, ev->start, ev->attempts, &s.start,
-						     &s.end);
-			if (s.start < v->start)
-				s.start = v->start;
-			if (s.end > v->end)
-				s.end = v->end;
-		}
-		ret = push_segment(r, &s);
-	}
-	return ret;
-}
-
-/*
- * A zap (MADV_DONTNEED) that later events of the same batch fault back in
- * would vanish in one read of the result, the same frames often coming
- * back: so the zap goes out first, as its own delta, its range emptied
- * without a read (that is what it did). Returns 0 or -errno.
- */
-static int publish_zaps(struct spt_reader *r)
-{
-	struct spt_batch *b = &r->batch;
-	int ret = 0;
-
-	for (size_t i = 0; i < b->nev && ret >= 0; i++) {
-		const struct spt_event *z = &b->ev[i];
-		uint64_t a = z->start < r->start ? r->start : z->start;
-		uint64_t e = z->end > r->end ? r->end : z->end;
-		bool later = false;
-
-		if (!z->zap || a >= e)
-			continue;
-		for (size_t k = 0; k < b->nev && !later; k++)
-			later = b->ev[k].time_ns > z->time_ns && b->ev[k].start < e &&
-				b->ev[k].end > a;
-		if (!later)
-			continue;
-		spt_delta_clear(&r->delta);
-		spt_state_clear(&r->fresh);
-		ret = spt_state_update_pages(&r->known, a, e, &r->fresh, z->cause, &r->delta);
-		if (ret < 0)
-			break;
-		r->first_change = (typeof(r->first_change)){
-		    .set = true, .cause = z->cause, .tid = z->tid, .time_ns = z->time_ns,
-		    .vaddr = z->start};
-		ret = publish(r, b, z->cause, false, now_ns());
-	}
-	r->first_change.set = false;
-	return ret < 0 ? ret : 0;
-}
-
-/*
- * One batch of events: VMAs first (they decide what pages mean), then
- * every touched range's pages, each diffed against known and applied.
- * Returns 1 if a delta was published, 0 if nothing changed, -errno.
- */
-static int process_batch(struct spt_reader *r)
-{
-	struct spt_batch *b = &r->batch;
-	uint64_t t0 = now_ns();
-	bool vmas_touched = false;
-	uint8_t cause;
-	int ret;
-
-	stat_add(&r->stats.events, b->nevents);
-	stat_add(&r->stats.lost, b->lost);
-	if (b->full) {
-		r->nsegs = 0;
-		return full_read_publish(r, b, b->full_cause);
-	}
-	ret = publish_zaps(r);
-	spt_delta_clear(&r->delta);
-	r->first_change.set = false;
-	if (!ret)
-		ret = batch_segments(r, &vmas_touched);
-	if (!ret)
-		ret = normalize_segments(r);
-	/* Pages, segment by segment, in ascending order. */
-	for (size_t i = 0; i < r->nsegs && !ret; i++) {
-		const struct segment *s = &r->segs[i];
-		size_t before = spt_delta_npages(&r->delta);
-
-		bool huge;
-
-		spt_state_clear(&r->fresh);
-		busy(r);
-		ret = r->ops->read_pages(r->handle, &r->known, s->start, s->end, &r->fresh);
-		idle(r);
-		huge = ret == 1;
-		if (ret > 0)
-			ret = 0;
-		if (!ret)
-			ret = spt_state_update_pages(&r->known, s->start, s->end, &r->fresh,
-						     s->cause, &r->delta);
-		if (!ret && !r->first_change.set && delta_mark(&r->delta) != before)
-			r->first_change = (typeof(r->first_change)){
-			    .set = true, .cause = s->cause, .tid = s->tid, .time_ns = s->time_ns,
-			    .vaddr = s->fault ? s->fault_page : s->start};
-		if (!ret && s->fault && (huge || delta_mark(&r->delta) == before))
-			add_retry(r, s, huge);
-		else if (!ret && s->fault && change_at_edge(r, s, before))
-			add_retry(r, s, true); /* it may reach beyond: look wider at once */
-	}
-	log_debug("reader pid %d: %u events, %zu segments, %zu runs changed%s", (int)r->pid,
-		  b->nevents, r->nsegs, r->delta.nruns, vmas_touched ? ", VMAs re-read" : "");
-	r->nsegs = 0;
-	if (!ret && vmas_touched)
-		ret = spt_state_diff_vmas(&r->vbefore, &r->known, &r->delta);
-	if (ret == -ESRCH) {
-		post_gone(r);
-		return ret;
-	}
-	if (ret < 0) {
-		/* A targeted read failed or raced: a full read decides what is true. */
-		log_debug("reader pid %d: targeted read: %s; reading all", (int)r->pid,
-			  strerror(-ret));
-		return full_read_publish(r, b, SHADOWPT__CAUSE__CAUSE_RESYNC);
-	}
-	stat_add(&r->stats.reads, 1);
-	stat_add(&r->stats.read_ns, now_ns() - t0);
-	cause = spt_delta_common_cause(&r->delta);
-	if (!cause)
-		cause = b->first_cause;
-	return publish(r, b, cause, false, t0);
+	return reader_publish(r, b, exec ? SHADOWPT__CAUSE__CAUSE_EXEC : cause, exec, t0);
 }
 
 /* ---- peeks ---- */
@@ -1047,13 +445,13 @@ static int events_round(struct spt_reader *r)
 		if (m)
 			post(r, m);
 	}
-	if (take_due_retries(r, now) < 0)
+	if (reader_take_due_retries(r, now) < 0)
 		spt_batch_full(&r->batch, now, 0, SHADOWPT__CAUSE__CAUSE_RESYNC);
 	if (!spt_batch_empty(&r->batch))
-		ret = process_batch(r);
+		ret = reader_process_batch(r);
 	if (ret != -ESRCH && now_ns() >= r->reconcile_due_ns) {
 		stat_add(&r->stats.reconciles, 1);
-		ret = full_read_publish(r, NULL, SHADOWPT__CAUSE__CAUSE_RECONCILE);
+		ret = reader_full_read_publish(r, NULL, SHADOWPT__CAUSE__CAUSE_RECONCILE);
 		r->reconcile_due_ns = now_ns() + reconcile_period_ns(r);
 	}
 	return ret;
@@ -1079,10 +477,10 @@ static int poll_round(struct spt_reader *r)
 	}
 	if (now_ns() < r->poll_due_ns)
 		return 0;
-	ret = full_read_publish(r, NULL, SHADOWPT__CAUSE__CAUSE_POLL);
+	ret = reader_full_read_publish(r, NULL, SHADOWPT__CAUSE__CAUSE_POLL);
 	r->poll_due_ns = now_ns() + (uint64_t)interval_with_cost(interval_next(&r->iv, ret > 0),
 								 r->last_full_ns) *
-					    1000000ull;
+					1000000ull;
 	__atomic_store_n(&r->stats.interval_ms, r->iv.cur_ms, __ATOMIC_RELAXED);
 	return ret;
 }
@@ -1109,7 +507,7 @@ static void reader_loop(struct spt_reader *r)
 			break;
 		do_peeks(r);
 		if (spt_pidfd_exited(r->pidfd)) {
-			post_gone(r);
+			reader_post_gone(r);
 			break;
 		}
 		if ((events ? events_round(r) : poll_round(r)) == -ESRCH)

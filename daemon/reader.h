@@ -55,7 +55,7 @@
 #define SPT_FAULT_RETRIES 8u
 
 enum spt_reader_mode {
-	SPT_MODE_EVENTS = 1,  /* = Shadowpt__WatchMode */
+	SPT_MODE_EVENTS = 1, /* = Shadowpt__WatchMode */
 	SPT_MODE_POLLING = 2,
 };
 

@@ -159,7 +159,8 @@ struct class_delta {
 };
 
 static void class_delta_encode(struct session *s, const struct spt_delta *d,
-			       const struct spt_delta_meta *meta, bool tokens, struct class_delta *cd)
+			       const struct spt_delta_meta *meta, bool tokens,
+			       struct class_delta *cd)
 {
 	struct spt_encoded *frames = NULL;
 	size_t n = 0;
@@ -254,8 +255,8 @@ static void session_revoke_unauthorized(struct session *s, bool force)
 	char why[256];
 	bool read = false;
 
-	if (!force && (s->mode == SPT_MODE_EVENTS ||
-		       now - s->revoke_checked_ms < SESSION_REVOKE_CHECK_MS))
+	if (!force &&
+	    (s->mode == SPT_MODE_EVENTS || now - s->revoke_checked_ms < SESSION_REVOKE_CHECK_MS))
 		return;
 	s->revoke_checked_ms = now;
 	for (w = LIST_FIRST(&s->watches); w; w = next) {
@@ -315,11 +316,11 @@ static bool session_watch_started(struct watch *w)
 	client_send_frame(c, &out, OUTQ_CONTROL, 0);
 	r = session_send_snapshot(w, false);
 	if (r == -EMSGSIZE) {
-		client_send_error(c, 0, SHADOWPT__ERROR_CODE__ERROR_LIMIT_EXCEEDED, w->id, false,
-				  "the target has %llu mapped pages; protocol 1 viewers get at most "
-				  "%u (a newer shadowctl gets them as runs)",
-				  (unsigned long long)spt_state_npages(&s->cur),
-				  SPT_V1_MAX_SNAPSHOT_PAGES);
+		client_send_error(
+		    c, 0, SHADOWPT__ERROR_CODE__ERROR_LIMIT_EXCEEDED, w->id, false,
+		    "the target has %llu mapped pages; protocol 1 viewers get at most "
+		    "%u (a newer shadowctl gets them as runs)",
+		    (unsigned long long)spt_state_npages(&s->cur), SPT_V1_MAX_SNAPSHOT_PAGES);
 		watch_free(w); /* the caller frees the session if that was its last viewer */
 		return false;
 	}
@@ -380,10 +381,11 @@ static bool session_on_opened(struct session *s, struct spt_reader_msg *m)
 	s->cur_ns = spt_now_ns();
 	s->state = SPT_SESSION_LIVE;
 	s->state_since_ns = s->cur_ns;
-	log_info("session %u: pid %d (%s) [%#llx,%#llx) via %s, %s (%s): %zu vmas, %zu pages", s->id,
-		 (int)s->pid, s->comm, (unsigned long long)s->start, (unsigned long long)s->end,
-		 s->ops->name, s->mode == SPT_MODE_EVENTS ? "event-driven" : "polling",
-		 s->mode_reason, s->cur.nvmas, (size_t)spt_state_npages(&s->cur));
+	log_info("session %u: pid %d (%s) [%#llx,%#llx) via %s, %s (%s): %zu vmas, %zu pages",
+		 s->id, (int)s->pid, s->comm, (unsigned long long)s->start,
+		 (unsigned long long)s->end, s->ops->name,
+		 s->mode == SPT_MODE_EVENTS ? "event-driven" : "polling", s->mode_reason,
+		 s->cur.nvmas, (size_t)spt_state_npages(&s->cur));
 	for (w = LIST_FIRST(&s->watches); w; w = next) {
 		next = LIST_NEXT(w, session_entry);
 		if (w->pending)
@@ -452,8 +454,7 @@ static void session_on_peek_done(struct session *s, struct spt_reader_msg *m)
 		if (c->id == p->client_id && !c->dead)
 			break;
 	if (c)
-		client_peek_reply(c, p->request_id, p->watch_id, m->vaddr, m->err, m->why,
-				  m->page);
+		client_peek_reply(c, p->request_id, p->watch_id, m->vaddr, m->err, m->why, m->page);
 	free(p);
 }
 
@@ -644,8 +645,8 @@ static int session_open(pid_t pid, int pidfd, uint64_t start, uint64_t end, int 
 		log_err("session for pid %d: %s", (int)pid, why);
 		goto fail;
 	}
-	s->ev_reader = event_new(spt_base, spt_reader_fd(s->rd), EV_READ | EV_PERSIST,
-				 session_on_reader, s);
+	s->ev_reader =
+	    event_new(spt_base, spt_reader_fd(s->rd), EV_READ | EV_PERSIST, session_on_reader, s);
 	s->ev_exit = event_new(spt_base, pidfd, EV_READ, session_on_exit, s);
 	if (!s->ev_reader || !s->ev_exit || event_add(s->ev_reader, NULL) < 0 ||
 	    event_add(s->ev_exit, NULL) < 0) {

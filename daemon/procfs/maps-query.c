@@ -27,7 +27,7 @@ struct spt_procmap_query {
 	uint64_t vma_name_addr;
 	uint64_t build_id_addr;
 };
-#define SPT_PROCMAP_QUERY _IOWR('f', 17, struct spt_procmap_query)
+#define SPT_PROCMAP_QUERY		       _IOWR('f', 17, struct spt_procmap_query)
 #define SPT_PROCMAP_QUERY_VMA_READABLE	       0x01
 #define SPT_PROCMAP_QUERY_VMA_WRITABLE	       0x02
 #define SPT_PROCMAP_QUERY_VMA_EXECUTABLE       0x04

@@ -27,8 +27,8 @@
 #ifndef CLONE_VFORK
 #define CLONE_VFORK 0x00004000
 #endif
-#define PR_SET_VMA_OPTION 0x53564d41 /* prctl(PR_SET_VMA, ...): names anon VMAs */
-#define SPT_MADV_DONTNEED_LOCKED 24    /* Linux 5.18, newer than Debian 12's headers */
+#define PR_SET_VMA_OPTION	 0x53564d41 /* prctl(PR_SET_VMA, ...): names anon VMAs */
+#define SPT_MADV_DONTNEED_LOCKED 24	    /* Linux 5.18, newer than Debian 12's headers */
 
 /* x86 page-fault error code bits (arch/x86/include/asm/trap_pf.h). */
 #define X86_PF_PROT  (1ul << 0)
@@ -37,8 +37,8 @@
 enum { EV_FAULT_USER, EV_FAULT_KERNEL, EV_SYS_ENTER, EV_SYS_EXIT, EV_NEW_TASK, EV_COUNT };
 
 struct perf_ring {
-	pid_t tid;	 /* the thread it was opened on */
-	int owner_fd;	 /* SW_DUMMY event owning the mmap */
+	pid_t tid;    /* the thread it was opened on */
+	int owner_fd; /* SW_DUMMY event owning the mmap */
 	/*
 	 * Inherited tracepoint events, output redirected here, in two sets of
 	 * which one is enabled: fds wake the reader at every sample (quiet
@@ -76,22 +76,50 @@ struct spt_perf {
 	size_t nsys, sys_cap;
 	uint8_t *scratch; /* a record that wraps the ring end */
 	uint64_t samples, lost;
-	bool burst;		/* batch_fds enabled */
+	bool burst;		 /* batch_fds enabled */
 	uint64_t last_sample_ns; /* of the last drain that found samples */
 };
 
 /* The syscalls that change a process's VMAs or pages, by what they do. */
 static const long watched_syscalls[] = {
-	SYS_mmap, SYS_munmap, SYS_mremap, SYS_brk, SYS_madvise, SYS_mprotect,
-	SYS_pkey_mprotect, SYS_mlock, SYS_mlock2, SYS_munlock, SYS_mlockall,
-	SYS_munlockall, SYS_remap_file_pages, SYS_shmat, SYS_shmdt, SYS_mbind,
-	SYS_migrate_pages, SYS_move_pages, SYS_execve, SYS_execveat, SYS_clone,
-	SYS_clone3, SYS_fork, SYS_vfork, SYS_prctl, SYS_process_madvise,
-	/* Credentials: who may watch it may change (see spt_batch.creds). */
-	SYS_setuid, SYS_setgid, SYS_setreuid, SYS_setregid, SYS_setresuid, SYS_setresgid,
-	SYS_setfsuid, SYS_setfsgid, SYS_capset,
+    SYS_mmap,
+    SYS_munmap,
+    SYS_mremap,
+    SYS_brk,
+    SYS_madvise,
+    SYS_mprotect,
+    SYS_pkey_mprotect,
+    SYS_mlock,
+    SYS_mlock2,
+    SYS_munlock,
+    SYS_mlockall,
+    SYS_munlockall,
+    SYS_remap_file_pages,
+    SYS_shmat,
+    SYS_shmdt,
+    SYS_mbind,
+    SYS_migrate_pages,
+    SYS_move_pages,
+    SYS_execve,
+    SYS_execveat,
+    SYS_clone,
+    SYS_clone3,
+    SYS_fork,
+    SYS_vfork,
+    SYS_prctl,
+    SYS_process_madvise,
+    /* Credentials: who may watch it may change (see spt_batch.creds). */
+    SYS_setuid,
+    SYS_setgid,
+    SYS_setreuid,
+    SYS_setregid,
+    SYS_setresuid,
+    SYS_setresgid,
+    SYS_setfsuid,
+    SYS_setfsgid,
+    SYS_capset,
 #ifdef SYS_mseal
-	SYS_mseal,
+    SYS_mseal,
 #endif
 };
 
@@ -146,8 +174,7 @@ static int filter_string(char *buf, size_t len)
 }
 
 /* Opens one ring on tid; -errno (with why) if any part fails. */
-static int ring_open(struct spt_perf *p, pid_t tid, struct perf_ring *r, char *why,
-		     size_t whylen)
+static int ring_open(struct spt_perf *p, pid_t tid, struct perf_ring *r, char *why, size_t whylen)
 {
 	const struct spt_tracepoint *tps[EV_COUNT] = {&p->tf->fault_user, &p->tf->fault_kernel,
 						      &p->tf->sys_enter, &p->tf->sys_exit,
@@ -206,17 +233,20 @@ static int ring_open(struct spt_perf *p, pid_t tid, struct perf_ring *r, char *w
 				/* Before 5.13: forked children are filtered by pid instead. */
 				p->inherit_thread = false;
 				a.inherit_thread = 0;
-				fds[i] = (int)perf_event_open(&a, tid, -1, -1, PERF_FLAG_FD_CLOEXEC);
+				fds[i] =
+				    (int)perf_event_open(&a, tid, -1, -1, PERF_FLAG_FD_CLOEXEC);
 			}
 			if (fds[i] < 0) {
 				ret = -errno;
-				snprintf(why, whylen, "perf_event_open(tracepoint %lld, thread %d): %s",
+				snprintf(why, whylen,
+					 "perf_event_open(tracepoint %lld, thread %d): %s",
 					 (long long)tps[i]->id, (int)tid, strerror(errno));
 				goto fail;
 			}
 			if (ioctl(fds[i], PERF_EVENT_IOC_SET_OUTPUT, r->owner_fd) < 0) {
 				ret = -errno;
-				snprintf(why, whylen, "PERF_EVENT_IOC_SET_OUTPUT: %s", strerror(errno));
+				snprintf(why, whylen, "PERF_EVENT_IOC_SET_OUTPUT: %s",
+					 strerror(errno));
 				goto fail;
 			}
 		}
@@ -417,14 +447,18 @@ static uint64_t page_down(uint64_t a)
 
 static uint64_t page_up(uint64_t a)
 {
-	return a > SPT_USER_ADDR_MAX ? SPT_USER_ADDR_MAX : (a + SPT_PAGE_SIZE - 1) & ~(SPT_PAGE_SIZE - 1);
+	return a > SPT_USER_ADDR_MAX ? SPT_USER_ADDR_MAX
+				     : (a + SPT_PAGE_SIZE - 1) & ~(SPT_PAGE_SIZE - 1);
 }
 
 static int add_range(struct spt_batch *b, uint64_t a, uint64_t len, uint64_t t, int32_t tid,
 		     uint8_t cause)
 {
 	struct spt_event ev = {
-	    .time_ns = t, .tid = tid, .cause = cause, .vmas = true,
+	    .time_ns = t,
+	    .tid = tid,
+	    .cause = cause,
+	    .vmas = true,
 	};
 
 	if (a >= SPT_USER_ADDR_MAX || !len)
@@ -487,7 +521,8 @@ static int on_sys_exit(struct spt_perf *p, struct spt_batch *b, int32_t tid, lon
 	case SYS_mremap:
 		r = add_range(b, a[0], a[1], t, tid, SHADOWPT__CAUSE__CAUSE_MREMAP);
 		if (!r && !(ret < 0 && ret > -4096))
-			r = add_range(b, (uint64_t)ret, a[2], t, tid, SHADOWPT__CAUSE__CAUSE_MREMAP);
+			r = add_range(b, (uint64_t)ret, a[2], t, tid,
+				      SHADOWPT__CAUSE__CAUSE_MREMAP);
 		break;
 	case SYS_brk:
 		/* The old break is not in the arguments: the heap VMA is found by the reader. */
@@ -629,7 +664,7 @@ static int on_sample(struct spt_perf *p, struct perf_ring *r, struct spt_batch *
 
 		if (addr >= SPT_USER_ADDR_MAX)
 			return 0;
-		ev.cause = !(ec & X86_PF_WRITE)	 ? SHADOWPT__CAUSE__CAUSE_READ_FAULT
+		ev.cause = !(ec & X86_PF_WRITE) ? SHADOWPT__CAUSE__CAUSE_READ_FAULT
 			   : (ec & X86_PF_PROT) ? SHADOWPT__CAUSE__CAUSE_COW
 						: SHADOWPT__CAUSE__CAUSE_WRITE_FAULT;
 		return spt_batch_add(b, &ev);
@@ -651,7 +686,8 @@ static int on_sample(struct spt_perf *p, struct perf_ring *r, struct spt_batch *
 		return 0;
 	}
 	if (type == tf->sys_exit.id)
-		return on_sys_exit(p, b, (int32_t)tid, (long)raw_u64(raw, rawlen, tf->sys_exit.off[0]),
+		return on_sys_exit(p, b, (int32_t)tid,
+				   (long)raw_u64(raw, rawlen, tf->sys_exit.off[0]),
 				   (long)raw_u64(raw, rawlen, tf->sys_exit.off[1]), t);
 	return 0;
 }

@@ -47,9 +47,9 @@
  * every SPT_PERF_BURST_POLL_US; four such periods without samples switch
  * back.
  */
-#define SPT_PERF_BURST_SAMPLES	4u
-#define SPT_PERF_BATCH_BYTES	16384u
-#define SPT_PERF_BURST_POLL_US	2000u
+#define SPT_PERF_BURST_SAMPLES 4u
+#define SPT_PERF_BATCH_BYTES   16384u
+#define SPT_PERF_BURST_POLL_US 2000u
 
 struct spt_perf;
 

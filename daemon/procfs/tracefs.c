@@ -101,8 +101,7 @@ static long field_offset(const char *line, const char *eol, const char *name)
 	return strtol(o + 7, NULL, 10);
 }
 
-int spt_tracefs_parse_format(const char *text, const char *const names[], size_t n,
-			     uint16_t off[])
+int spt_tracefs_parse_format(const char *text, const char *const names[], size_t n, uint16_t off[])
 {
 	for (size_t i = 0; i < n; i++) {
 		const char *p = text;
@@ -173,9 +172,8 @@ static void probe(void)
 		if (read_tracepoint(tps[i].name, tps[i].fields, tps[i].n, tps[i].tp) == 0 ||
 		    tps[i].tp == &tracefs.new_task) /* optional: forks are guessed without it */
 			continue;
-		len += (size_t)snprintf(tracefs.why + len, len < sizeof(tracefs.why)
-							 ? sizeof(tracefs.why) - len
-							 : 0,
+		len += (size_t)snprintf(tracefs.why + len,
+					len < sizeof(tracefs.why) ? sizeof(tracefs.why) - len : 0,
 					"%s%s", len ? ", " : "no tracepoint ", tps[i].name);
 		if (len >= sizeof(tracefs.why))
 			len = sizeof(tracefs.why) - 1;

@@ -27,13 +27,13 @@ struct spt_tracepoint {
 
 struct spt_tracefs {
 	bool probed;
-	char why[160]; /* what is missing, "" when everything is there */
-	char path[64]; /* where tracefs is mounted, "" if nowhere */
+	char why[160];			    /* what is missing, "" when everything is there */
+	char path[64];			    /* where tracefs is mounted, "" if nowhere */
 	struct spt_tracepoint fault_user;   /* exceptions:page_fault_user: address, error_code */
 	struct spt_tracepoint fault_kernel; /* exceptions:page_fault_kernel: address, error_code */
 	struct spt_tracepoint sys_enter;    /* raw_syscalls:sys_enter: id, args */
-	struct spt_tracepoint sys_exit;     /* raw_syscalls:sys_exit: id, ret */
-	struct spt_tracepoint new_task;     /* task:task_newtask: clone_flags (optional) */
+	struct spt_tracepoint sys_exit;	    /* raw_syscalls:sys_exit: id, ret */
+	struct spt_tracepoint new_task;	    /* task:task_newtask: clone_flags (optional) */
 };
 
 /*
@@ -48,7 +48,6 @@ const struct spt_tracefs *spt_tracefs_probe(void);
  * fields (array fields like "args[6]" match by their base name). Exposed
  * for tests. Returns 0, or -ENOENT if a field is missing.
  */
-int spt_tracefs_parse_format(const char *text, const char *const names[], size_t n,
-			     uint16_t off[]);
+int spt_tracefs_parse_format(const char *text, const char *const names[], size_t n, uint16_t off[]);
 
 #endif

@@ -69,8 +69,8 @@ static void die(const char *what)
 
 static void reply(int fd, uint64_t unique, int error, const void *body, size_t len)
 {
-	struct fuse_out_header h = {.len = sizeof(h) + (error ? 0 : len), .error = error,
-				    .unique = unique};
+	struct fuse_out_header h = {
+	    .len = sizeof(h) + (error ? 0 : len), .error = error, .unique = unique};
 	char buf[sizeof(h) + 256];
 
 	memcpy(buf, &h, sizeof(h));
