@@ -55,7 +55,7 @@ struct spt_reader {
 	struct spt_reader_msg *head, **tailp;
 	unsigned nqueued;
 	struct peek_cmd *peeks;
-	int out_efd;		       /* loop waits on it */
+	int out_pipe[2];	       /* the loop waits on [0] (see pipe_signal) */
 	int cmd_efd;		       /* reader waits on it */
 	uint64_t busy_since;	       /* atomic */
 	uint32_t min_ms, max_ms;       /* polling bounds, atomic */

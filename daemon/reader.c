@@ -54,12 +54,35 @@ static void efd_clear(int fd)
 		;
 }
 
+/*
+ * The loop is woken through a pipe, not an eventfd: a pipe wakes its
+ * reader synchronously, so the scheduler may run the loop on this
+ * thread's CPU as it goes back to sleep, instead of waking another, idle
+ * CPU (tens of microseconds in a VM that halts idle CPUs).
+ */
+static void pipe_signal(int fd)
+{
+	const char one = 1;
+
+	while (write(fd, &one, 1) < 0 && errno == EINTR)
+		;
+}
+
+static void pipe_clear(int fd)
+{
+	char buf[64];
+
+	while (read(fd, buf, sizeof(buf)) > 0 || errno == EINTR)
+		;
+}
+
 void spt_reader_msg_free(struct spt_reader_msg *m)
 {
 	if (!m)
 		return;
 	spt_state_free(&m->state);
 	spt_delta_free(&m->delta);
+	free(m->page);
 	free(m);
 }
 
@@ -78,15 +101,18 @@ static struct spt_reader_msg *msg_new(enum spt_reader_msg_type type)
 /* Queues m for the loop; waits while the loop is SPT_READER_QUEUE_MAX behind. */
 static void post(struct spt_reader *r, struct spt_reader_msg *m)
 {
+	bool wake;
+
 	pthread_mutex_lock(&r->lock);
 	while (r->nqueued >= SPT_READER_QUEUE_MAX && !r->stopping)
 		pthread_cond_wait(&r->space, &r->lock);
 	m->next = NULL;
 	*r->tailp = m;
 	r->tailp = &m->next;
-	r->nqueued++;
+	wake = r->nqueued++ == 0; /* the loop takes the whole queue per byte */
 	pthread_mutex_unlock(&r->lock);
-	efd_signal(r->out_efd);
+	if (wake)
+		pipe_signal(r->out_pipe[1]);
 }
 
 static void reader_free(struct spt_reader *r)
@@ -103,8 +129,9 @@ static void reader_free(struct spt_reader *r)
 		r->peeks = p->next;
 		free(p);
 	}
-	if (r->out_efd >= 0)
-		close(r->out_efd);
+	for (int i = 0; i < 2; i++)
+		if (r->out_pipe[i] >= 0)
+			close(r->out_pipe[i]);
 	if (r->cmd_efd >= 0)
 		close(r->cmd_efd);
 	pthread_mutex_destroy(&r->lock);
@@ -286,6 +313,10 @@ static void do_peeks(struct spt_reader *r)
 		struct peek_auth auth = {.r = r, .peer = &pc->peer};
 
 		list = pc->next;
+		if (m && !(m->page = malloc(SPT_PAGE_SIZE))) {
+			free(m);
+			m = NULL;
+		}
 		if (m) {
 			auth.why = m->why;
 			auth.whylen = sizeof(m->why);
@@ -412,11 +443,17 @@ static int reader_open(struct spt_reader *r, struct spt_reader_msg *m)
 	return ret;
 }
 
-static void wait_events(struct spt_reader *r, uint64_t due_ns)
+/* What woke the reader (epoll data.u64 of its own fds; the backend's carry pointers). */
+enum { WOKE_CMD = 1, WOKE_EXIT = 2 };
+
+/* Waits until due_ns or an fd is ready; returns which of cmd/exit fired. */
+static unsigned wait_events(struct spt_reader *r, uint64_t due_ns)
 {
 	struct epoll_event evs[8];
 	struct timespec ts = {3600, 0};
 	uint64_t now = now_ns();
+	unsigned woke = 0;
+	int n;
 
 	if (due_ns <= now) {
 		ts.tv_sec = 0;
@@ -424,8 +461,12 @@ static void wait_events(struct spt_reader *r, uint64_t due_ns)
 		ts.tv_sec = (time_t)((due_ns - now) / 1000000000ull);
 		ts.tv_nsec = (long)((due_ns - now) % 1000000000ull);
 	}
-	/* Readiness only: every source is drained after. */
-	epoll_pwait2(r->epfd, evs, 8, &ts, NULL);
+	/* The backend's sources are drained after, whatever woke us. */
+	n = epoll_pwait2(r->epfd, evs, 8, &ts, NULL);
+	for (int i = 0; i < n; i++)
+		if (evs[i].data.u64 == WOKE_CMD || evs[i].data.u64 == WOKE_EXIT)
+			woke |= (unsigned)evs[i].data.u64;
+	return woke;
 }
 
 /* One round in event mode: drain, re-read, publish; reconcile when due. */
@@ -494,6 +535,7 @@ static void reader_loop(struct spt_reader *r)
 	r->reconcile_due_ns = now_ns() + reconcile_period_ns(r);
 	while (!stopping(r)) {
 		bool events = __atomic_load_n(&r->mode, __ATOMIC_RELAXED) == SPT_MODE_EVENTS;
+		unsigned woke;
 		uint64_t due = events ? r->reconcile_due_ns : r->poll_due_ns;
 
 		for (size_t i = 0; i < r->nretries && events; i++)
@@ -501,12 +543,14 @@ static void reader_loop(struct spt_reader *r)
 				due = r->retries[i].due_ns;
 		if (events && r->drain_due_ns && r->drain_due_ns < due)
 			due = r->drain_due_ns;
-		wait_events(r, due);
-		efd_clear(r->cmd_efd);
-		if (stopping(r))
-			break;
-		do_peeks(r);
-		if (spt_pidfd_exited(r->pidfd)) {
+		woke = wait_events(r, due);
+		if (woke & WOKE_CMD) {
+			efd_clear(r->cmd_efd);
+			if (stopping(r))
+				break;
+			do_peeks(r);
+		}
+		if ((woke & WOKE_EXIT) && spt_pidfd_exited(r->pidfd)) {
 			reader_post_gone(r);
 			break;
 		}
@@ -557,7 +601,8 @@ struct spt_reader *spt_reader_start(const struct spt_backend_ops *ops, int reque
 				    int pidfd, uint64_t start, uint64_t end, bool events)
 {
 	struct spt_reader *r = calloc(1, sizeof(*r));
-	struct epoll_event ev = {.events = EPOLLIN};
+	struct epoll_event cmd_ev = {.events = EPOLLIN, .data.u64 = WOKE_CMD};
+	struct epoll_event exit_ev = {.events = EPOLLIN, .data.u64 = WOKE_EXIT};
 	sigset_t all, old;
 	pthread_attr_t attr;
 	int err;
@@ -572,7 +617,7 @@ struct spt_reader *spt_reader_start(const struct spt_backend_ops *ops, int reque
 	r->end = end;
 	r->refs = 2; /* the loop's and the thread's */
 	r->tailp = &r->head;
-	r->pidfd = r->epfd = r->out_efd = r->cmd_efd = -1;
+	r->pidfd = r->epfd = r->out_pipe[0] = r->out_pipe[1] = r->cmd_efd = -1;
 	pthread_mutex_init(&r->lock, NULL);
 	pthread_cond_init(&r->space, NULL);
 	spt_state_init(&r->known);
@@ -584,11 +629,12 @@ struct spt_reader *spt_reader_start(const struct spt_backend_ops *ops, int reque
 	spt_batch_init(&r->batch);
 	r->pidfd = fcntl(pidfd, F_DUPFD_CLOEXEC, 3);
 	r->epfd = epoll_create1(EPOLL_CLOEXEC);
-	r->out_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (pipe2(r->out_pipe, O_CLOEXEC | O_NONBLOCK) < 0)
+		r->out_pipe[0] = r->out_pipe[1] = -1;
 	r->cmd_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	if (r->pidfd < 0 || r->epfd < 0 || r->out_efd < 0 || r->cmd_efd < 0 ||
-	    epoll_ctl(r->epfd, EPOLL_CTL_ADD, r->cmd_efd, &ev) < 0 ||
-	    epoll_ctl(r->epfd, EPOLL_CTL_ADD, r->pidfd, &ev) < 0)
+	if (r->pidfd < 0 || r->epfd < 0 || r->out_pipe[0] < 0 || r->cmd_efd < 0 ||
+	    epoll_ctl(r->epfd, EPOLL_CTL_ADD, r->cmd_efd, &cmd_ev) < 0 ||
+	    epoll_ctl(r->epfd, EPOLL_CTL_ADD, r->pidfd, &exit_ev) < 0)
 		goto fail;
 	/* Signals are the loop's: the thread starts with all of them blocked. */
 	sigfillset(&all);
@@ -617,14 +663,14 @@ fail:
 
 int spt_reader_fd(const struct spt_reader *r)
 {
-	return r->out_efd;
+	return r->out_pipe[0];
 }
 
 struct spt_reader_msg *spt_reader_take(struct spt_reader *r)
 {
 	struct spt_reader_msg *list;
 
-	efd_clear(r->out_efd);
+	pipe_clear(r->out_pipe[0]);
 	pthread_mutex_lock(&r->lock);
 	list = r->head;
 	r->head = NULL;

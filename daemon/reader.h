@@ -19,7 +19,7 @@
  * (setuid and friends, prctl, exec), before any delta that follows.
  *
  * It knows nothing of sessions, viewers or the wire: it posts messages to
- * a queue that the loop drains when the reader's eventfd is readable
+ * a queue that the loop drains when the reader's fd is readable
  * (spt_reader_fd), and takes commands (peek, stop) the same way back.
  * Freed by whichever of the two sides lets go last: the loop never waits
  * for a reader stuck inside a read.
@@ -92,7 +92,7 @@ struct spt_reader_msg {
 	/* PEEK */
 	uint64_t cookie;
 	uint64_t vaddr;
-	uint8_t page[4096];
+	uint8_t *page; /* 4096 bytes, allocated for a PEEK only */
 };
 
 /* Counters the loop reads for status (written by the reader only). */
@@ -111,7 +111,7 @@ struct spt_reader;
  */
 struct spt_reader *spt_reader_start(const struct spt_backend_ops *ops, int requested, pid_t pid,
 				    int pidfd, uint64_t start, uint64_t end, bool events);
-/* The eventfd that is readable when messages are queued. */
+/* The fd that is readable when messages are queued. */
 int spt_reader_fd(const struct spt_reader *r);
 /* Takes every queued message (a list, oldest first); the caller frees each. */
 struct spt_reader_msg *spt_reader_take(struct spt_reader *r);
