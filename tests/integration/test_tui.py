@@ -40,9 +40,19 @@ class Tmux:
     def tmux(self, *args):
         return ["tmux", "-S", self.sock] + list(args)
 
-    def screen(self):
+    def capture(self):
         p = subprocess.run(self.tmux("capture-pane", "-p", "-t", "v"), capture_output=True)
-        s = p.stdout.decode("utf-8", "replace")
+        return p.stdout.decode("utf-8", "replace")
+
+    def screen(self):
+        """The screen once two captures 20 ms apart agree: not one caught mid-redraw."""
+        s = self.capture()
+        for _ in range(50):
+            time.sleep(0.02)
+            again = self.capture()
+            if again == s:
+                break
+            s = again
         # a sanitizer report goes to the terminal: it fails the test at once
         check("runtime error" not in s and "Sanitizer" not in s, "sanitizer report:\n" + s)
         return s
@@ -87,10 +97,10 @@ def test_live_view_keys():
     t.step("touch-write 0x%x 8" % a)
     priv = t.step("mmap-file 4")[0]
     tm = Tmux(watch_cmd(d, t.pid))
-    s = tm.wait_text("zoom 1 page/cell", "the live view")
+    # A screen caught mid-redraw may lack the last lines: wait for all of it.
+    s = tm.wait(lambda s_: "zoom 1 page/cell" in s_ and "? help" in s_ and "zero page" in s_ and
+                "shared frame" in s_, "the live view with its legend listing the glyphs")
     check("pid %d (target)" % t.pid in s, "header names the target")
-    check("? help" in s and "zero page" in s and "shared frame" in s,
-          "the legend lists the glyphs")
 
     # Per-VMA rows: resident / total pages.
     maps = [(v["start"], v["end"]) for v in harness.read_maps(t.pid)]
