@@ -266,8 +266,10 @@ def run_latency(b, trials):
               (name, fmt_us(pct(lat, 50)), fmt_us(pct(lat, 90)), fmt_us(pct(lat, 99)),
                fmt_us(max(lat) if lat else float("nan")), len(lat), len(wrote)))
     lpub = [pub[i] - wrote[i] for i in wrote if pub.get(i)]
-    if lpub:
-        print("bench:   (of which write -> daemon publishes: p50 %s)" % fmt_us(pct(lpub, 50)))
+    lout = [seen_v[i] - pub[i] for i in wrote if pub.get(i) and i in seen_v]
+    if lpub and lout:
+        print("bench:   (write -> daemon publishes p50 %s, publish -> viewer's line p50 %s)" %
+              (fmt_us(pct(lpub, 50)), fmt_us(pct(lout, 50))))
     if lv and lp:
         print("bench:   p50 ratio poller/shadowpt: %.1fx" % (pct(lp, 50) / max(pct(lv, 50), 1)))
     print("bench:   shadowptd CPU: %.2f%% of a core over %.0f s" % (100 * cpu / wall, wall))
