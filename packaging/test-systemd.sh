@@ -17,7 +17,15 @@ set -u
 src=$1 shadowptd=$2 shadowctl=$3 target=$4
 top=$(cd "$(dirname "$0")/.." && pwd)
 cache=${SHADOWPT_NSPAWN_CACHE:-/var/cache/shadowpt/nspawn}
-pkgs=systemd,dbus,util-linux,libevent-core-2.1-7,libprotobuf-c1,libseccomp2,libcap2,libsystemd0,libncursesw6,libtinfo6
+# The runtime libraries are those the binaries under test link, found
+# by ldd and dpkg: a library a new feature brings along (shadowctl plot's
+# cairo) cannot be forgotten here.
+runtime_pkgs() {
+	for bin; do ldd "$bin"; done | awk '/=> \//{print $3}' | sort -u | while read -r f; do
+		dpkg -S "$(readlink -f "$f")" 2>/dev/null || dpkg -S "$f" 2>/dev/null
+	done | cut -d: -f1 | sort -u | paste -sd, -
+}
+pkgs=systemd,dbus,util-linux,$(runtime_pkgs "$shadowptd" "$shadowctl" "$target")
 
 log() { echo "[test-systemd $(date +%T)] $*" >&2; }
 die() { log "FAIL: $*"; exit 1; }
