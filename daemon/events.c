@@ -59,6 +59,33 @@ int spt_batch_add(struct spt_batch *b, const struct spt_event *ev)
 	return 0;
 }
 
+int spt_batch_merge(struct spt_batch *dst, const struct spt_batch *src)
+{
+	uint32_t nevents = dst->nevents;
+
+	if (!src->nevents && spt_batch_empty(src) && !src->creds && !src->lost)
+		return 0;
+	for (size_t i = 0; i < src->nev; i++)
+		if (spt_batch_add(dst, &src->ev[i]) < 0)
+			return -ENOMEM;
+	if (src->nevents) {
+		dst->nevents = nevents; /* src's own count, not one per range */
+		spt_batch_note(dst, src->first_ns, src->first_tid, src->first_cause,
+			       src->first_vaddr);
+		dst->nevents = nevents + src->nevents;
+	}
+	if (src->full && !dst->full) {
+		dst->full = true;
+		dst->full_cause = src->full_cause;
+	}
+	dst->all_vmas |= src->all_vmas;
+	dst->creds |= src->creds;
+	dst->lost += src->lost;
+	if (src->poll_ns && (!dst->poll_ns || src->poll_ns < dst->poll_ns))
+		dst->poll_ns = src->poll_ns;
+	return 0;
+}
+
 void spt_batch_full(struct spt_batch *b, uint64_t time_ns, int32_t tid, uint8_t cause)
 {
 	spt_batch_note(b, time_ns, tid, cause, 0);

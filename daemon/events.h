@@ -54,6 +54,8 @@ void spt_batch_note(struct spt_batch *b, uint64_t time_ns, int32_t tid, uint8_t 
 		    uint64_t vaddr);
 /* Adds a range to re-read (also counts it, see spt_batch_note). 0 or -ENOMEM. */
 int spt_batch_add(struct spt_batch *b, const struct spt_event *ev);
+/* Appends src's events and requests to dst (src unchanged). 0 or -ENOMEM. */
+int spt_batch_merge(struct spt_batch *dst, const struct spt_batch *src);
 /* Asks for a full re-read. */
 void spt_batch_full(struct spt_batch *b, uint64_t time_ns, int32_t tid, uint8_t cause);
 

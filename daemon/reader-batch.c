@@ -114,7 +114,7 @@ static int normalize_segments(struct spt_reader *r)
 			}
 		}
 		if (w && out[w - 1].end == a && out[w - 1].cause == best->cause &&
-		    out[w - 1].fault == best->fault) {
+		    out[w - 1].fault == best->fault && out[w - 1].widened == best->widened) {
 			out[w - 1].end = b;
 			continue;
 		}
@@ -411,6 +411,52 @@ static int batch_segments(struct spt_reader *r, bool *vmas_touched)
 }
 
 /*
+ * Pages that the read after a VMA event found mapped were, as a rule, not
+ * mapped by that event: a thread faulted them meanwhile, in the time
+ * between the drain and the read. Its fault was sampled before the page
+ * was mapped, so a drain after the read has it. Those pages get the
+ * fault's cause; the drained events stay for the next round.
+ */
+static int name_late_faults(struct spt_reader *r)
+{
+	int ret = r->ops->events_drain(r->handle, &r->late);
+
+	if (ret < 0) {
+		spt_batch_full(&r->late, now_ns(), 0, SHADOWPT__CAUSE__CAUSE_RESYNC);
+		return 0;
+	}
+	log_debug("reader pid %d: %zu ranges drained after the read", (int)r->pid, r->late.nev);
+	for (size_t i = 0; i < r->late.nev; i++) {
+		const struct spt_event *ev = &r->late.ev[i];
+		const struct spt_vma *v;
+		uint64_t a = ev->start, b = ev->end;
+
+		if (!ev->fault || !(v = spt_state_find_vma(&r->known, a)))
+			continue;
+		if (r->ops->fault_window)
+			r->ops->fault_window(r->handle, v, ev->start, ev->attempts, &a, &b);
+		for (size_t k = 0; k < r->nsegs; k++) {
+			const struct segment *s = &r->segs[k];
+			uint64_t sa = a > s->start ? a : s->start, sb = b < s->end ? b : s->end;
+
+			if (s->fault || sa >= sb)
+				continue;
+			ret = spt_delta_relabel_present(&r->delta, sa, sb, ev->cause);
+			if (ret)
+				return ret;
+			if (!r->first_change.fault && r->first_change.vaddr >= s->start &&
+			    r->first_change.vaddr < s->end)
+				r->first_change = (typeof(r->first_change)){.set = true,
+									     .cause = ev->cause,
+									     .tid = ev->tid,
+									     .time_ns = ev->time_ns,
+									     .vaddr = ev->start};
+		}
+	}
+	return 0;
+}
+
+/*
  * A zap (MADV_DONTNEED) that later events of the same batch fault back in
  * would vanish in one read of the result, the same frames often coming
  * back: so the zap goes out first, as its own delta, its range emptied
@@ -459,7 +505,7 @@ int reader_process_batch(struct spt_reader *r)
 {
 	struct spt_batch *b = &r->batch;
 	uint64_t t0 = now_ns();
-	bool vmas_touched = false;
+	bool vmas_touched = false, syscall_changed = false;
 	uint8_t cause;
 	int ret;
 
@@ -493,9 +539,12 @@ int reader_process_batch(struct spt_reader *r)
 		if (!ret)
 			ret = spt_state_update_pages(&r->known, s->start, s->end, &r->fresh,
 						     s->cause, &r->delta);
+		if (!ret && !s->fault && delta_mark(&r->delta) != before)
+			syscall_changed = true;
 		if (!ret && !r->first_change.set && delta_mark(&r->delta) != before)
 			r->first_change =
 			    (typeof(r->first_change)){.set = true,
+						      .fault = s->fault,
 						      .cause = s->cause,
 						      .tid = s->tid,
 						      .time_ns = s->time_ns,
@@ -507,6 +556,8 @@ int reader_process_batch(struct spt_reader *r)
 	}
 	log_debug("reader pid %d: %u events, %zu segments, %zu runs changed%s", (int)r->pid,
 		  b->nevents, r->nsegs, r->delta.nruns, vmas_touched ? ", VMAs re-read" : "");
+	if (!ret && syscall_changed)
+		ret = name_late_faults(r);
 	r->nsegs = 0;
 	if (!ret && vmas_touched)
 		ret = spt_state_diff_vmas(&r->vbefore, &r->known, &r->delta);

@@ -70,6 +70,8 @@ struct spt_reader {
 	struct spt_state vbefore; /* known's VMAs before a batch that changes them */
 	struct spt_delta delta, vdelta;
 	struct spt_batch batch;
+	/* Drained after a read to name what it found; the next round's start. */
+	struct spt_batch late;
 	struct spt_interval iv;
 	struct retry *retries;
 	size_t nretries, retries_cap;
@@ -79,7 +81,7 @@ struct spt_reader {
 	uint64_t drain_due_ns; /* the event source asked to be drained again by then */
 	/* The first event of a batch that changed pages: what the delta is named by. */
 	struct {
-		bool set;
+		bool set, fault;
 		uint8_t cause;
 		int32_t tid;
 		uint64_t vaddr, time_ns;

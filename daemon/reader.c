@@ -477,6 +477,10 @@ static int events_round(struct spt_reader *r)
 
 	spt_batch_clear(&r->batch);
 	r->nsegs = 0;
+	/* What the last round drained late comes first, in its order. */
+	if (spt_batch_merge(&r->batch, &r->late) < 0)
+		spt_batch_full(&r->batch, now, 0, SHADOWPT__CAUSE__CAUSE_RESYNC);
+	spt_batch_clear(&r->late);
 	if (r->ops->events_drain(r->handle, &r->batch) < 0)
 		spt_batch_full(&r->batch, now, 0, SHADOWPT__CAUSE__CAUSE_RESYNC);
 	r->drain_due_ns = r->batch.poll_ns ? now + r->batch.poll_ns : 0;
@@ -490,6 +494,8 @@ static int events_round(struct spt_reader *r)
 		spt_batch_full(&r->batch, now, 0, SHADOWPT__CAUSE__CAUSE_RESYNC);
 	if (!spt_batch_empty(&r->batch))
 		ret = reader_process_batch(r);
+	if (!spt_batch_empty(&r->late) || r->late.creds)
+		r->drain_due_ns = now_ns(); /* drained already: nothing will wake us */
 	if (ret != -ESRCH && now_ns() >= r->reconcile_due_ns) {
 		stat_add(&r->stats.reconciles, 1);
 		ret = reader_full_read_publish(r, NULL, SHADOWPT__CAUSE__CAUSE_RECONCILE);
@@ -589,6 +595,7 @@ static void *reader_main(void *arg)
 	spt_delta_free(&r->delta);
 	spt_delta_free(&r->vdelta);
 	spt_batch_free(&r->batch);
+	spt_batch_free(&r->late);
 	free(r->retries);
 	free(r->segs);
 	reader_put(r);
@@ -627,6 +634,7 @@ struct spt_reader *spt_reader_start(const struct spt_backend_ops *ops, int reque
 	spt_delta_init(&r->delta);
 	spt_delta_init(&r->vdelta);
 	spt_batch_init(&r->batch);
+	spt_batch_init(&r->late);
 	r->pidfd = fcntl(pidfd, F_DUPFD_CLOEXEC, 3);
 	r->epfd = epoll_create1(EPOLL_CLOEXEC);
 	if (pipe2(r->out_pipe, O_CLOEXEC | O_NONBLOCK) < 0)

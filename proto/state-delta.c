@@ -60,6 +60,33 @@ uint8_t spt_delta_common_cause(const struct spt_delta *d)
 	return c;
 }
 
+int spt_delta_relabel_present(struct spt_delta *d, uint64_t start, uint64_t end, uint8_t cause)
+{
+	for (size_t i = 0; i < d->nruns; i++) {
+		struct spt_run r = d->runs[i];
+		uint64_t a = r.vaddr > start ? r.vaddr : start;
+		uint64_t b = spt_run_end(&r) < end ? spt_run_end(&r) : end;
+		struct spt_run parts[3];
+		size_t n = 0;
+
+		if (a >= b || r.cause == cause || !r.flags)
+			continue;
+		if (r.vaddr < a)
+			parts[n++] = spt_run_clip(&r, r.vaddr, a);
+		parts[n] = spt_run_clip(&r, a, b);
+		parts[n++].cause = cause;
+		if (b < spt_run_end(&r))
+			parts[n++] = spt_run_clip(&r, b, spt_run_end(&r));
+		if (spt_grow((void **)&d->runs, &d->runs_cap, d->nruns + n - 1, sizeof(*d->runs)))
+			return -ENOMEM;
+		memmove(&d->runs[i + n], &d->runs[i + 1], (d->nruns - i - 1) * sizeof(*d->runs));
+		memcpy(&d->runs[i], parts, n * sizeof(*parts));
+		d->nruns += n - 1;
+		i += n - 1;
+	}
+	return 0;
+}
+
 int spt_delta_add_run(struct spt_delta *d, const struct spt_run *run)
 {
 	struct spt_run r = *run;

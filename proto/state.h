@@ -171,6 +171,12 @@ uint64_t spt_delta_npages(const struct spt_delta *d);
 void spt_delta_set_cause(struct spt_delta *d, uint8_t cause);
 /* The one cause all of d's runs share, CAUSE_MULTIPLE if not, 0 if d has none. */
 uint8_t spt_delta_common_cause(const struct spt_delta *d);
+/*
+ * Gives the pages d maps (not those it removes) inside [start, end) the
+ * cause cause, splitting runs at the edges: a later look said better why
+ * they changed. 0 or -ENOMEM.
+ */
+int spt_delta_relabel_present(struct spt_delta *d, uint64_t start, uint64_t end, uint8_t cause);
 /* Appends a VMA removal / a VMA addition (name copied). 0 or -ENOMEM. */
 int spt_delta_remove_vma(struct spt_delta *d, uint64_t start, uint64_t end);
 int spt_delta_add_vma(struct spt_delta *d, const struct spt_vma *v);

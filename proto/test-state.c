@@ -323,6 +323,32 @@ static void test_runs_canonical(void)
 	spt_state_free(&b);
 }
 
+static void test_relabel(void)
+{
+	struct spt_delta d;
+	struct spt_run r = {.vaddr = 0x10000, .npages = 8, .pfn = 100, .flags = 7, .stride = 1,
+			    .cause = 5};
+	struct spt_run gone = {.vaddr = 0x20000, .npages = 4, .flags = 0, .cause = 5};
+
+	spt_delta_init(&d);
+	CHECK(!spt_delta_add_run(&d, &r) && !spt_delta_add_run(&d, &gone), "two runs");
+	/* The middle of a stride-1 run: three runs, frames following on. */
+	CHECK(!spt_delta_relabel_present(&d, 0x12000, 0x14000, 9) && d.nruns == 4, "split: %zu",
+	      d.nruns);
+	CHECK(d.runs[0].npages == 2 && d.runs[0].cause == 5 && d.runs[1].vaddr == 0x12000 &&
+		      d.runs[1].npages == 2 && d.runs[1].pfn == 102 && d.runs[1].cause == 9 &&
+		      d.runs[2].vaddr == 0x14000 && d.runs[2].npages == 4 && d.runs[2].pfn == 104 &&
+		      d.runs[2].cause == 5,
+	      "the pieces");
+	/* Removals keep their cause: a fault removes nothing. */
+	CHECK(!spt_delta_relabel_present(&d, 0, 0x30000, 9) && d.nruns == 4 &&
+		      d.runs[3].cause == 5 && d.runs[0].cause == 9 && d.runs[2].cause == 9,
+	      "present pages only");
+	CHECK(spt_delta_npages(&d) == 12, "no page lost or made: %llu",
+	      (unsigned long long)spt_delta_npages(&d));
+	spt_delta_free(&d);
+}
+
 static void test_names(void)
 {
 	CHECK(strcmp(spt_flag_name(SPT_F_MAPPED), "mapped") == 0, "flag name");
@@ -338,6 +364,7 @@ int main(void)
 	test_apply_rejects();
 	test_remove_missing_vma_no_double_free();
 	test_runs_canonical();
+	test_relabel();
 	test_names();
 	return spt_test_done();
 }
