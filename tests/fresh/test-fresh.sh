@@ -63,19 +63,24 @@ note "fresh copy of the pristine root in $((SECONDS - t0)) s"
 "$top/scripts/nspawn-ready.sh" || bail "this host cannot run systemd-nspawn"
 
 # The host's name resolution is machine network config, not package
-# state: the container sees it read-only. Nothing else of the host.
+# state: the container sees it read-only.
 # --foreground: timeout stays in this process group, so a meson timeout
 # signal reaches nspawn too (and nspawn takes the container down).
-# The stuck-target test holds a lock through FUSE: its device is the
-# host's kernel's, like /dev/null, not something a package installs.
-fuse=
-[ ! -c /dev/fuse ] || fuse=--bind=/dev/fuse
+# What the kernel offers is the host's, not package state: the container
+# sees it. The stuck-target test holds a lock through FUSE (/dev/fuse);
+# event-driven watches take page faults from perf tracepoints (nspawn's
+# seccomp filter refuses perf_event_open unless allowed; their ids are in
+# the host's tracefs, which nspawn's read-only /sys does not mount).
+host=(--system-call-filter=perf_event_open)
+[ ! -c /dev/fuse ] || host+=(--bind=/dev/fuse)
+tracing=$(awk '$3 == "tracefs" { print $2; exit }' /proc/self/mounts)
+[ -z "$tracing" ] || host+=(--bind-ro="$tracing:/sys/kernel/tracing")
 rc=0
 timeout --foreground -k 30 $limit systemd-nspawn -D "$work/fs/root" \
 	--machine="shadowpt-fresh-$$" --register=no --keep-unit -q --as-pid2 \
 	--console=pipe --resolv-conf=off \
 	--bind-ro=/etc/hosts --bind-ro=/etc/resolv.conf \
-	$fuse \
+	"${host[@]}" \
 	--bind-ro="$work/in:/fresh" --bind="$logs:/results" \
 	/fresh/fresh-inner.sh /fresh/src.bundle </dev/null || rc=$?
 note "container exited with $rc after $((SECONDS - t0)) s in all; logs in $logs"
