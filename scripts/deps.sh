@@ -7,7 +7,8 @@
 #          the VM initramfs, debootstrap and systemd-nspawn for the systemd
 #          and fresh suites, tmux for the live view tests, xmllint and
 #          chromium for the plot tests, jq for the JSON examples, groff
-#          for the man page check)
+#          for the man page check, clang and its runtimes for the
+#          libFuzzer build of tests/fuzz/run-fuzzers.sh)
 # Nothing else may be assumed beyond debootstrap --variant=minbase: the
 # fresh suite (tests/fresh) runs every step in such a root, so a package
 # missing here fails it.
@@ -20,7 +21,8 @@ build_pkgs=(meson ninja-build pkg-config gcc libc6-dev
 	systemd python3 util-linux)
 test_pkgs=(qemu-system-x86 busybox-static linux-source-6.12 bc bison flex
 	libelf-dev libssl-dev cpio kmod xz-utils make perl patch git tmux rsync
-	debootstrap systemd-container libxml2-utils chromium jq groff-base)
+	debootstrap systemd-container libxml2-utils chromium jq groff-base
+	clang libclang-rt-14-dev)
 
 case "$profile" in
 build) pkgs=("${build_pkgs[@]}") ;;
