@@ -396,22 +396,34 @@ static void server_on_signal(evutil_socket_t sig, short what, void *arg)
 	event_add(ev_shutdown_tick, &tick);
 }
 
-static int server_setup_events(void)
+int server_loop_init(void)
 {
 	struct timeval dl = {.tv_sec = SPT_DEADLINE_CHECK_MS / 1000,
 			     .tv_usec = (SPT_DEADLINE_CHECK_MS % 1000) * 1000};
-	uint64_t wd_usec = 0;
 
+	spt_start_ms = spt_now_ms();
+	spt_base = event_base_new();
+	if (!spt_base)
+		return -ENOMEM;
 	ev_reap = event_new(spt_base, -1, 0, server_on_reap, NULL);
 	ev_deadlines = event_new(spt_base, -1, EV_PERSIST, server_on_deadlines, NULL);
-	ev_sigterm = evsignal_new(spt_base, SIGTERM, server_on_signal, NULL);
-	ev_sigint = evsignal_new(spt_base, SIGINT, server_on_signal, NULL);
 	ev_shutdown_tick = event_new(spt_base, -1, EV_PERSIST, server_finish_if_flushed, NULL);
 	ev_accept_resume = evtimer_new(spt_base, server_on_accept_resume, NULL);
-	if (!ev_reap || !ev_deadlines || !ev_sigterm || !ev_sigint || !ev_shutdown_tick ||
-	    !ev_accept_resume)
+	if (!ev_reap || !ev_deadlines || !ev_shutdown_tick || !ev_accept_resume)
 		return -ENOMEM;
 	event_add(ev_deadlines, &dl);
+	return 0;
+}
+
+/* Signals, listeners and the watchdog: the daemon's own, not a harness's. */
+static int server_setup_events(void)
+{
+	uint64_t wd_usec = 0;
+
+	ev_sigterm = evsignal_new(spt_base, SIGTERM, server_on_signal, NULL);
+	ev_sigint = evsignal_new(spt_base, SIGINT, server_on_signal, NULL);
+	if (!ev_sigterm || !ev_sigint)
+		return -ENOMEM;
 	event_add(ev_sigterm, NULL);
 	event_add(ev_sigint, NULL);
 	for (int i = 0; i < nlisten; i++) {
@@ -452,22 +464,31 @@ static void server_free_events(void)
 	}
 }
 
-int server_run(void)
+void server_loop_free(void)
 {
 	struct client *c;
+
+	sessions_close_all();
+	TAILQ_FOREACH(c, &spt_clients, entry)
+		client_close(c, "daemon exiting");
+	clients_reap();
+	server_free_events();
+	if (spt_base)
+		event_base_free(spt_base);
+	spt_base = NULL;
+}
+
+int server_run(void)
+{
 	int r;
 
-	spt_start_ms = spt_now_ms();
 	signal(SIGPIPE, SIG_IGN);
-	spt_base = event_base_new();
-	if (!spt_base) {
-		log_err("cannot create the event loop");
-		server_unlisten();
-		return 1;
-	}
-	r = server_setup_events();
+	r = server_loop_init();
+	if (r == 0)
+		r = server_setup_events();
 	if (r < 0) {
 		log_err("cannot set up events: %s", strerror(-r));
+		server_loop_free();
 		server_unlisten();
 		return 1;
 	}
@@ -479,14 +500,8 @@ int server_run(void)
 	event_base_dispatch(spt_base);
 
 	/* Shut down: whatever is left is closed without further ado. */
-	sessions_close_all();
-	TAILQ_FOREACH(c, &spt_clients, entry)
-		client_close(c, "daemon exiting");
-	clients_reap();
-	server_free_events();
+	server_loop_free();
 	server_unlisten();
-	event_base_free(spt_base);
-	spt_base = NULL;
 	log_info("exited cleanly");
 	return 0;
 }

@@ -21,6 +21,15 @@ int server_listen(void);
 void server_unlisten(void);
 /* Hands the socket (and the runtime dir if we created it) to uid:gid. */
 int server_chown_socket(uid_t uid, gid_t gid);
+/*
+ * The loop and its housekeeping (reaper, deadline scan), without
+ * listeners, signals or watchdog: the first half of server_run(), and
+ * all that a harness driving client_accept()ed connections needs
+ * (tests/fuzz/fuzz-conn.c). 0 or -errno.
+ */
+int server_loop_init(void);
+/* Closes every session and connection, then frees the loop. */
+void server_loop_free(void);
 /* Runs the loop until SIGTERM/SIGINT. Returns the exit status. */
 int server_run(void);
 

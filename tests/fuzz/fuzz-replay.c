@@ -113,12 +113,34 @@ static int replay_file(const char *path)
 	return 0;
 }
 
+/* --write-seed FILE: the built-in seed as a file, for a libFuzzer corpus. */
+static int write_seed(const char *path)
+{
+	uint8_t *seed;
+	size_t len;
+	FILE *f;
+
+	if (spt_fuzz_builtin_seed(&seed, &len) != 0) {
+		fprintf(stderr, "no built-in seed\n");
+		return 1;
+	}
+	f = fopen(path, "wb");
+	if (!f || fwrite(seed, 1, len, f) != len || fclose(f)) {
+		perror(path);
+		return 1;
+	}
+	free(seed);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	uint8_t *seed;
 	size_t len;
 	int seeds = 0;
 
+	if (argc == 3 && strcmp(argv[1], "--write-seed") == 0)
+		return write_seed(argv[2]);
 	for (int i = 1; i < argc; i++, seeds++)
 		if (replay_file(argv[i]))
 			return 1;
