@@ -5,15 +5,20 @@
  * and a target's optional built-in seed, each followed by deterministic
  * mutations (replace, insert, delete, truncate), so CI runs every fuzz
  * target under ASan/UBSan on every change and a failure replays exactly.
+ * A directory on argv is a libFuzzer corpus (tests/fuzz/corpus/NAME):
+ * every file in it is replayed, in name order, with a few mutations.
  */
+#include <dirent.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "fuzz-replay.h"
 
 #define MUTATIONS_PER_SEED 5000u
+#define MUTATIONS_PER_CORPUS_FILE 20u /* a corpus has hundreds of files */
 #define MAX_GROWTH 64u
 
 /* Targets may provide these; the defaults are generic. */
@@ -50,14 +55,14 @@ static uint8_t interesting_byte(void)
 	return rng() % 4 ? (uint8_t)set[rng() % n] : (uint8_t)rng();
 }
 
-static void replay(const uint8_t *data, size_t size)
+static void replay(const uint8_t *data, size_t size, unsigned mutations)
 {
 	uint8_t *buf = malloc(size + MAX_GROWTH);
 
 	if (!buf)
 		abort();
 	LLVMFuzzerTestOneInput(data, size);
-	for (unsigned m = 0; m < MUTATIONS_PER_SEED; m++) {
+	for (unsigned m = 0; m < mutations; m++) {
 		size_t n = size;
 
 		memcpy(buf, data, size);
@@ -92,7 +97,7 @@ static void replay(const uint8_t *data, size_t size)
 	free(buf);
 }
 
-static int replay_file(const char *path)
+static int replay_file(const char *path, unsigned mutations)
 {
 	FILE *f = fopen(path, "rb");
 	uint8_t *data;
@@ -108,7 +113,7 @@ static int replay_file(const char *path)
 		return -1;
 	}
 	fclose(f);
-	replay(data, (size_t)size);
+	replay(data, (size_t)size, mutations);
 	free(data);
 	return 0;
 }
@@ -133,6 +138,34 @@ static int write_seed(const char *path)
 	return 0;
 }
 
+static int by_name(const struct dirent **a, const struct dirent **b)
+{
+	return strcmp((*a)->d_name, (*b)->d_name);
+}
+
+/* Every regular file of a corpus directory; the count, or -1. */
+static int replay_dir(const char *dir)
+{
+	struct dirent **ents;
+	int n = scandir(dir, &ents, NULL, by_name), files = 0;
+
+	if (n < 0) {
+		perror(dir);
+		return -1;
+	}
+	for (int i = 0; i < n; i++) {
+		char path[4096];
+		struct stat st;
+
+		snprintf(path, sizeof(path), "%s/%s", dir, ents[i]->d_name);
+		if (files >= 0 && stat(path, &st) == 0 && S_ISREG(st.st_mode))
+			files = replay_file(path, MUTATIONS_PER_CORPUS_FILE) ? -1 : files + 1;
+		free(ents[i]);
+	}
+	free(ents);
+	return files;
+}
+
 int main(int argc, char **argv)
 {
 	uint8_t *seed;
@@ -141,11 +174,20 @@ int main(int argc, char **argv)
 
 	if (argc == 3 && strcmp(argv[1], "--write-seed") == 0)
 		return write_seed(argv[2]);
-	for (int i = 1; i < argc; i++, seeds++)
-		if (replay_file(argv[i]))
+	for (int i = 1; i < argc; i++) {
+		struct stat st;
+		int n;
+
+		if (stat(argv[i], &st) == 0 && S_ISDIR(st.st_mode))
+			n = replay_dir(argv[i]);
+		else
+			n = replay_file(argv[i], MUTATIONS_PER_SEED) ? -1 : 1;
+		if (n < 0)
 			return 1;
+		seeds += n;
+	}
 	if (spt_fuzz_builtin_seed(&seed, &len) == 0) {
-		replay(seed, len);
+		replay(seed, len, MUTATIONS_PER_SEED);
 		free(seed);
 		seeds++;
 	}
@@ -153,6 +195,6 @@ int main(int argc, char **argv)
 		fprintf(stderr, "%s: no seed to replay\n", argv[0]);
 		return 1;
 	}
-	printf("%s: %d seeds, %u mutations each\n", argv[0], seeds, MUTATIONS_PER_SEED);
+	printf("%s: %d seeds and corpus files replayed, with mutations\n", argv[0], seeds);
 	return 0;
 }
