@@ -20,38 +20,17 @@
 #include <string.h>
 
 #include "convert.h"
+#include "fuzz-input.h"
 #include "fuzz-replay.h"
 
 #define PG	SPT_PAGE_SIZE
 #define BASE	0x40000000ull
 #define MAX_MSG 24u
 
-struct in {
-	const uint8_t *p;
-	size_t n;
-};
-
-static uint8_t u8(struct in *in)
-{
-	if (!in->n)
-		return 0;
-	in->n--;
-	return *in->p++;
-}
-
-static uint64_t u64(struct in *in)
-{
-	uint64_t v = 0;
-
-	for (int i = 0; i < 8; i++)
-		v = v << 8 | u8(in);
-	return v;
-}
-
 /* A page address: mostly in a small window, sometimes any number. */
-static uint64_t addr(struct in *in, uint8_t b)
+static uint64_t addr(struct fuzz_in *in, uint8_t b)
 {
-	return b >= 0xf0 ? u64(in) : BASE + (uint64_t)b * PG;
+	return b >= 0xf0 ? fuzz_u64(in) : BASE + (uint64_t)b * PG;
 }
 
 static const uint32_t flag_pool[] = {
@@ -67,13 +46,13 @@ struct msg {
 	Shadowpt__PageRun run[8], *runp[8];
 };
 
-static size_t gen_vmas(struct in *in, struct msg *m)
+static size_t gen_vmas(struct fuzz_in *in, struct msg *m)
 {
-	size_t n = u8(in) % 4;
+	size_t n = fuzz_u8(in) % 4;
 
 	for (size_t k = 0; k < n; k++) {
 		Shadowpt__Vma *v = &m->vma[k];
-		uint8_t a = u8(in), b = u8(in), c = u8(in);
+		uint8_t a = fuzz_u8(in), b = fuzz_u8(in), c = fuzz_u8(in);
 
 		shadowpt__vma__init(v);
 		v->has_start = !(c & 0x80);
@@ -92,17 +71,17 @@ static size_t gen_vmas(struct in *in, struct msg *m)
 	return n;
 }
 
-static size_t gen_pages(struct in *in, struct msg *m)
+static size_t gen_pages(struct fuzz_in *in, struct msg *m)
 {
-	size_t n = u8(in) % 11;
+	size_t n = fuzz_u8(in) % 11;
 	uint64_t at = BASE;
 
 	for (size_t k = 0; k < n; k++) {
 		Shadowpt__Page *p = &m->page[k];
-		uint8_t a = u8(in), f = u8(in);
+		uint8_t a = fuzz_u8(in), f = fuzz_u8(in);
 
 		shadowpt__page__init(p);
-		at = a >= 0xf0 ? u64(in) : at + (uint64_t)(a % 8) * PG;
+		at = a >= 0xf0 ? fuzz_u64(in) : at + (uint64_t)(a % 8) * PG;
 		p->has_vaddr = !(f & 0x80);
 		p->vaddr = at;
 		p->has_flags = !(f & 0x40);
@@ -115,25 +94,25 @@ static size_t gen_pages(struct in *in, struct msg *m)
 	return n;
 }
 
-static size_t gen_runs(struct in *in, struct msg *m)
+static size_t gen_runs(struct fuzz_in *in, struct msg *m)
 {
-	size_t n = u8(in) % 9;
+	size_t n = fuzz_u8(in) % 9;
 	uint64_t at = BASE;
 
 	for (size_t k = 0; k < n; k++) {
 		Shadowpt__PageRun *r = &m->run[k];
-		uint8_t a = u8(in), c = u8(in), f = u8(in);
+		uint8_t a = fuzz_u8(in), c = fuzz_u8(in), f = fuzz_u8(in);
 
 		shadowpt__page_run__init(r);
-		at = a >= 0xf0 ? u64(in) : at + (uint64_t)(a % 8) * PG;
+		at = a >= 0xf0 ? fuzz_u64(in) : at + (uint64_t)(a % 8) * PG;
 		r->has_vaddr = !(f & 0x80);
 		r->vaddr = at;
 		r->has_count = c != 0xff;
-		r->count = c >= 0xf8 ? u64(in) : c % 48;
+		r->count = c >= 0xf8 ? fuzz_u64(in) : c % 48;
 		r->has_flags = 1;
 		r->flags = flag_pool[f % 8];
 		r->has_pfn = f & 8;
-		r->pfn = f & 0x10 ? u64(in) : f >> 5;
+		r->pfn = f & 0x10 ? fuzz_u64(in) : f >> 5;
 		r->has_pfn_stride = f & 0x20;
 		r->pfn_stride = f >> 6;
 		r->has_cause = f & 0x40;
@@ -152,7 +131,7 @@ static void check_state(const struct spt_state *st, const char *what)
 	}
 }
 
-static void do_delta(struct in *in, struct spt_state *st, uint8_t op)
+static void do_delta(struct fuzz_in *in, struct spt_state *st, uint8_t op)
 {
 	Shadowpt__Delta pb = SHADOWPT__DELTA__INIT;
 	struct msg m;
@@ -160,9 +139,9 @@ static void do_delta(struct in *in, struct spt_state *st, uint8_t op)
 	struct spt_delta d;
 	int r, r2;
 
-	pb.n_vmas_removed = u8(in) % 4;
+	pb.n_vmas_removed = fuzz_u8(in) % 4;
 	for (size_t k = 0; k < pb.n_vmas_removed; k++) {
-		uint8_t a = u8(in), b = u8(in);
+		uint8_t a = fuzz_u8(in), b = fuzz_u8(in);
 
 		shadowpt__range__init(&m.rm[k % 3]);
 		m.rm[k % 3].has_start = m.rm[k % 3].has_end = !(b & 0x80);
@@ -214,14 +193,14 @@ static void do_delta(struct in *in, struct spt_state *st, uint8_t op)
 	spt_state_free(&copy);
 }
 
-static void do_chunk(struct in *in, struct spt_state *st, uint8_t op, uint32_t *next)
+static void do_chunk(struct fuzz_in *in, struct spt_state *st, uint8_t op, uint32_t *next)
 {
 	Shadowpt__Snapshot pb = SHADOWPT__SNAPSHOT__INIT;
 	struct msg m;
 	int r;
 
 	pb.has_chunk = !(op & 0x80);
-	pb.chunk = op & 0x40 ? u8(in) % 4 : *next;
+	pb.chunk = op & 0x40 ? fuzz_u8(in) % 4 : *next;
 	pb.has_last_chunk = 1;
 	pb.last_chunk = op & 0x20;
 	pb.n_vmas = gen_vmas(in, &m);
@@ -322,14 +301,14 @@ out:
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	struct in in = {data, size};
+	struct fuzz_in in = {data, size};
 	struct spt_state st, base;
 	uint32_t next = 0;
 
 	spt_state_init(&st);
 	spt_state_init(&base);
 	for (unsigned k = 0; in.n && k < MAX_MSG; k++) {
-		uint8_t kind = u8(&in), op = u8(&in);
+		uint8_t kind = fuzz_u8(&in), op = fuzz_u8(&in);
 
 		switch (kind % 4) {
 		case 0:

@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fuzz-input.h"
 #include "fuzz-replay.h"
 #include "state.h"
 
@@ -26,29 +27,6 @@
 #define W	 256u	       /* pages in the window */
 #define MAX_OPS	 64u
 #define NVMAS	 (2 * MAX_OPS + 8) /* more than the ops can add */
-
-/* The input, read a byte at a time; zeros once it runs out. */
-struct in {
-	const uint8_t *p;
-	size_t n;
-};
-
-static uint8_t u8(struct in *in)
-{
-	if (!in->n)
-		return 0;
-	in->n--;
-	return *in->p++;
-}
-
-static uint64_t u64(struct in *in)
-{
-	uint64_t v = 0;
-
-	for (int i = 0; i < 8; i++)
-		v = v << 8 | u8(in);
-	return v;
-}
 
 struct naive_vma {
 	uint64_t start, end, offset;
@@ -104,13 +82,13 @@ static void naive_set(struct naive *m, const struct spt_run *r)
  * pool (so that neighbours often merge) or anywhere. flags 0 only when
  * removals are allowed.
  */
-static size_t gen_runs(struct in *in, struct spt_run *out, size_t max, bool removals)
+static size_t gen_runs(struct fuzz_in *in, struct spt_run *out, size_t max, bool removals)
 {
-	size_t n = u8(in) % (max + 1), k = 0;
-	uint64_t at = u8(in) % 32;
+	size_t n = fuzz_u8(in) % (max + 1), k = 0;
+	uint64_t at = fuzz_u8(in) % 32;
 
 	for (; k < n; k++) {
-		uint8_t b = u8(in), f = u8(in);
+		uint8_t b = fuzz_u8(in), f = fuzz_u8(in);
 		struct spt_run r = {0};
 
 		at += b % 8;
@@ -122,7 +100,7 @@ static size_t gen_runs(struct in *in, struct spt_run *out, size_t max, bool remo
 		if (!removals && !r.flags)
 			r.flags = flag_pool[1 + (f >> 4) % 4];
 		r.stride = (f >> 3) & 1;
-		r.pfn = f & 0x80 ? u64(in) >> (u8(in) % 64) : (f >> 4) % 6;
+		r.pfn = f & 0x80 ? fuzz_u64(in) >> (fuzz_u8(in) % 64) : (f >> 4) % 6;
 		if (r.stride && r.pfn > UINT64_MAX - r.npages)
 			r.pfn = 1;
 		out[k] = r;
@@ -131,9 +109,9 @@ static size_t gen_runs(struct in *in, struct spt_run *out, size_t max, bool remo
 	return k;
 }
 
-static void gen_vma(struct in *in, struct spt_vma *v)
+static void gen_vma(struct fuzz_in *in, struct spt_vma *v)
 {
-	uint8_t a = u8(in), b = u8(in), c = u8(in);
+	uint8_t a = fuzz_u8(in), b = fuzz_u8(in), c = fuzz_u8(in);
 
 	v->start = va(a % W);
 	v->end = v->start + (1 + b % 48) * PG;
@@ -274,23 +252,23 @@ static void check_diff(const struct spt_state *old, const struct spt_state *st)
 	spt_state_free(&c);
 }
 
-static void op_delta(struct in *in, struct spt_state *st, struct naive *m)
+static void op_delta(struct fuzz_in *in, struct spt_state *st, struct naive *m)
 {
 	struct spt_run runs[12];
 	struct spt_delta d;
 	struct naive want = *m;
-	size_t nrm = u8(in) % 3, nadd = u8(in) % 3, n;
+	size_t nrm = fuzz_u8(in) % 3, nadd = fuzz_u8(in) % 3, n;
 	int expect, r;
 
 	spt_delta_init(&d);
 	for (size_t k = 0; k < nrm; k++) {
-		uint8_t b = u8(in);
+		uint8_t b = fuzz_u8(in);
 
 		if (m->nvmas && b & 1)
 			spt_delta_remove_vma(&d, m->vmas[(b >> 1) % m->nvmas].start,
 					     m->vmas[(b >> 1) % m->nvmas].end);
 		else
-			spt_delta_remove_vma(&d, va(b % W), va(b % W) + PG * (1 + u8(in) % 8));
+			spt_delta_remove_vma(&d, va(b % W), va(b % W) + PG * (1 + fuzz_u8(in) % 8));
 	}
 	for (size_t k = 0; k < nadd; k++) {
 		struct spt_vma v;
@@ -318,10 +296,10 @@ static void op_delta(struct in *in, struct spt_state *st, struct naive *m)
 }
 
 /* A delta of raw numbers: must be refused or applied, never break the state. */
-static void op_raw(struct in *in, struct spt_state *st, struct naive *m)
+static void op_raw(struct fuzz_in *in, struct spt_state *st, struct naive *m)
 {
 	struct spt_delta d;
-	size_t n = u8(in) % 4;
+	size_t n = fuzz_u8(in) % 4;
 	int r;
 
 	spt_delta_init(&d);
@@ -331,11 +309,11 @@ static void op_raw(struct in *in, struct spt_state *st, struct naive *m)
 		abort();
 	d.runs_cap = n + 1;
 	for (size_t k = 0; k < n; k++) {
-		d.runs[k].vaddr = u64(in);
-		d.runs[k].npages = u64(in);
-		d.runs[k].pfn = u64(in);
-		d.runs[k].flags = (uint32_t)u64(in);
-		d.runs[k].stride = u8(in);
+		d.runs[k].vaddr = fuzz_u64(in);
+		d.runs[k].npages = fuzz_u64(in);
+		d.runs[k].pfn = fuzz_u64(in);
+		d.runs[k].flags = (uint32_t)fuzz_u64(in);
+		d.runs[k].stride = fuzz_u8(in);
 	}
 	d.nruns = n;
 	r = spt_state_apply(st, &d);
@@ -346,11 +324,11 @@ static void op_raw(struct in *in, struct spt_state *st, struct naive *m)
 	spt_delta_free(&d);
 }
 
-static void op_replace(struct in *in, struct spt_state *st, struct naive *m)
+static void op_replace(struct fuzz_in *in, struct spt_state *st, struct naive *m)
 {
 	struct spt_run runs[8];
 	size_t n = gen_runs(in, runs, 8, false);
-	uint64_t a = u8(in) % W, b = a + u8(in) % (W - a + 1);
+	uint64_t a = fuzz_u8(in) % W, b = a + fuzz_u8(in) % (W - a + 1);
 	bool inside = true;
 	int r;
 
@@ -372,13 +350,13 @@ static void op_replace(struct in *in, struct spt_state *st, struct naive *m)
 	}
 }
 
-static void op_update(struct in *in, struct spt_state *st, struct naive *m)
+static void op_update(struct fuzz_in *in, struct spt_state *st, struct naive *m)
 {
 	struct spt_run runs[8];
 	struct spt_state fresh, before;
 	struct spt_delta out;
 	size_t n = gen_runs(in, runs, 8, false);
-	uint64_t a = u8(in) % W, b = a + u8(in) % (W - a + 1);
+	uint64_t a = fuzz_u8(in) % W, b = a + fuzz_u8(in) % (W - a + 1);
 	int r;
 
 	spt_state_init(&fresh);
@@ -415,7 +393,7 @@ static void op_update(struct in *in, struct spt_state *st, struct naive *m)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	struct in in = {data, size};
+	struct fuzz_in in = {data, size};
 	struct spt_state st, old;
 	struct naive *m = calloc(1, sizeof(*m));
 
@@ -425,7 +403,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	spt_state_init(&st);
 	spt_state_init(&old);
 	for (unsigned ops = 0; in.n && ops < MAX_OPS; ops++) {
-		uint8_t op = u8(&in);
+		uint8_t op = fuzz_u8(&in);
 
 		switch (op % 8) {
 		case 0:
@@ -443,7 +421,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			op_raw(&in, &st, m);
 			break;
 		case 6: { /* caps at or above what st holds (the daemon's use); 0 lifts them */
-			uint8_t a = u8(&in), b = u8(&in);
+			uint8_t a = fuzz_u8(&in), b = fuzz_u8(&in);
 
 			spt_state_set_limits(&st, a ? spt_state_nruns(&st) + a % 8 : 0,
 					     b ? st.nvmas + b % 3 : 0);
