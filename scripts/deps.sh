@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
 # Installs what shadowpt needs from Debian 12's archive, only if missing.
-# Usage: scripts/deps.sh build|test
+# Usage: scripts/deps.sh build|test|fuzz
 #   build: compile the userspace tools and run them (the demo)
 #   test:  also what the test suites need (QEMU, kernel source and its
 #          build dependencies, rsync for its headers_install, busybox for
 #          the VM initramfs, debootstrap and systemd-nspawn for the systemd
 #          and fresh suites, tmux for the live view tests, xmllint and
 #          chromium for the plot tests, jq for the JSON examples, groff
-#          for the man page check, clang and its runtimes for the
-#          libFuzzer build of tests/fuzz/run-fuzzers.sh)
+#          for the man page check)
+#   fuzz:  build, plus clang and its runtimes for the libFuzzer build of
+#          tests/fuzz/run-fuzzers.sh
 # Nothing else may be assumed beyond debootstrap --variant=minbase: the
 # fresh suite (tests/fresh) runs every step in such a root, so a package
 # missing here fails it.
@@ -21,13 +22,14 @@ build_pkgs=(meson ninja-build pkg-config gcc libc6-dev
 	systemd python3 util-linux)
 test_pkgs=(qemu-system-x86 busybox-static linux-source-6.12 bc bison flex
 	libelf-dev libssl-dev cpio kmod xz-utils make perl patch git tmux rsync
-	debootstrap systemd-container libxml2-utils chromium jq groff-base
-	clang libclang-rt-14-dev)
+	debootstrap systemd-container libxml2-utils chromium jq groff-base)
+fuzz_pkgs=(clang libclang-rt-14-dev)
 
 case "$profile" in
 build) pkgs=("${build_pkgs[@]}") ;;
 test) pkgs=("${build_pkgs[@]}" "${test_pkgs[@]}") ;;
-*) echo "usage: $0 build|test" >&2; exit 2 ;;
+fuzz) pkgs=("${build_pkgs[@]}" "${fuzz_pkgs[@]}") ;;
+*) echo "usage: $0 build|test|fuzz" >&2; exit 2 ;;
 esac
 
 missing=()

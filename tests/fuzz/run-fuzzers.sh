@@ -39,7 +39,7 @@ while [ $# -gt 0 ]; do
 done
 
 if [ ! -f "$build/build.ninja" ]; then
-	command -v clang >/dev/null || { echo "run-fuzzers: clang is missing (scripts/deps.sh test)" >&2; exit 1; }
+	"$top/scripts/deps.sh" fuzz
 	CC=clang meson setup "$build" "$top" -Dfuzzers=true -Dvm=false -Dintegration=false \
 		-Dsystemd_tests=false -Dfresh_tests=false >/dev/null
 fi
