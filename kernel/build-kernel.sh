@@ -53,6 +53,16 @@ t_start=$SECONDS
 
 [[ -f $fragment ]] || die "config fragment missing: $fragment"
 
+# Every tool a build from scratch runs, checked even when the tree is warm
+# and make would not run them: a newcomer's cold build needs them all
+# (scripts/deps.sh test installs them; the fresh suite proves it).
+missing=()
+for tool in make gcc ld objcopy flex bison bc perl rsync tar xz patch git flock awk sed; do
+	command -v "$tool" >/dev/null || missing+=("$tool")
+done
+[[ -f /usr/include/gelf.h ]] || missing+=("gelf.h (libelf-dev, for objtool)")
+((${#missing[@]} == 0)) || die "missing build tools: ${missing[*]} (run scripts/deps.sh test)"
+
 if [[ ! -f $tarball ]]; then
 	if [[ $tarball == /usr/src/linux-source-6.12.tar.xz && $(id -u) == 0 ]]; then
 		log "$tarball missing: apt-get install linux-source-6.12"
