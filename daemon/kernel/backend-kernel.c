@@ -80,10 +80,8 @@ static int kernel_sample(void *handle, struct spt_state *out)
 	for (int i = 0; i < KERNEL_SAMPLE_TRIES && ret == -EAGAIN; i++) {
 		spt_state_clear(&h->vmas);
 		spt_state_clear(out);
-		ret = spt_procfs_read_file(h->procdir, "maps", &h->maps);
-		if (!ret)
-			ret = spt_maps_parse(h->maps.data, h->maps.len, h->table.start,
-					     h->table.end, &h->vmas);
+		ret = spt_maps_read(h->procdir, h->table.start, h->table.end, &h->maps, &h->vmas,
+				    NULL);
 		if (!ret)
 			ret = spt_kernel_table_read(&h->table);
 		if (!ret)

@@ -99,7 +99,7 @@ static int find_mm_thread(struct procfs_backend *b)
 		tfd = openat(taskfd, de->d_name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 		if (tfd < 0)
 			continue;
-		if (spt_procfs_read_file(tfd, "maps", &b->maps) == 0 && b->maps.len) {
+		if (spt_procfs_has_text(tfd, "maps") > 0) {
 			b->mmdirfd = tfd;
 			closedir(d);
 			return 0;
@@ -204,6 +204,7 @@ static int procfs_open_ops(pid_t pid, int pidfd, uint64_t start, uint64_t end, v
 
 static int sample_once(struct procfs_backend *b, struct spt_state *out)
 {
+	size_t lines = 0;
 	int fd, ret;
 
 	fd = open_in_proc(b, "pagemap");
@@ -229,21 +230,18 @@ static int sample_once(struct procfs_backend *b, struct spt_state *out)
 		close(b->maps_fd);
 	b->maps_fd = b->query_unsupported ? -1 : openat(mm_dir(b), "maps", O_RDONLY | O_CLOEXEC);
 
-	ret = spt_procfs_read_file(mm_dir(b), "maps", &b->maps);
+	ret = spt_maps_read(mm_dir(b), b->start, b->end, &b->maps, out, &lines);
+	if (ret == -EINVAL)
+		return -EAGAIN; /* VMAs changed between two reads of the text */
 	if (ret)
 		return ret;
 	/* Empty: a kernel thread, a zombie, or a leader gone before its threads. */
-	if (!b->maps.len && b->mmdirfd < 0 && !spt_pidfd_exited(b->pidfd) && find_mm_thread(b) == 0) {
+	if (!lines && b->mmdirfd < 0 && !spt_pidfd_exited(b->pidfd) && find_mm_thread(b) == 0) {
 		/* fd read no mm at all: not evidence of an exec next time. */
 		close(b->pagemap_fd);
 		b->pagemap_fd = -1;
 		return -EAGAIN;
 	}
-	ret = spt_maps_parse(b->maps.data, b->maps.len, b->start, b->end, out);
-	if (ret == -EINVAL)
-		return -EAGAIN; /* VMAs changed between two reads of the text */
-	if (ret)
-		return ret;
 	return spt_pagemap_fill(&b->pm, mm_dir(b), fd, out);
 }
 
@@ -351,9 +349,7 @@ static int procfs_read_vmas(void *handle, uint64_t start, uint64_t end, struct s
 		spt_state_clear(out);
 	}
 	/* Before 6.11: the whole text, keeping what overlaps [start, end). */
-	ret = spt_procfs_read_file(mm_dir(b), "maps", &b->maps);
-	if (!ret)
-		ret = spt_maps_parse(b->maps.data, b->maps.len, b->start, b->end, out);
+	ret = spt_maps_read(mm_dir(b), b->start, b->end, &b->maps, out, NULL);
 	if (ret == -EINVAL)
 		return -EAGAIN; /* changed while read */
 	if (ret)

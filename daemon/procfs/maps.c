@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
-/* /proc/PID/maps: strict line parser, VMA classification, whole-file read. */
+/* /proc/PID/maps: strict line parser, VMA classification, reads line by line. */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
@@ -224,30 +224,56 @@ int spt_maps_append_line(const struct spt_maps_line *l, uint64_t start, uint64_t
 	return ret;
 }
 
+/* One line of a maps text; the kernel prints VMAs sorted and disjoint. */
+struct maps_ctx {
+	uint64_t start, end, prev_end;
+	struct spt_state *st;
+	size_t lines;
+};
+
+static int maps_line(void *arg, const char *line, size_t len)
+{
+	struct maps_ctx *m = arg;
+	struct spt_maps_line l;
+	int ret = spt_maps_parse_line(line, len, &l);
+
+	if (ret)
+		return ret;
+	m->lines++;
+	/* Anything out of order is corrupt, or the text was read across a change. */
+	if (l.start < m->prev_end)
+		return -EINVAL;
+	m->prev_end = l.end;
+	return spt_maps_append_line(&l, m->start, m->end, m->st);
+}
+
 int spt_maps_parse(const char *buf, size_t len, uint64_t start, uint64_t end,
 		   struct spt_state *st)
 {
+	struct maps_ctx m = {.start = start, .end = end, .st = st};
 	const char *p = buf, *e = buf + len;
-	uint64_t prev_end = 0;
 
 	while (p < e) {
 		const char *nl = memchr(p, '\n', (size_t)(e - p));
 		size_t linelen = nl ? (size_t)(nl - p) : (size_t)(e - p);
-		struct spt_maps_line l;
-		int ret = spt_maps_parse_line(p, linelen, &l);
+		int ret = maps_line(&m, p, linelen);
 
 		if (ret)
 			return ret;
 		p += linelen + (nl ? 1 : 0);
-		/* The kernel prints VMAs sorted and disjoint; anything else is corrupt. */
-		if (l.start < prev_end)
-			return -EINVAL;
-		prev_end = l.end;
-		ret = spt_maps_append_line(&l, start, end, st);
-		if (ret)
-			return ret;
 	}
 	return 0;
+}
+
+int spt_maps_read(int dirfd, uint64_t start, uint64_t end, struct spt_procfs_buf *b,
+		  struct spt_state *st, size_t *lines)
+{
+	struct maps_ctx m = {.start = start, .end = end, .st = st};
+	int ret = spt_procfs_read_lines(dirfd, "maps", b, maps_line, &m);
+
+	if (lines)
+		*lines = m.lines;
+	return ret;
 }
 
 void spt_procfs_buf_free(struct spt_procfs_buf *b)
@@ -256,39 +282,73 @@ void spt_procfs_buf_free(struct spt_procfs_buf *b)
 	*b = (struct spt_procfs_buf){ 0 };
 }
 
-int spt_procfs_read_file(int dirfd, const char *name, struct spt_procfs_buf *b)
+static int procfs_errno(int e)
+{
+	return (e == ESRCH || e == ENOENT) ? -ESRCH : -e;
+}
+
+int spt_procfs_read_lines(int dirfd, const char *name, struct spt_procfs_buf *b,
+			  int (*line)(void *ctx, const char *text, size_t len), void *ctx)
 {
 	int fd, ret = 0;
 
+	if (!b->data) {
+		b->data = malloc(SPT_PROCFS_LINE_MAX);
+		if (!b->data)
+			return -ENOMEM;
+		b->cap = SPT_PROCFS_LINE_MAX;
+	}
 	fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
-		return (errno == ENOENT || errno == ESRCH) ? -ESRCH : -errno;
-	b->len = 0;
+		return procfs_errno(errno);
+	b->len = 0; /* the start of a line not complete yet */
 	for (;;) {
-		ssize_t n;
+		ssize_t n = read(fd, b->data + b->len, b->cap - b->len);
+		char *p, *e, *nl;
 
-		if (b->cap - b->len < 4096) {
-			size_t ncap = b->cap ? b->cap * 2 : 65536;
-			char *nd = realloc(b->data, ncap);
-
-			if (!nd) {
-				ret = -ENOMEM;
-				break;
-			}
-			b->data = nd;
-			b->cap = ncap;
-		}
-		n = read(fd, b->data + b->len, b->cap - b->len);
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
-			ret = (errno == ESRCH || errno == ENOENT) ? -ESRCH : -errno;
+			ret = procfs_errno(errno);
 			break;
 		}
-		if (n == 0)
+		if (n == 0) {
+			if (b->len) /* a last line without its newline */
+				ret = line(ctx, b->data, b->len);
 			break;
-		b->len += (size_t)n;
+		}
+		p = b->data;
+		e = b->data + b->len + n;
+		while (!ret && (nl = memchr(p, '\n', (size_t)(e - p)))) {
+			ret = line(ctx, p, (size_t)(nl - p));
+			p = nl + 1;
+		}
+		if (ret)
+			break;
+		b->len = (size_t)(e - p);
+		memmove(b->data, p, b->len);
+		if (b->len == b->cap) {
+			ret = -E2BIG; /* one line fills the whole buffer */
+			break;
+		}
 	}
+	b->len = 0;
 	close(fd);
 	return ret;
+}
+
+int spt_procfs_has_text(int dirfd, const char *name)
+{
+	char c;
+	ssize_t n;
+	int fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0)
+		return procfs_errno(errno);
+	do
+		n = read(fd, &c, 1);
+	while (n < 0 && errno == EINTR);
+	n = n < 0 ? procfs_errno(errno) : n;
+	close(fd);
+	return (int)n;
 }

@@ -77,7 +77,7 @@ int spt_maps_append_line(const struct spt_maps_line *l, uint64_t start, uint64_t
 int spt_maps_parse(const char *buf, size_t len, uint64_t start, uint64_t end,
 		   struct spt_state *st);
 
-/* A growable byte buffer, reused across samples. */
+/* A read buffer (at most SPT_PROCFS_LINE_MAX bytes), reused across reads. */
 struct spt_procfs_buf {
 	char *data;
 	size_t len, cap;
@@ -86,10 +86,23 @@ struct spt_procfs_buf {
 void spt_procfs_buf_free(struct spt_procfs_buf *b);
 
 /*
- * Reads the whole file name (relative to dirfd) into b, growing it as
- * needed (no line or size limit other than memory). Returns 0, -ESRCH when
- * the process is gone (ENOENT/ESRCH), or another -errno.
+ * Reads the file name (relative to dirfd) through b and calls line() on
+ * each line (without its '\n') as it arrives, so that memory stays at
+ * SPT_PROCFS_LINE_MAX however long the file is. Returns 0, what line()
+ * returned if not 0, -E2BIG for a line that does not fit the buffer,
+ * -ESRCH when the process is gone (ENOENT/ESRCH), or another -errno.
  */
-int spt_procfs_read_file(int dirfd, const char *name, struct spt_procfs_buf *b);
+int spt_procfs_read_lines(int dirfd, const char *name, struct spt_procfs_buf *b,
+			  int (*line)(void *ctx, const char *text, size_t len), void *ctx);
+
+/*
+ * spt_maps_parse, read from dirfd's "maps" as it arrives. *lines (if not
+ * NULL) gets how many lines the text had: 0 for a process without an mm.
+ */
+int spt_maps_read(int dirfd, uint64_t start, uint64_t end, struct spt_procfs_buf *b,
+		  struct spt_state *st, size_t *lines);
+
+/* 1 if the file has any text, 0 if empty, or -errno (-ESRCH: gone). */
+int spt_procfs_has_text(int dirfd, const char *name);
 
 #endif

@@ -162,10 +162,12 @@ static int read_run(struct spt_pagemap *pm, int fd, const struct spt_vma *v, uin
 
 /*
  * Collects the runs of present or swapped pages in [start, end) into
- * pm->regions. Returns 0, -EOPNOTSUPP when the kernel lacks PAGEMAP_SCAN,
- * -EAGAIN when the mm is gone, or -errno.
+ * pm->regions, at most about max_regions (0: no limit). Returns 0,
+ * -EOPNOTSUPP when the kernel lacks PAGEMAP_SCAN, -EAGAIN when the mm is
+ * gone, -E2BIG past max_regions, or -errno.
  */
-static int scan_regions(struct spt_pagemap *pm, int fd, uint64_t start, uint64_t end)
+static int scan_regions(struct spt_pagemap *pm, int fd, uint64_t start, uint64_t end,
+			size_t max_regions)
 {
 	uint64_t cur = start;
 
@@ -174,6 +176,9 @@ static int scan_regions(struct spt_pagemap *pm, int fd, uint64_t start, uint64_t
 		struct pm_scan_arg arg;
 		long r;
 
+		/* Each region becomes a run of the state at least: its cap bounds them too. */
+		if (max_regions && pm->nregions > max_regions)
+			return -E2BIG;
 		if (pm->regions_cap - pm->nregions < SPT_PROCFS_SCAN_VEC) {
 			size_t ncap = pm->regions_cap ? pm->regions_cap * 2 : SPT_PROCFS_SCAN_VEC;
 			void *n = realloc(pm->regions, ncap * sizeof(*pm->regions));
@@ -302,7 +307,7 @@ static int fill_scan_range(struct spt_pagemap *pm, int fd, const struct spt_stat
 	}
 	pm->nregions = 0;
 	if (lo < hi) {
-		ret = scan_regions(pm, fd, lo, hi);
+		ret = scan_regions(pm, fd, lo, hi, out->max_runs ? 2 * out->max_runs : 0);
 		if (ret)
 			return ret;
 	}
@@ -387,6 +392,45 @@ static bool has_token(const char *p, const char *e, const char *tok)
 	return false;
 }
 
+/* One line of smaps: a VMA header, or a field of the VMA before it. */
+static int smaps_line(void *arg, const char *p, size_t len)
+{
+	struct spt_pagemap *pm = arg;
+	const char *le = p + len;
+	struct spt_smaps_vma *cur = pm->nsvmas ? &pm->svmas[pm->nsvmas - 1] : NULL;
+
+	if (len && ((*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'f'))) {
+		struct spt_maps_line l;
+
+		if (spt_maps_parse_line(p, len, &l))
+			return -EINVAL;
+		if (pm->nsvmas == pm->svmas_cap) {
+			size_t ncap = pm->svmas_cap ? pm->svmas_cap * 2 : 256;
+			void *n;
+
+			/* The whole process's VMAs, not only the window's: bounded the same. */
+			if (pm->nsvmas >= SPT_MAX_VMAS_PER_SESSION)
+				return -E2BIG;
+			n = realloc(pm->svmas, ncap * sizeof(*pm->svmas));
+			if (!n)
+				return -ENOMEM;
+			pm->svmas = n;
+			pm->svmas_cap = ncap;
+		}
+		pm->svmas[pm->nsvmas++] = (struct spt_smaps_vma){ .start = l.start, .end = l.end };
+	} else if (cur && le - p > 4 && !memcmp(p, "Rss:", 4)) {
+		if (parse_kb(p + 4, le, &cur->rss_kb))
+			return -EINVAL;
+	} else if (cur && le - p > 5 && !memcmp(p, "Swap:", 5)) {
+		if (parse_kb(p + 5, le, &cur->swap_kb))
+			return -EINVAL;
+	} else if (cur && le - p > 8 && !memcmp(p, "VmFlags:", 8)) {
+		cur->pfnmap = has_token(p + 8, le, "pf") || has_token(p + 8, le, "mm") ||
+			      has_token(p + 8, le, "ht");
+	}
+	return 0;
+}
+
 int spt_pagemap_parse_smaps(struct spt_pagemap *pm, const char *buf, size_t len)
 {
 	const char *p = buf, *e = buf + len;
@@ -395,34 +439,10 @@ int spt_pagemap_parse_smaps(struct spt_pagemap *pm, const char *buf, size_t len)
 	while (p < e) {
 		const char *nl = memchr(p, '\n', (size_t)(e - p));
 		const char *le = nl ? nl : e;
-		struct spt_smaps_vma *cur = pm->nsvmas ? &pm->svmas[pm->nsvmas - 1] : NULL;
+		int ret = smaps_line(pm, p, (size_t)(le - p));
 
-		if ((*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'f')) {
-			struct spt_maps_line l;
-
-			if (spt_maps_parse_line(p, (size_t)(le - p), &l))
-				return -EINVAL;
-			if (pm->nsvmas == pm->svmas_cap) {
-				size_t ncap = pm->svmas_cap ? pm->svmas_cap * 2 : 256;
-				void *n = realloc(pm->svmas, ncap * sizeof(*pm->svmas));
-
-				if (!n)
-					return -ENOMEM;
-				pm->svmas = n;
-				pm->svmas_cap = ncap;
-			}
-			pm->svmas[pm->nsvmas++] =
-				(struct spt_smaps_vma){ .start = l.start, .end = l.end };
-		} else if (cur && le - p > 4 && !memcmp(p, "Rss:", 4)) {
-			if (parse_kb(p + 4, le, &cur->rss_kb))
-				return -EINVAL;
-		} else if (cur && le - p > 5 && !memcmp(p, "Swap:", 5)) {
-			if (parse_kb(p + 5, le, &cur->swap_kb))
-				return -EINVAL;
-		} else if (cur && le - p > 8 && !memcmp(p, "VmFlags:", 8)) {
-			cur->pfnmap = has_token(p + 8, le, "pf") || has_token(p + 8, le, "mm") ||
-				      has_token(p + 8, le, "ht");
-		}
+		if (ret)
+			return ret;
 		p = nl ? nl + 1 : e;
 	}
 	return 0;
@@ -435,10 +455,8 @@ static int fill_fallback(struct spt_pagemap *pm, int procdirfd, int fd, struct s
 
 	if (!st->nvmas)
 		return 0;
-	ret = spt_procfs_read_file(procdirfd, "smaps", &pm->smaps);
-	if (ret)
-		return ret;
-	ret = spt_pagemap_parse_smaps(pm, pm->smaps.data, pm->smaps.len);
+	pm->nsvmas = 0;
+	ret = spt_procfs_read_lines(procdirfd, "smaps", &pm->smaps, smaps_line, pm);
 	if (ret)
 		return ret == -EINVAL ? -EAGAIN : ret;
 

@@ -2,14 +2,18 @@
 /*
  * Unit tests of the maps parser on recorded /proc text (testdata/):
  * every VMA kind, field values, malformed lines, ordering, clipping,
- * and the smaps parser of the pagemap fallback.
+ * the smaps parser of the pagemap fallback, and reads that stay within
+ * SPT_PROCFS_LINE_MAX however long the file (issue 10: maps text was
+ * read whole, without a limit).
  * Usage: test-procfs-maps TESTDATA_DIR
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <unistd.h>
 
 #include "maps.h"
 #include "pagemap.h"
@@ -284,6 +288,99 @@ static void test_smaps(void)
 	free(buf);
 }
 
+static int count_line(void *ctx, const char *text, size_t len)
+{
+	(*(size_t *)ctx)++;
+	return 0;
+}
+
+/* A directory holding one file "maps" with nlines lines of name_len-byte names. */
+static int make_maps_dir(char *dir, size_t nlines, size_t name_len, bool last_newline)
+{
+	char path[4200], *name = malloc(name_len + 1);
+	FILE *f;
+	int dfd;
+
+	snprintf(dir, 64, "/tmp/spt-maps-XXXXXX");
+	if (!name || !mkdtemp(dir))
+		exit(2);
+	memset(name, 'n', name_len);
+	name[0] = '/';
+	name[name_len] = '\0';
+	snprintf(path, sizeof(path), "%s/maps", dir);
+	f = fopen(path, "w");
+	if (!f)
+		exit(2);
+	for (size_t i = 0; i < nlines; i++)
+		fprintf(f, "%llx-%llx r--p 00000000 08:01 1234 %s%s",
+			(unsigned long long)(0x10000 + i * 0x2000),
+			(unsigned long long)(0x11000 + i * 0x2000), name,
+			i + 1 < nlines || last_newline ? "\n" : "");
+	fclose(f);
+	free(name);
+	dfd = open(dir, O_RDONLY | O_DIRECTORY);
+	if (dfd < 0)
+		exit(2);
+	return dfd;
+}
+
+static void remove_maps_dir(const char *dir, int dfd)
+{
+	char path[128];
+
+	close(dfd);
+	snprintf(path, sizeof(path), "%s/maps", dir);
+	unlink(path);
+	rmdir(dir);
+}
+
+static void test_bounded_reads(void)
+{
+	struct spt_procfs_buf b = {0};
+	struct spt_state st;
+	char dir[64];
+	size_t lines = 0;
+	int dfd, ret;
+
+	/* 32 MiB of maps text goes through a buffer of SPT_PROCFS_LINE_MAX. */
+	dfd = make_maps_dir(dir, 120000, 240, true);
+	ret = spt_procfs_read_lines(dfd, "maps", &b, count_line, &lines);
+	CHECK(ret == 0 && lines == 120000, "a 30 MB maps text reads line by line (%d, %zu lines)",
+	      ret, lines);
+	CHECK(b.cap <= SPT_PROCFS_LINE_MAX, "its buffer stays at %zu bytes (limit %u)", b.cap,
+	      SPT_PROCFS_LINE_MAX);
+	spt_state_init(&st);
+	spt_state_set_limits(&st, 0, 1000);
+	ret = spt_maps_read(dfd, 0, SPT_USER_ADDR_MAX, &b, &st, &lines);
+	CHECK(ret == -E2BIG && st.nvmas == 1000,
+	      "a state capped at 1000 VMAs stops there with -E2BIG (%d, %zu)", ret, st.nvmas);
+	spt_state_free(&st);
+	remove_maps_dir(dir, dfd);
+
+	/* The same VMAs as spt_maps_parse of the whole text, the last line without '\n'. */
+	dfd = make_maps_dir(dir, 50, 30, false);
+	spt_state_init(&st);
+	ret = spt_maps_read(dfd, 0x20000, 0x40000, &b, &st, &lines);
+	CHECK(ret == 0 && lines == 50 && st.nvmas == 16 && st.vmas[0].start == 0x20000 &&
+		  !strcmp(st.vmas[15].name, st.vmas[0].name),
+	      "read line by line, clipped: %d, %zu lines, %zu VMAs", ret, lines, st.nvmas);
+	spt_state_free(&st);
+	remove_maps_dir(dir, dfd);
+
+	/* One line longer than the buffer is refused, not grown for. */
+	dfd = make_maps_dir(dir, 2, SPT_PROCFS_LINE_MAX + 100, true);
+	spt_state_init(&st);
+	ret = spt_maps_read(dfd, 0, SPT_USER_ADDR_MAX, &b, &st, &lines);
+	CHECK(ret == -E2BIG, "a line of more than %u bytes: -E2BIG (%d)", SPT_PROCFS_LINE_MAX,
+	      ret);
+	spt_state_free(&st);
+	remove_maps_dir(dir, dfd);
+	CHECK(spt_procfs_read_lines(AT_FDCWD, "/nonexistent/maps", &b, count_line, &lines) ==
+		  -ESRCH,
+	      "a file that is gone reads as -ESRCH");
+	spt_procfs_buf_free(&b);
+}
+
 int main(int argc, char **argv)
 {
 	testdata = argc > 1 ? argv[1] : "testdata";
@@ -291,5 +388,6 @@ int main(int argc, char **argv)
 	test_malformed();
 	test_order_and_clip();
 	test_smaps();
+	test_bounded_reads();
 	return spt_test_done();
 }
