@@ -7,7 +7,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "log.h"
+#include "shadowpt-limits.h"
 
 static enum spt_log_level log_max = SPT_LOG_INFO;
 static bool log_journal;
@@ -44,4 +46,26 @@ void log_msg(enum spt_log_level level, const char *fmt, ...)
 			tm.tm_min, tm.tm_sec, ts.tv_nsec / 1000000, (int)getpid(), names[level],
 			line);
 	}
+}
+
+bool log_ratelimit_pass(struct spt_log_ratelimit *rl, enum spt_log_level level)
+{
+	uint64_t now = spt_now_ms();
+
+	if (level > log_max)
+		return false;
+	if (!rl->window_ms || now - rl->window_ms >= SPT_LOG_INTERVAL_MS) {
+		if (rl->suppressed)
+			log_msg(level, "(%u similar messages suppressed in %llu s)", rl->suppressed,
+				(unsigned long long)((now - rl->window_ms) / 1000));
+		rl->window_ms = now;
+		rl->n = 0;
+		rl->suppressed = 0;
+	}
+	if (rl->n < SPT_LOG_BURST) {
+		rl->n++;
+		return true;
+	}
+	rl->suppressed++;
+	return false;
 }

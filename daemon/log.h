@@ -7,6 +7,9 @@
 #ifndef SHADOWPTD_LOG_H
 #define SHADOWPTD_LOG_H
 
+#include <stdbool.h>
+#include <stdint.h>
+
 enum spt_log_level {
 	SPT_LOG_ERR = 3,
 	SPT_LOG_WARNING = 4,
@@ -24,5 +27,27 @@ void log_msg(enum spt_log_level level, const char *fmt, ...) __attribute__((form
 #define log_notice(...) log_msg(SPT_LOG_NOTICE, __VA_ARGS__)
 #define log_info(...)	log_msg(SPT_LOG_INFO, __VA_ARGS__)
 #define log_debug(...)	log_msg(SPT_LOG_DEBUG, __VA_ARGS__)
+
+/*
+ * Lines a viewer can cause (one per request, per refused request, per
+ * session event) go through log_rl: each call site logs at most
+ * SPT_LOG_BURST lines per SPT_LOG_INTERVAL_MS, then counts what it
+ * suppresses and says so once the interval is over (chrony's rate-limited
+ * logging), so that no user can flood the journal. Event loop only.
+ */
+struct spt_log_ratelimit {
+	uint64_t window_ms;
+	unsigned n, suppressed;
+};
+
+/* True if this line may go out (and reports what was suppressed before). */
+bool log_ratelimit_pass(struct spt_log_ratelimit *rl, enum spt_log_level level);
+
+#define log_rl(level, ...)                                                     \
+	do {                                                                   \
+		static struct spt_log_ratelimit spt_rl_;                       \
+		if (log_ratelimit_pass(&spt_rl_, (level)))                     \
+			log_msg((level), __VA_ARGS__);                         \
+	} while (0)
 
 #endif
