@@ -16,6 +16,7 @@
 #include "kernel/kernel-table.h"
 #endif
 #ifdef SPT_HAVE_PROCFS_BACKEND
+#include "procfs/perf-events.h"
 #include "procfs/tracefs.h"
 #endif
 
@@ -156,4 +157,25 @@ const struct spt_backend_ops *spt_backend_fallback(int requested,
 		return NULL;
 	snprintf(why, whylen, "procfs (kernel table: %s)", failed_why);
 	return procfs_ops;
+}
+
+unsigned spt_backend_set_ring_budget(unsigned rings, unsigned *fds_per_ring)
+{
+#ifdef SPT_HAVE_PROCFS_BACKEND
+	spt_perf_set_ring_budget(rings);
+	*fds_per_ring = SPT_PERF_FDS_PER_RING;
+	return rings;
+#else
+	*fds_per_ring = 0;
+	return 0;
+#endif
+}
+
+size_t spt_backend_ring_bytes(void)
+{
+#ifdef SPT_HAVE_PROCFS_BACKEND
+	return (1 + SPT_PERF_RING_PAGES) * 4096u;
+#else
+	return 0;
+#endif
 }

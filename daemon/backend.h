@@ -160,6 +160,15 @@ const struct spt_backend_ops *spt_backend_fallback(int requested,
  */
 int spt_backend_probe(int preferred, char *kernel_why, size_t whylen);
 
+/*
+ * The event sources' daemon-wide budget of perf rings (procfs backend):
+ * sets it, returns what was set and the fds each ring holds (0 rings
+ * without the procfs backend). spt_backend_ring_bytes: the locked memory
+ * of one ring.
+ */
+unsigned spt_backend_set_ring_budget(unsigned rings, unsigned *fds_per_ring);
+size_t spt_backend_ring_bytes(void);
+
 /* Backends usable on this system, for Welcome.backends. Returns count. */
 size_t spt_backend_available(int *ids, size_t max);
 

@@ -515,6 +515,9 @@ int reader_process_batch(struct spt_reader *r)
 		r->nsegs = 0;
 		return reader_full_read_publish(r, b, b->full_cause);
 	}
+	/* Over the caps, known is not the truth: only the reconcile pass reads it again. */
+	if (r->failing == -E2BIG)
+		return 0;
 	ret = publish_zaps(r);
 	spt_delta_clear(&r->delta);
 	r->first_change.set = false;

@@ -50,10 +50,15 @@ struct spt_reader {
 	/* Shared with the loop, under lock. */
 	pthread_mutex_t lock;
 	pthread_cond_t space; /* the loop took messages, or stop */
+	pthread_cond_t room;  /* the loop answered a ROOM message, or stop */
 	int refs;
 	bool stopping;
 	struct spt_reader_msg *head, **tailp;
 	unsigned nqueued;
+	size_t queued_runs;	   /* delta runs the loop has not taken yet */
+	size_t max_runs, max_vmas; /* the state's caps, granted by the loop */
+	unsigned room_gen;	   /* answers so far */
+	bool room_refused;	   /* the last answer */
 	struct peek_cmd *peeks;
 	int out_pipe[2];	       /* the loop waits on [0] (see pipe_signal) */
 	int cmd_efd;		       /* reader waits on it */
@@ -64,6 +69,7 @@ struct spt_reader {
 	struct spt_reader_stats stats; /* written by the reader, read by the loop */
 
 	/* The reader's own. */
+	size_t lim_runs, lim_vmas; /* caps its states have now */
 	void *handle;
 	int epfd;
 	struct spt_state known, next, fresh;

@@ -23,6 +23,10 @@
 /* Full reads that fail with -EAGAIN (the target changed under us) are retried this long. */
 #define READER_FULL_READ_PATIENCE_MS 5000u
 #define READER_STACK_SIZE	     (512u * 1024u)
+
+/* The caps a new reader's states start with (spt_reader_set_initial_caps). */
+static size_t initial_runs = SPT_SESSION_INITIAL_RUNS, initial_vmas = SPT_SESSION_INITIAL_VMAS;
+
 struct peek_cmd {
 	struct peek_cmd *next;
 	uint64_t cookie, vaddr;
@@ -98,17 +102,24 @@ static struct spt_reader_msg *msg_new(enum spt_reader_msg_type type)
 	return m;
 }
 
-/* Queues m for the loop; waits while the loop is SPT_READER_QUEUE_MAX behind. */
+/*
+ * Queues m for the loop; waits while the loop is SPT_READER_QUEUE_MAX
+ * messages behind, or a state's worth of delta runs (the session pays
+ * for one such copy in flight, see SPT_SESSION_STATE_COPIES).
+ */
 static void post(struct spt_reader *r, struct spt_reader_msg *m)
 {
 	bool wake;
 
 	pthread_mutex_lock(&r->lock);
-	while (r->nqueued >= SPT_READER_QUEUE_MAX && !r->stopping)
+	while ((r->nqueued >= SPT_READER_QUEUE_MAX ||
+		(r->nqueued && r->queued_runs + m->delta.nruns > r->lim_runs)) &&
+	       !r->stopping)
 		pthread_cond_wait(&r->space, &r->lock);
 	m->next = NULL;
 	*r->tailp = m;
 	r->tailp = &m->next;
+	r->queued_runs += m->delta.nruns;
 	wake = r->nqueued++ == 0; /* the loop takes the whole queue per byte */
 	pthread_mutex_unlock(&r->lock);
 	if (wake)
@@ -136,6 +147,7 @@ static void reader_free(struct spt_reader *r)
 		close(r->cmd_efd);
 	pthread_mutex_destroy(&r->lock);
 	pthread_cond_destroy(&r->space);
+	pthread_cond_destroy(&r->room);
 	free(r);
 }
 
@@ -149,7 +161,48 @@ static void reader_put(struct spt_reader *r)
 	if (last)
 		reader_free(r);
 }
+
 /* ---- reads ---- */
+
+/* The caps the loop granted, on every state the reader fills. */
+static void apply_limits(struct spt_reader *r)
+{
+	pthread_mutex_lock(&r->lock);
+	r->lim_runs = r->max_runs;
+	r->lim_vmas = r->max_vmas;
+	pthread_mutex_unlock(&r->lock);
+	spt_state_set_limits(&r->known, r->lim_runs, r->lim_vmas);
+	spt_state_set_limits(&r->next, r->lim_runs, r->lim_vmas);
+	spt_state_set_limits(&r->fresh, r->lim_runs, r->lim_vmas);
+	spt_state_set_limits(&r->vbefore, r->lim_runs, r->lim_vmas);
+}
+
+/*
+ * The target outgrew the caps: asks the loop for more room (it reserves
+ * the memory first) and waits for the answer. True if granted.
+ */
+static bool ask_room(struct spt_reader *r)
+{
+	struct spt_reader_msg *m = msg_new(SPT_RMSG_ROOM);
+	unsigned gen;
+	bool granted;
+
+	if (!m)
+		return false;
+	pthread_mutex_lock(&r->lock);
+	gen = r->room_gen;
+	pthread_mutex_unlock(&r->lock);
+	m->err = -E2BIG;
+	post(r, m);
+	pthread_mutex_lock(&r->lock);
+	while (r->room_gen == gen && !r->stopping)
+		pthread_cond_wait(&r->room, &r->lock);
+	granted = !r->stopping && !r->room_refused;
+	pthread_mutex_unlock(&r->lock);
+	if (granted)
+		apply_limits(r);
+	return granted;
+}
 
 /*
  * The whole window into r->next: retried while the target changes under
@@ -166,6 +219,8 @@ static int full_read(struct spt_reader *r)
 		busy(r);
 		ret = r->ops->sample(r->handle, &r->next);
 		idle(r);
+		if (ret == -E2BIG && ask_room(r))
+			continue;
 		if (ret != -EAGAIN && ret != -EINVAL)
 			break;
 		/* -EINVAL: maps read across a change (out of order); try again too. */
@@ -604,6 +659,12 @@ static void *reader_main(void *arg)
 
 /* ---- the loop's side ---- */
 
+void spt_reader_set_initial_caps(size_t runs, size_t vmas)
+{
+	initial_runs = runs;
+	initial_vmas = vmas;
+}
+
 struct spt_reader *spt_reader_start(const struct spt_backend_ops *ops, int requested, pid_t pid,
 				    int pidfd, uint64_t start, uint64_t end, bool events)
 {
@@ -627,6 +688,9 @@ struct spt_reader *spt_reader_start(const struct spt_backend_ops *ops, int reque
 	r->pidfd = r->epfd = r->out_pipe[0] = r->out_pipe[1] = r->cmd_efd = -1;
 	pthread_mutex_init(&r->lock, NULL);
 	pthread_cond_init(&r->space, NULL);
+	pthread_cond_init(&r->room, NULL);
+	r->max_runs = initial_runs;
+	r->max_vmas = initial_vmas;
 	spt_state_init(&r->known);
 	spt_state_init(&r->next);
 	spt_state_init(&r->fresh);
@@ -635,6 +699,7 @@ struct spt_reader *spt_reader_start(const struct spt_backend_ops *ops, int reque
 	spt_delta_init(&r->vdelta);
 	spt_batch_init(&r->batch);
 	spt_batch_init(&r->late);
+	apply_limits(r);
 	r->pidfd = fcntl(pidfd, F_DUPFD_CLOEXEC, 3);
 	r->epfd = epoll_create1(EPOLL_CLOEXEC);
 	if (pipe2(r->out_pipe, O_CLOEXEC | O_NONBLOCK) < 0)
@@ -684,6 +749,7 @@ struct spt_reader_msg *spt_reader_take(struct spt_reader *r)
 	r->head = NULL;
 	r->tailp = &r->head;
 	r->nqueued = 0;
+	r->queued_runs = 0;
 	pthread_cond_signal(&r->space);
 	pthread_mutex_unlock(&r->lock);
 	return list;
@@ -722,6 +788,19 @@ void spt_reader_set_bounds(struct spt_reader *r, uint32_t min_ms, uint32_t max_m
 	}
 }
 
+void spt_reader_answer_room(struct spt_reader *r, size_t max_runs, size_t max_vmas, bool granted)
+{
+	pthread_mutex_lock(&r->lock);
+	if (granted) {
+		r->max_runs = max_runs;
+		r->max_vmas = max_vmas;
+	}
+	r->room_refused = !granted;
+	r->room_gen++;
+	pthread_cond_broadcast(&r->room);
+	pthread_mutex_unlock(&r->lock);
+}
+
 uint64_t spt_reader_busy_since(const struct spt_reader *r)
 {
 	return __atomic_load_n(&r->busy_since, __ATOMIC_RELAXED);
@@ -744,6 +823,7 @@ void spt_reader_stop(struct spt_reader *r)
 	pthread_mutex_lock(&r->lock);
 	r->stopping = true;
 	pthread_cond_broadcast(&r->space);
+	pthread_cond_broadcast(&r->room);
 	pthread_mutex_unlock(&r->lock);
 	efd_signal(r->cmd_efd);
 	reader_put(r);

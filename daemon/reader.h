@@ -68,6 +68,7 @@ enum spt_reader_msg_type {
 	SPT_RMSG_GONE,	      /* the target's mm is gone */
 	SPT_RMSG_PEEK,	      /* a peek's result */
 	SPT_RMSG_CREDS,	      /* the target changed its credentials: check viewers first */
+	SPT_RMSG_ROOM,	      /* the target outgrew the caps: answer with spt_reader_answer_room */
 };
 
 struct spt_reader_msg {
@@ -128,6 +129,17 @@ int spt_reader_peek(struct spt_reader *r, uint64_t cookie, uint64_t vaddr,
  * joined, poll now. Event-driven readers do not poll.
  */
 void spt_reader_set_bounds(struct spt_reader *r, uint32_t min_ms, uint32_t max_ms, bool hurry);
+/*
+ * Caps: the reader's states start at SPT_SESSION_INITIAL_RUNS runs and
+ * SPT_SESSION_INITIAL_VMAS VMAs (spt_state_set_limits). A read that
+ * needs more posts a ROOM message and waits: the loop reserves the memory
+ * and grants larger caps, or refuses, and the read fails with -E2BIG
+ * (posted as FAILING, or as OPEN_FAILED for the first read). While it
+ * stays too big, only the reconcile pass reads it again.
+ */
+void spt_reader_answer_room(struct spt_reader *r, size_t max_runs, size_t max_vmas, bool granted);
+/* Other first caps, for every reader started from now on (startup only). */
+void spt_reader_set_initial_caps(size_t runs, size_t vmas);
 /* Since when the reader has been inside a read of the target (0: not). */
 uint64_t spt_reader_busy_since(const struct spt_reader *r);
 const struct spt_reader_stats *spt_reader_stats(const struct spt_reader *r);

@@ -28,6 +28,26 @@ static void client_on_write(evutil_socket_t fd, short what, void *arg);
 static void client_process_input(struct client *c);
 static void client_flush(struct client *c);
 
+enum spt_charge_mode client_charge_mode(const struct client *c)
+{
+	return c->peer.admin ? SPT_CHARGE_EXEMPT : SPT_CHARGE_CHECKED;
+}
+
+/* Its uid pays for what c holds: SPT_CONNECTION_COST and the bytes queued. */
+static void client_charge_output(struct client *c)
+{
+	spt_charge_set(&c->mem_charge, c->user, SPT_SLOT_MEMORY,
+		       SPT_CONNECTION_COST + c->outq.queued, SPT_CHARGE_FORCED);
+}
+
+/* May len more bytes be queued to c: its budget, and its uid's memory? */
+static bool client_output_fits(const struct client *c, size_t len)
+{
+	return !outq_over_budget(&c->outq, len) &&
+	       spt_charge_fits(&c->mem_charge, c->user, SPT_SLOT_MEMORY, len,
+			       client_charge_mode(c));
+}
+
 int client_queue(struct client *c, struct spt_buf *b, enum outq_kind kind, uint32_t watch_id)
 {
 	if (c->dead)
@@ -36,6 +56,8 @@ int client_queue(struct client *c, struct spt_buf *b, enum outq_kind kind, uint3
 		client_close(c, "out of memory queueing output");
 		return -ENOMEM;
 	}
+	/* Decided on already (replies, or a delta that fit): charged as is. */
+	client_charge_output(c);
 	/* Output is pending from now; client_flush moves this on progress. */
 	if (!c->blocked_since_ms)
 		c->blocked_since_ms = spt_now_ms();
@@ -127,11 +149,18 @@ static void client_fatal(struct client *c, uint32_t request_id, int code, const 
 	evbuffer_drain(c->in, evbuffer_get_length(c->in));
 }
 
+void client_drop_watch_output(struct client *c, uint32_t watch_id)
+{
+	outq_drop_watch(&c->outq, watch_id);
+	client_charge_output(c);
+}
+
 void client_request_resync(struct watch *w)
 {
 	struct client *c = w->c;
 
 	spt_stats.deltas_dropped += outq_drop_deltas(&c->outq, w->id);
+	client_charge_output(c);
 	w->needs_resync = true;
 	if (!c->dead)
 		event_add(c->ev_write, NULL);
@@ -148,9 +177,10 @@ void client_queue_delta(struct watch *w, struct spt_buf *b)
 		spt_stats.deltas_dropped++;
 		return;
 	}
-	if (outq_over_budget(&c->outq, b->len)) {
-		log_debug("client %llu: output budget exceeded; dropping deltas of watch %u",
-			  (unsigned long long)c->id, w->id);
+	if (!client_output_fits(c, b->len)) {
+		log_debug("client %llu: output budget or uid %u's memory exceeded; dropping deltas "
+			  "of watch %u",
+			  (unsigned long long)c->id, c->peer.uid, w->id);
 		spt_stats.deltas_dropped++;
 		client_request_resync(w);
 		return;
@@ -184,24 +214,34 @@ void client_accept(int fd, const struct spt_peer *peer, const gid_t *groups, int
 	c->ev_read = event_new(spt_base, fd, EV_READ | EV_PERSIST, client_on_read, c);
 	c->ev_write = event_new(spt_base, fd, EV_WRITE, client_on_write, c);
 	TAILQ_INSERT_TAIL(&spt_clients, c, entry);
-	if (!c->in || !c->ev_read || !c->ev_write) {
+	c->user = spt_user_get(peer->uid);
+	if (!c->in || !c->ev_read || !c->ev_write || !c->user) {
 		client_close(c, "out of memory");
 		return;
 	}
-	c->usage = server_uid_usage(peer->uid);
-	if (!c->usage) {
-		client_close(c, "out of memory");
-		return;
-	}
-	c->usage->connections++;
 	log_debug("client %llu: connected uid %u gid %u pid %d%s", (unsigned long long)c->id,
 		  peer->uid, peer->gid, (int)peer->pid, c->peer.admin ? " (admin)" : "");
-	if (c->usage->connections > SPT_MAX_CONNECTIONS_PER_UID) {
-		log_warn("uid %u exceeds %u connections; refusing pid %d", peer->uid,
-			 SPT_MAX_CONNECTIONS_PER_UID, (int)peer->pid);
+	/* Refused: one Error frame, then the connection closes. */
+	if (spt_charge_set(&c->conn_charge, c->user, SPT_SLOT_CONNECTIONS, 1,
+			   client_charge_mode(c)) < 0) {
 		client_fatal(c, 0, SHADOWPT__ERROR_CODE__ERROR_LIMIT_EXCEEDED,
 			     "uid %u already has %u connections", peer->uid,
 			     SPT_MAX_CONNECTIONS_PER_UID);
+		return;
+	}
+	if (spt_charge_set(&c->fd_charge, c->user, SPT_SLOT_FDS, 1, client_charge_mode(c)) < 0) {
+		client_fatal(c, 0, SHADOWPT__ERROR_CODE__ERROR_LIMIT_EXCEEDED,
+			     "shadowptd has no file descriptor to spare for uid %u (%llu of %llu "
+			     "in use)",
+			     peer->uid, (unsigned long long)spt_pool_used(SPT_SLOT_FDS),
+			     (unsigned long long)spt_pool_size(SPT_SLOT_FDS));
+		return;
+	}
+	if (spt_charge_set(&c->mem_charge, c->user, SPT_SLOT_MEMORY, SPT_CONNECTION_COST,
+			   client_charge_mode(c)) < 0) {
+		client_fatal(c, 0, SHADOWPT__ERROR_CODE__ERROR_LIMIT_EXCEEDED,
+			     "uid %u holds all the memory it may (%llu MiB)", peer->uid,
+			     (unsigned long long)(spt_user_max(SPT_SLOT_MEMORY) >> 20));
 		return;
 	}
 	if (spt_shutting_down) {
@@ -247,10 +287,10 @@ void clients_reap(void)
 			event_free(c->ev_read);
 		if (c->ev_write)
 			event_free(c->ev_write);
-		if (c->usage) {
-			c->usage->connections--;
-			server_uid_usage_put(c->usage);
-		}
+		spt_charge_release(&c->conn_charge);
+		spt_charge_release(&c->fd_charge);
+		spt_charge_release(&c->mem_charge);
+		spt_user_put(c->user);
 		close(c->fd);
 		free(c);
 		any = true;
@@ -289,6 +329,8 @@ static void client_flush(struct client *c)
 	}
 	spt_stats.frames_out += frames;
 	spt_stats.bytes_out += (uint64_t)n;
+	if (n > 0)
+		client_charge_output(c);
 	if (outq_empty(&c->outq))
 		c->blocked_since_ms = 0;
 	else if (n > 0 || !c->blocked_since_ms)
@@ -367,6 +409,12 @@ static void client_on_hello(struct client *c, const SptFrame *f)
 	lim.max_watches_per_connection = SPT_MAX_WATCHES_PER_CONNECTION;
 	lim.output_budget = SPT_OUTPUT_BUDGET;
 	lim.stuck_deadline_ms = SPT_STUCK_DEADLINE_MS;
+	lim.has_max_runs_per_session = lim.has_max_vmas_per_session = 1;
+	lim.has_memory_per_uid = lim.has_stall_timeout_ms = 1;
+	lim.max_runs_per_session = session_max_runs();
+	lim.max_vmas_per_session = session_max_vmas();
+	lim.memory_per_uid = spt_bounds.memory_per_uid;
+	lim.stall_timeout_ms = SPT_STALL_TIMEOUT_MS;
 	pi.has_uid = pi.has_gid = pi.has_pid = pi.has_admin = 1;
 	pi.uid = c->peer.uid;
 	pi.gid = c->peer.gid;
@@ -446,6 +494,7 @@ static void client_on_watch(struct client *c, const SptFrame *f)
 	uint64_t start = 0, end = SPT_USER_ADDR_MAX;
 	int backend = req->has_backend ? (int)req->backend : 0;
 	pid_t pid = req->has_pid ? req->pid : 0;
+	struct spt_charge charge = {0};
 	struct session *s;
 	struct watch *w;
 	char why[256] = "";
@@ -480,7 +529,7 @@ static void client_on_watch(struct client *c, const SptFrame *f)
 				  SPT_MAX_WATCHES_PER_CONNECTION);
 		return;
 	}
-	if (c->usage->watches >= SPT_MAX_WATCHES_PER_UID) {
+	if (!spt_charge_fits(&charge, c->user, SPT_SLOT_WATCHES, 1, client_charge_mode(c))) {
 		client_send_error(c, rid, SHADOWPT__ERROR_CODE__ERROR_LIMIT_EXCEEDED, 0, false,
 				  "uid %u already has %u watches", c->peer.uid,
 				  SPT_MAX_WATCHES_PER_UID);
@@ -545,13 +594,16 @@ static void client_on_watch(struct client *c, const SptFrame *f)
 	}
 	min_ms = req->has_min_interval_ms ? req->min_interval_ms : 0;
 	max_ms = req->has_max_interval_ms ? req->max_interval_ms : 0;
-	r = session_get(pid, pidfd, start, end, backend, &s, &code, why, sizeof(why));
+	r = session_get(pid, pidfd, start, end, backend, c->user, client_charge_mode(c), &s, &code,
+			why, sizeof(why));
 	if (r < 0) {
 		client_send_error(c, rid, code, 0, false, "%s", why);
 		return;
 	}
+	spt_charge_set(&charge, c->user, SPT_SLOT_WATCHES, 1, SPT_CHARGE_FORCED); /* fits: above */
 	/* WatchStarted and the snapshot follow once the session's first read is in. */
-	if (session_add_watch(s, c, c->peer.admin, min_ms, max_ms, rid) < 0) {
+	if (session_add_watch(s, c, c->peer.admin, min_ms, max_ms, rid, &charge) < 0) {
+		spt_charge_release(&charge);
 		session_release_if_idle(s);
 		client_send_error(c, rid, SHADOWPT__ERROR_CODE__ERROR_INTERNAL, 0, false,
 				  "out of memory");

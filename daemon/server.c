@@ -28,6 +28,7 @@
 struct event_base *spt_base;
 struct spt_stats spt_stats;
 struct spt_server_opts spt_opts;
+struct spt_bounds spt_bounds;
 char spt_kernel_why[160];
 bool spt_pfns_readable;
 struct client_list spt_clients = TAILQ_HEAD_INITIALIZER(spt_clients);
@@ -43,7 +44,6 @@ static char created_dir[sizeof(((struct sockaddr_un *)0)->sun_path)];
 static struct event *ev_reap, *ev_deadlines, *ev_watchdog, *ev_sigterm, *ev_sigint;
 static struct event *ev_shutdown_tick, *ev_accept_resume;
 static uint64_t shutdown_started_ms;
-static LIST_HEAD(, uid_usage) uid_usages = LIST_HEAD_INITIALIZER(uid_usages);
 
 uint64_t spt_now_ns(void)
 {
@@ -56,29 +56,6 @@ uint64_t spt_now_ns(void)
 uint64_t spt_now_ms(void)
 {
 	return spt_now_ns() / 1000000ull;
-}
-
-struct uid_usage *server_uid_usage(uid_t uid)
-{
-	struct uid_usage *u;
-
-	LIST_FOREACH(u, &uid_usages, entry)
-		if (u->uid == uid)
-			return u;
-	u = calloc(1, sizeof(*u));
-	if (!u)
-		return NULL;
-	u->uid = uid;
-	LIST_INSERT_HEAD(&uid_usages, u, entry);
-	return u;
-}
-
-void server_uid_usage_put(struct uid_usage *u)
-{
-	if (u->connections == 0 && u->watches == 0) {
-		LIST_REMOVE(u, entry);
-		free(u);
-	}
 }
 
 void server_update_status(void)
@@ -402,6 +379,8 @@ int server_loop_init(void)
 			     .tv_usec = (SPT_DEADLINE_CHECK_MS % 1000) * 1000};
 
 	spt_start_ms = spt_now_ms();
+	spt_bounds_setup(spt_opts.memory, spt_opts.memory_per_uid, &spt_bounds);
+	spt_reader_set_initial_caps(session_initial_runs(), session_initial_vmas());
 	spt_base = event_base_new();
 	if (!spt_base)
 		return -ENOMEM;
@@ -472,6 +451,8 @@ void server_loop_free(void)
 	TAILQ_FOREACH(c, &spt_clients, entry)
 		client_close(c, "daemon exiting");
 	clients_reap();
+	/* Everything charged went with what held it (user.h). */
+	spt_users_check_empty();
 	server_free_events();
 	if (spt_base)
 		event_base_free(spt_base);

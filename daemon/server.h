@@ -25,10 +25,11 @@ int server_chown_socket(uid_t uid, gid_t gid);
  * The loop and its housekeeping (reaper, deadline scan), without
  * listeners, signals or watchdog: the first half of server_run(), and
  * all that a harness driving client_accept()ed connections needs
- * (tests/fuzz/fuzz-conn.c). 0 or -errno.
+ * (tests/fuzz/fuzz-conn.c), with the bounds and per-uid pools of
+ * rlimits.h set up. 0 or -errno.
  */
 int server_loop_init(void);
-/* Closes every session and connection, then frees the loop. */
+/* Closes every session and connection (asserting nothing stays charged), then frees the loop. */
 void server_loop_free(void);
 /* Runs the loop until SIGTERM/SIGINT. Returns the exit status. */
 int server_run(void);

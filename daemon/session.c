@@ -21,6 +21,7 @@
 #include "convert.h"
 #include "log.h"
 #include "shadowptd.h"
+#include "spt-assert.h"
 
 /*
  * Viewers' rights are re-checked before publishing: in a polling session
@@ -32,6 +33,57 @@
 #define SESSION_REVOKE_PERIOD_MS 1000u
 
 static uint32_t session_next_id = 1;
+
+size_t session_max_runs(void)
+{
+	return spt_opts.max_runs && spt_opts.max_runs < SPT_MAX_RUNS_PER_SESSION
+		       ? (size_t)spt_opts.max_runs
+		       : SPT_MAX_RUNS_PER_SESSION;
+}
+
+size_t session_max_vmas(void)
+{
+	return spt_opts.max_vmas && spt_opts.max_vmas < SPT_MAX_VMAS_PER_SESSION
+		       ? (size_t)spt_opts.max_vmas
+		       : SPT_MAX_VMAS_PER_SESSION;
+}
+
+/* Where a session's caps start (a reader's too: see server_run). */
+size_t session_initial_runs(void)
+{
+	return SPT_SESSION_INITIAL_RUNS < session_max_runs() ? SPT_SESSION_INITIAL_RUNS
+							      : session_max_runs();
+}
+
+size_t session_initial_vmas(void)
+{
+	return SPT_SESSION_INITIAL_VMAS < session_max_vmas() ? SPT_SESSION_INITIAL_VMAS
+							      : session_max_vmas();
+}
+
+/* What a session whose reader may hold runs and vmas is charged. */
+static uint64_t session_cost(size_t runs, size_t vmas)
+{
+	return SPT_SESSION_BASE_COST + (uint64_t)SPT_SESSION_STATE_COPIES *
+					   ((uint64_t)runs * SPT_STATE_RUN_COST +
+					    (uint64_t)vmas * SPT_STATE_VMA_COST);
+}
+
+/* The same from what the daemon's copy holds (long VMA names, sparse blocks). */
+static uint64_t session_cost_measured(const struct session *s)
+{
+	return SPT_SESSION_BASE_COST +
+	       (uint64_t)SPT_SESSION_STATE_COPIES * spt_state_memory(&s->cur);
+}
+
+/* Sets the session's memory charge on its payer's account. 0 or -EDQUOT. */
+static int session_charge(struct session *s, uint64_t bytes)
+{
+	if (!s->owner)
+		return -EDQUOT;
+	return spt_charge_set(&s->mem_charge, s->mem_charge.user, SPT_SLOT_MEMORY, bytes,
+			      client_charge_mode(s->owner->c));
+}
 static uint64_t session_next_cookie = 1;
 
 bool session_target_alive(const struct session *s)
@@ -65,6 +117,8 @@ static void session_free(struct session *s)
 	}
 	if (s->pidfd >= 0)
 		close(s->pidfd);
+	spt_charge_release(&s->fd_charge);
+	spt_charge_release(&s->mem_charge);
 	spt_state_free(&s->cur);
 	tokenmap_free(&s->tokens);
 	log_info("session %u (pid %d [%#llx,%#llx) %s) closed", s->id, (int)s->pid,
@@ -88,20 +142,40 @@ static void session_update_bounds(struct session *s, bool hurry)
 		spt_reader_set_bounds(s->rd, min_ms, max_ms, hurry);
 }
 
-/* Frees one subscription; the session stays (callers decide). */
-static void watch_free(struct watch *w)
+/*
+ * Unlinks one subscription and frees it. The session's charges pass to
+ * its next viewer when the one paying leaves (forced: the memory is held
+ * already); nobody left, they go with the session.
+ */
+static void watch_unlink(struct watch *w)
 {
+	struct session *s = w->s;
 	struct client *c = w->c;
 
 	LIST_REMOVE(w, client_entry);
 	LIST_REMOVE(w, session_entry);
+	spt_assert(c->nwatches > 0 && s->nwatches > 0);
 	c->nwatches--;
-	w->s->nwatches--;
-	if (c->usage)
-		c->usage->watches--;
-	outq_drop_watch(&c->outq, w->id);
-	session_update_bounds(w->s, false);
+	s->nwatches--;
+	spt_charge_release(&w->charge);
+	if (s->owner == w) {
+		s->owner = LIST_FIRST(&s->watches);
+		if (s->owner) {
+			spt_charge_move(&s->fd_charge, s->owner->c->user);
+			spt_charge_move(&s->mem_charge, s->owner->c->user);
+		}
+	}
 	free(w);
+}
+
+/* Frees one subscription and its unsent frames; the session stays (callers decide). */
+static void watch_free(struct watch *w)
+{
+	struct session *s = w->s;
+
+	client_drop_watch_output(w->c, w->id);
+	watch_unlink(w);
+	session_update_bounds(s, false);
 }
 
 void session_release_if_idle(struct session *s)
@@ -357,11 +431,97 @@ static int error_code_of_open(int err)
 		return SHADOWPT__ERROR_CODE__ERROR_PERMISSION_DENIED;
 	case -EINVAL:
 		return SHADOWPT__ERROR_CODE__ERROR_INVALID_RANGE;
+	case -E2BIG:
+	case -EDQUOT:
+		return SHADOWPT__ERROR_CODE__ERROR_LIMIT_EXCEEDED;
 	case -ENOMEM:
 		return SHADOWPT__ERROR_CODE__ERROR_INTERNAL;
 	default:
 		return SHADOWPT__ERROR_CODE__ERROR_BACKEND_UNAVAILABLE;
 	}
+}
+
+/*
+ * The reader's state outgrew its caps: double them if the daemon's
+ * limits and the payer's memory allow (reserved before the reader may
+ * hold it), else refuse and say why (limit_why) when its read fails.
+ */
+static void session_on_room(struct session *s)
+{
+	size_t runs = s->cap_runs * 2, vmas = s->cap_vmas * 2;
+	uint64_t cost;
+	bool granted = false;
+
+	runs = runs > session_max_runs() ? session_max_runs() : runs;
+	vmas = vmas > session_max_vmas() ? session_max_vmas() : vmas;
+	cost = session_cost(runs, vmas);
+	if (runs == s->cap_runs && vmas == s->cap_vmas) {
+		snprintf(s->limit_why, sizeof(s->limit_why),
+			 "pid %d has more than %zu page runs or %zu VMAs in [%#llx,%#llx): the "
+			 "limits of one watch",
+			 (int)s->pid, runs, vmas, (unsigned long long)s->start,
+			 (unsigned long long)s->end);
+	} else if (session_charge(s, cost) < 0) {
+		snprintf(s->limit_why, sizeof(s->limit_why),
+			 "watching pid %d needs %llu MiB, more than uid %u may hold now (%llu MiB "
+			 "per uid, %llu MiB for all)",
+			 (int)s->pid, (unsigned long long)(cost >> 20),
+			 s->owner ? (unsigned)s->owner->c->peer.uid : 0u,
+			 (unsigned long long)(spt_bounds.memory_per_uid >> 20),
+			 (unsigned long long)(spt_bounds.memory >> 20));
+	} else {
+		log_debug("session %u: room for %zu runs and %zu VMAs (%llu KiB reserved)", s->id,
+			  runs, vmas, (unsigned long long)(cost >> 10));
+		s->cap_runs = runs;
+		s->cap_vmas = vmas;
+		s->limit_why[0] = '\0';
+		granted = true;
+	}
+	spt_reader_answer_room(s->rd, runs, vmas, granted);
+}
+
+/* Every viewer of s hears (once per episode) that it is over a limit. */
+static void session_tell_limit(struct session *s)
+{
+	struct watch *w;
+
+	LIST_FOREACH(w, &s->watches, session_entry)
+		if (!w->pending)
+			client_send_error(w->c, 0, SHADOWPT__ERROR_CODE__ERROR_LIMIT_EXCEEDED, w->id,
+					  false, "watch %u: %s; the last state stands", w->id,
+					  s->limit_why);
+}
+
+/* Ends every watch of s with an error, then s itself. */
+static void session_abandon(struct session *s, int code, const char *why)
+{
+	struct watch *w;
+
+	log_notice("session %u (pid %d): %s; ending it", s->id, (int)s->pid, why);
+	while ((w = LIST_FIRST(&s->watches))) {
+		client_send_error(w->c, w->pending ? w->request_id : 0, code, w->pending ? 0 : w->id,
+				  false, "watch %u ended: %s", w->id, why);
+		watch_free(w);
+	}
+	session_free(s);
+}
+
+/*
+ * The daemon's copy may hold more than the caps were charged for (long
+ * VMA names): the payer pays for that too, or the session ends. False
+ * if it ended.
+ */
+static bool session_check_memory(struct session *s)
+{
+	uint64_t measured = session_cost_measured(s);
+	char why[192];
+
+	if (measured <= s->mem_charge.amount || session_charge(s, measured) == 0)
+		return true;
+	snprintf(why, sizeof(why), "the state of pid %d takes %llu MiB, more than its uid may hold",
+		 (int)s->pid, (unsigned long long)(measured >> 20));
+	session_abandon(s, SHADOWPT__ERROR_CODE__ERROR_LIMIT_EXCEEDED, why);
+	return false;
 }
 
 /* The reader's first state: every waiting viewer gets it. False if nobody is left. */
@@ -377,6 +537,10 @@ static bool session_on_opened(struct session *s, struct spt_reader_msg *m)
 	s->mode = m->mode;
 	snprintf(s->mode_reason, sizeof(s->mode_reason), "%s", m->mode_reason);
 	spt_state_move(&s->cur, &m->state);
+	/* The reader's copy is within its caps; this one must take whatever that holds. */
+	spt_state_set_limits(&s->cur, session_max_runs(), session_max_vmas());
+	if (!session_check_memory(s))
+		return false;
 	s->seq = 0;
 	s->cur_ns = spt_now_ns();
 	s->state = SPT_SESSION_LIVE;
@@ -403,18 +567,20 @@ static bool session_on_opened(struct session *s, struct spt_reader_msg *m)
 static void session_on_open_failed(struct session *s, struct spt_reader_msg *m)
 {
 	int code = error_code_of_open(m->err);
+	const char *why = m->err == -E2BIG && s->limit_why[0] ? s->limit_why : m->why;
 	struct watch *w;
 
 	if (m->err != -ESRCH)
-		log_info("pid %d: %s", (int)s->pid, m->why);
+		log_info("pid %d: %s", (int)s->pid, why);
 	while ((w = LIST_FIRST(&s->watches))) {
-		client_send_error(w->c, w->request_id, code, 0, false, "%s", m->why);
+		client_send_error(w->c, w->request_id, code, 0, false, "%s", why);
 		watch_free(w);
 	}
 	session_free(s);
 }
 
-static void session_on_update(struct session *s, struct spt_reader_msg *m)
+/* Applies the reader's delta and publishes it. False if the session had to end. */
+static bool session_on_update(struct session *s, struct spt_reader_msg *m)
 {
 	struct spt_delta_meta meta = {
 	    .timestamp_ns = spt_now_ns(),
@@ -429,14 +595,23 @@ static void session_on_update(struct session *s, struct spt_reader_msg *m)
 
 	session_revoke_unauthorized(s, m->exec);
 	r = spt_state_apply(&s->cur, &m->delta);
-	if (r < 0) {
+	if (r == -EINVAL) {
 		/* The reader and we disagree: a broken invariant, not bad input. */
 		log_err("session %u: reader delta does not apply: %s", s->id, strerror(-r));
 		abort();
 	}
+	if (r < 0) {
+		/* Out of memory or over the hard caps: the copy is half updated. */
+		session_abandon(s, error_code_of_open(r), r == -ENOMEM ? "out of memory"
+							      : "the target outgrew the limits");
+		return false;
+	}
+	if (m->delta.nvmas_added && !session_check_memory(s))
+		return false;
 	s->cur_ns = meta.timestamp_ns;
 	if (s->nwatches)
 		session_publish(s, &m->delta, &meta);
+	return true;
 }
 
 static void session_on_peek_done(struct session *s, struct spt_reader_msg *m)
@@ -481,12 +656,17 @@ static bool session_take_messages(struct session *s)
 			alive = false;
 			break;
 		case SPT_RMSG_UPDATE:
-			session_on_update(s, m);
+			alive = session_on_update(s, m);
+			break;
+		case SPT_RMSG_ROOM:
+			session_on_room(s);
 			break;
 		case SPT_RMSG_FAILING:
 			snprintf(s->state_why, sizeof(s->state_why), "%s (keeping the last state)",
-				 m->why);
-			log_warn("session %u: %s", s->id, s->state_why);
+				 m->err == -E2BIG && s->limit_why[0] ? s->limit_why : m->why);
+			log_rl(SPT_LOG_WARNING, "session %u: %s", s->id, s->state_why);
+			if (s->state != SPT_SESSION_FAILING && m->err == -E2BIG && s->limit_why[0])
+				session_tell_limit(s);
 			session_set_state(s, SPT_SESSION_FAILING, s->state_why);
 			break;
 		case SPT_RMSG_RECOVERED:
@@ -556,13 +736,7 @@ static void session_end(struct session *s)
 		f.target_exited = &te;
 		/* Frames of this watch already queued stay; TargetExited follows. */
 		client_send_frame(w->c, &f, OUTQ_CONTROL, 0);
-		LIST_REMOVE(w, client_entry);
-		LIST_REMOVE(w, session_entry);
-		w->c->nwatches--;
-		s->nwatches--;
-		if (w->c->usage)
-			w->c->usage->watches--;
-		free(w);
+		watch_unlink(w);
 	}
 	session_free(s);
 }
@@ -605,7 +779,8 @@ void sessions_check_periodic(void)
 }
 
 static int session_open(pid_t pid, int pidfd, uint64_t start, uint64_t end, int backend,
-			struct session **out, int *code, char *why, size_t whylen)
+			struct spt_user *payer, enum spt_charge_mode mode, struct session **out,
+			int *code, char *why, size_t whylen)
 {
 	struct session *s = calloc(1, sizeof(*s));
 	int r;
@@ -628,6 +803,25 @@ static int session_open(pid_t pid, int pidfd, uint64_t start, uint64_t end, int 
 	s->id = session_next_id++;
 	if (session_next_id == 0)
 		session_next_id = 1;
+	s->cap_runs = session_initial_runs();
+	s->cap_vmas = session_initial_vmas();
+	if (spt_charge_set(&s->fd_charge, payer, SPT_SLOT_FDS, SPT_SESSION_FDS, mode) < 0) {
+		*code = SHADOWPT__ERROR_CODE__ERROR_LIMIT_EXCEEDED;
+		snprintf(why, whylen, "shadowptd has no file descriptors to spare for uid %u "
+			 "(%llu of %llu in use)", (unsigned)payer->uid,
+			 (unsigned long long)spt_pool_used(SPT_SLOT_FDS),
+			 (unsigned long long)spt_pool_size(SPT_SLOT_FDS));
+		r = -EDQUOT;
+		goto fail;
+	}
+	if (spt_charge_set(&s->mem_charge, payer, SPT_SLOT_MEMORY,
+			   session_cost(s->cap_runs, s->cap_vmas), mode) < 0) {
+		*code = SHADOWPT__ERROR_CODE__ERROR_LIMIT_EXCEEDED;
+		snprintf(why, whylen, "uid %u holds all the memory it may now (%llu MiB)",
+			 (unsigned)payer->uid, (unsigned long long)(payer->used[SPT_SLOT_MEMORY] >> 20));
+		r = -EDQUOT;
+		goto fail;
+	}
 
 	r = spt_backend_select(backend, start, end, &s->ops, s->backend_reason,
 			       sizeof(s->backend_reason));
@@ -678,7 +872,8 @@ static bool session_serves_backend(const struct session *s, int backend)
 }
 
 int session_get(pid_t pid, int pidfd, uint64_t start, uint64_t end, int backend,
-		struct session **out, int *code, char *why, size_t whylen)
+		struct spt_user *payer, enum spt_charge_mode mode, struct session **out, int *code,
+		char *why, size_t whylen)
 {
 	struct session *s;
 	int r;
@@ -695,14 +890,14 @@ int session_get(pid_t pid, int pidfd, uint64_t start, uint64_t end, int backend,
 			return 0;
 		}
 	}
-	r = session_open(pid, pidfd, start, end, backend, out, code, why, whylen);
+	r = session_open(pid, pidfd, start, end, backend, payer, mode, out, code, why, whylen);
 	if (r == 0)
 		(*out)->requested = backend;
 	return r;
 }
 
 int session_add_watch(struct session *s, struct client *c, bool raw_pfns, uint32_t min_ms,
-		      uint32_t max_ms, uint32_t request_id)
+		      uint32_t max_ms, uint32_t request_id, struct spt_charge *charge)
 {
 	struct watch *w = calloc(1, sizeof(*w));
 	struct spt_interval want;
@@ -718,12 +913,14 @@ int session_add_watch(struct session *s, struct client *c, bool raw_pfns, uint32
 	interval_init(&want, min_ms, max_ms, spt_opts.min_ms, spt_opts.max_ms);
 	w->min_ms = want.min_ms;
 	w->max_ms = want.max_ms;
+	w->charge = *charge;
+	*charge = (struct spt_charge){0};
 	LIST_INSERT_HEAD(&c->watches, w, client_entry);
 	LIST_INSERT_HEAD(&s->watches, w, session_entry);
 	c->nwatches++;
 	s->nwatches++;
-	if (c->usage)
-		c->usage->watches++;
+	if (!s->owner)
+		s->owner = w; /* it opened the session: its charges are on c's uid already */
 	/* A new viewer wants to see changes promptly: not after the old wait. */
 	session_update_bounds(s, true);
 	server_update_status();

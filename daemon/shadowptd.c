@@ -27,6 +27,14 @@ static void usage(FILE *out)
 		"      --no-events           poll targets on the interval above instead of\n"
 		"                            following their own events (perf, the kernel\n"
 		"                            table's notification)\n"
+		"      --max-session-runs N  page runs one watched range may hold (default\n"
+		"                            and most %u)\n"
+		"      --max-session-vmas N  VMAs one watched range may hold (default and\n"
+		"                            most %u)\n"
+		"      --memory-per-uid SIZE memory charged to one uid (default and most\n"
+		"                            %llu MiB; K, M, G suffixes)\n"
+		"      --memory-total SIZE   memory charged to all uids together (default\n"
+		"                            and most %llu MiB)\n"
 		"  -u, --user NAME           user to run as after startup (default %s)\n"
 		"      --keep-root           if that user does not exist, stay uid 0 instead\n"
 		"                            of refusing to start; every capability except\n"
@@ -44,7 +52,32 @@ static void usage(FILE *out)
 		"users' /proc/PID/pagemap). Started as another user it runs as is: viewers\n"
 		"can then watch only that user's processes, without pfns.\n",
 		SPT_SAMPLE_MIN_MS_DEFAULT, SPT_SAMPLE_MIN_MS_FLOOR, SPT_SAMPLE_MAX_MS_DEFAULT,
-		SPT_SAMPLE_MAX_MS_CEIL, SPT_DEFAULT_USER);
+		SPT_SAMPLE_MAX_MS_CEIL, SPT_MAX_RUNS_PER_SESSION, SPT_MAX_VMAS_PER_SESSION,
+		(unsigned long long)(SPT_MEMORY_PER_UID >> 20),
+		(unsigned long long)(SPT_MEMORY_TOTAL >> 20), SPT_DEFAULT_USER);
+}
+
+/* A positive count or size (K, M, G suffixes), at most max: lowers a built-in limit. */
+static int parse_limit(const char *opt, const char *s, uint64_t max, uint64_t *out)
+{
+	unsigned long long v;
+	char *end;
+
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (!errno && end != s) {
+		unsigned shift = *end == 'K' ? 10 : *end == 'M' ? 20 : *end == 'G' ? 30 : 0;
+
+		if (shift)
+			end++;
+		if (!*end && v && v <= (max >> shift)) {
+			*out = (uint64_t)v << shift;
+			return 0;
+		}
+	}
+	fprintf(stderr, "shadowptd: %s: expected 1..%llu, got '%s'\n", opt, (unsigned long long)max,
+		s);
+	return -EINVAL;
 }
 
 static int parse_ms(const char *opt, const char *s, uint32_t *out)
@@ -65,7 +98,16 @@ static int parse_ms(const char *opt, const char *s, uint32_t *out)
 
 int main(int argc, char **argv)
 {
-	enum { OPT_MIN = 256, OPT_MAX, OPT_KEEP_ROOT, OPT_NO_EVENTS };
+	enum {
+		OPT_MIN = 256,
+		OPT_MAX,
+		OPT_KEEP_ROOT,
+		OPT_NO_EVENTS,
+		OPT_MAX_RUNS,
+		OPT_MAX_VMAS,
+		OPT_MEM_UID,
+		OPT_MEM_TOTAL,
+	};
 	static const struct option longopts[] = {
 	    {"socket", required_argument, NULL, 's'},
 	    {"backend", required_argument, NULL, 'b'},
@@ -74,6 +116,10 @@ int main(int argc, char **argv)
 	    {"user", required_argument, NULL, 'u'},
 	    {"keep-root", no_argument, NULL, OPT_KEEP_ROOT},
 	    {"no-events", no_argument, NULL, OPT_NO_EVENTS},
+	    {"max-session-runs", required_argument, NULL, OPT_MAX_RUNS},
+	    {"max-session-vmas", required_argument, NULL, OPT_MAX_VMAS},
+	    {"memory-per-uid", required_argument, NULL, OPT_MEM_UID},
+	    {"memory-total", required_argument, NULL, OPT_MEM_TOTAL},
 	    {"foreground", no_argument, NULL, 'f'},
 	    {"verbose", no_argument, NULL, 'v'},
 	    {"help", no_argument, NULL, 'h'},
@@ -126,6 +172,26 @@ int main(int argc, char **argv)
 			break;
 		case OPT_NO_EVENTS:
 			spt_opts.no_events = true;
+			break;
+		case OPT_MAX_RUNS:
+			if (parse_limit("--max-session-runs", optarg, SPT_MAX_RUNS_PER_SESSION,
+					&spt_opts.max_runs) < 0)
+				return 2;
+			break;
+		case OPT_MAX_VMAS:
+			if (parse_limit("--max-session-vmas", optarg, SPT_MAX_VMAS_PER_SESSION,
+					&spt_opts.max_vmas) < 0)
+				return 2;
+			break;
+		case OPT_MEM_UID:
+			if (parse_limit("--memory-per-uid", optarg, SPT_MEMORY_PER_UID,
+					&spt_opts.memory_per_uid) < 0)
+				return 2;
+			break;
+		case OPT_MEM_TOTAL:
+			if (parse_limit("--memory-total", optarg, SPT_MEMORY_TOTAL,
+					&spt_opts.memory) < 0)
+				return 2;
 			break;
 		case 'f':
 			break;

@@ -23,8 +23,10 @@
 #include "interval.h"
 #include "outq.h"
 #include "reader.h"
+#include "rlimits.h"
 #include "state.h"
 #include "tokenmap.h"
+#include "user.h"
 #include "wire.h"
 
 struct event;
@@ -45,13 +47,6 @@ struct spt_stats {
 	uint64_t deltas_dropped, resyncs, viewers_disconnected;
 };
 
-/* Per-uid usage, for SPT_MAX_CONNECTIONS_PER_UID / SPT_MAX_WATCHES_PER_UID. */
-struct uid_usage {
-	LIST_ENTRY(uid_usage) entry;
-	uid_t uid;
-	unsigned connections, watches;
-};
-
 struct client;
 struct session;
 
@@ -65,6 +60,7 @@ struct watch {
 	bool needs_resync; /* deltas were dropped: snapshot when drained */
 	bool pending;	   /* session still opening: WatchStarted not sent yet */
 	uint32_t request_id; /* of the Watch request, echoed by WatchStarted */
+	struct spt_charge charge; /* one of its uid's SPT_SLOT_WATCHES */
 	LIST_ENTRY(watch) client_entry;
 	LIST_ENTRY(watch) session_entry;
 };
@@ -77,7 +73,9 @@ struct client {
 	struct evbuffer *in;
 	struct outq outq;
 	struct spt_peer peer;
-	struct uid_usage *usage;
+	struct spt_user *user; /* its uid's account (user.h) */
+	/* One connection, one fd, and SPT_CONNECTION_COST plus its queued bytes. */
+	struct spt_charge conn_charge, fd_charge, mem_charge;
 	char name[SPT_MAX_CLIENT_NAME + 1];
 	bool hello_done;
 	uint32_t proto; /* negotiated protocol version (after Hello) */
@@ -122,7 +120,7 @@ struct session {
 	char mode_reason[160];
 	int state; /* SPT_SESSION_* */
 	uint64_t state_since_ns;
-	char state_why[192];
+	char state_why[224];
 	struct spt_state cur;
 	uint64_t seq;	 /* seq of cur */
 	uint64_t cur_ns; /* CLOCK_MONOTONIC time cur was last changed */
@@ -131,6 +129,15 @@ struct session {
 	LIST_HEAD(, watch) watches;
 	unsigned nwatches;
 	LIST_HEAD(, session_peek) peeks;
+	/*
+	 * Its viewer who pays for it (the first; when that one leaves, the
+	 * next): SPT_SESSION_FDS, and the memory reserved for the state
+	 * caps granted to the reader (see spt_reader_answer_room).
+	 */
+	struct watch *owner;
+	struct spt_charge fd_charge, mem_charge;
+	size_t cap_runs, cap_vmas;
+	char limit_why[160]; /* why the last request for room was refused */
 };
 
 struct spt_server_opts {
@@ -138,12 +145,15 @@ struct spt_server_opts {
 	int backend; /* Shadowpt__Backend default */
 	uint32_t min_ms, max_ms;
 	bool no_events; /* --no-events: every session polls */
+	/* --limit ...: lower than the built-in limits (0: those) */
+	uint64_t max_runs, max_vmas, memory, memory_per_uid;
 };
 
 /* server.c */
 extern struct event_base *spt_base;
 extern struct spt_stats spt_stats;
 extern struct spt_server_opts spt_opts;
+extern struct spt_bounds spt_bounds; /* fixed at startup (rlimits.h) */
 extern char spt_kernel_why[160];
 extern bool spt_pfns_readable; /* daemon has CAP_SYS_ADMIN: pagemap has pfns */
 TAILQ_HEAD(client_list, client);
@@ -156,10 +166,10 @@ uint64_t spt_now_ms(void);
 uint64_t spt_now_ns(void);
 void server_schedule_reap(void);
 void server_update_status(void);
-struct uid_usage *server_uid_usage(uid_t uid);
-void server_uid_usage_put(struct uid_usage *u);
 
 /* server-client.c */
+/* How c's charges are checked: admins are exempt from per-uid quotas. */
+enum spt_charge_mode client_charge_mode(const struct client *c);
 void client_accept(int fd, const struct spt_peer *peer, const gid_t *groups, int ngroups);
 /* Queues an encoded frame; kind and watch_id drive the budget policy. */
 int client_queue(struct client *c, struct spt_buf *b, enum outq_kind kind, uint32_t watch_id);
@@ -169,6 +179,8 @@ int client_send_error(struct client *c, uint32_t request_id, int code, uint32_t 
 		      bool fatal, const char *fmt, ...) __attribute__((format(printf, 6, 7)));
 /* Budget policy for one delta of watch w (drop + resync when over). */
 void client_queue_delta(struct watch *w, struct spt_buf *b);
+/* Drops every unsent frame of a watch that ends. */
+void client_drop_watch_output(struct client *c, uint32_t watch_id);
 /* Drops w's queued deltas and resyncs it once the output drains. */
 void client_request_resync(struct watch *w);
 /* The reply to a peek the session's reader finished (err 0: page is valid). */
@@ -185,26 +197,35 @@ bool clients_all_flushed(void);
 void clients_check_deadlines(void);
 
 /* session.c */
+/* The caps of one session's state: SPT_MAX_*_PER_SESSION, or lower by --limit. */
+size_t session_max_runs(void);
+size_t session_max_vmas(void);
+size_t session_initial_runs(void);
+size_t session_initial_vmas(void);
 /*
  * Finds the live session for (pid, range) or opens one. pidfd (owned by
  * the call from now on) was opened before authorization was checked; the
  * session verifies it is still alive after opening the backend, so every
- * /proc/PID read so far was about the process the pidfd names. Returns 0,
- * or -errno with *code a Shadowpt__ErrorCode and why.
+ * /proc/PID read so far was about the process the pidfd names. A new
+ * session's fds and first reservation are charged to payer (mode as
+ * client_charge_mode). Returns 0, or -errno with *code a
+ * Shadowpt__ErrorCode and why.
  */
 int session_get(pid_t pid, int pidfd, uint64_t start, uint64_t end, int backend,
-		struct session **out, int *code, char *why, size_t whylen);
+		struct spt_user *payer, enum spt_charge_mode mode, struct session **out, int *code,
+		char *why, size_t whylen);
 /* Closes s if nobody watches it (after a failed subscription). */
 void session_release_if_idle(struct session *s);
 /*
  * Subscribes c to s. WatchStarted (echoing request_id) and the snapshot
  * go out now if the session is open, else once its reader's first state
  * arrives. A polling session samples within the tightest bounds any of
- * its viewers asked for (min_ms/max_ms, 0: daemon default). 0, or
- * -ENOMEM (nothing subscribed).
+ * its viewers asked for (min_ms/max_ms, 0: daemon default). The watch
+ * takes over charge (its uid's SPT_SLOT_WATCHES). 0, or -ENOMEM (nothing
+ * subscribed, charge left as it was).
  */
 int session_add_watch(struct session *s, struct client *c, bool raw_pfns, uint32_t min_ms,
-		      uint32_t max_ms, uint32_t request_id);
+		      uint32_t max_ms, uint32_t request_id, struct spt_charge *charge);
 /* Queues a (possibly chunked) snapshot of the current state to w's viewer. */
 int session_send_snapshot(struct watch *w, bool resync);
 /* Ends one subscription (frees w); closes the session if it was the last. */

@@ -64,14 +64,15 @@
  * these many runs and VMAs to begin with, doubled each time the target
  * outgrows it, up to the per-session caps; each run and VMA is charged
  * SPT_STATE_*_COST bytes for each of SPT_SESSION_STATE_COPIES copies (the
- * daemon's, the reader's, the read in progress), plus SPT_SESSION_BASE_COST
+ * daemon's, the reader's, the read in progress, the deltas on their way
+ * from the reader to the daemon), plus SPT_SESSION_BASE_COST
  * for the reader thread, its buffers and the session itself.
  */
 #define SPT_SESSION_INITIAL_RUNS 4096u
 #define SPT_SESSION_INITIAL_VMAS 512u
 #define SPT_STATE_RUN_COST 32u
 #define SPT_STATE_VMA_COST 128u
-#define SPT_SESSION_STATE_COPIES 3u
+#define SPT_SESSION_STATE_COPIES 4u
 #define SPT_SESSION_BASE_COST (1024u * 1024u)
 /* What one connection may hold besides its queued output (input frames, structures). */
 #define SPT_CONNECTION_COST (160u * 1024u)

@@ -54,6 +54,7 @@ struct perf_ring {
 	const uint8_t *data;
 	uint64_t mask; /* data size - 1 */
 	bool gone;     /* thread and children gone, or duplicate: drain, then close */
+	bool budgeted; /* holds one of the daemon's rings (spt_perf_set_ring_budget) */
 	pid_t foreign; /* last tid of an inherited thread seen here */
 };
 
@@ -141,6 +142,31 @@ static void attr_init(struct perf_event_attr *a, uint32_t type, uint64_t config)
 	a->disabled = 0;
 }
 
+/* Rings of all sessions together, taken and given back from any reader thread. */
+static unsigned ring_budget = SPT_MAX_PERF_RINGS, rings_held;
+
+void spt_perf_set_ring_budget(unsigned rings)
+{
+	__atomic_store_n(&ring_budget, rings, __ATOMIC_RELAXED);
+}
+
+unsigned spt_perf_rings_held(void)
+{
+	return __atomic_load_n(&rings_held, __ATOMIC_RELAXED);
+}
+
+static bool ring_budget_take(void)
+{
+	unsigned held = __atomic_load_n(&rings_held, __ATOMIC_RELAXED);
+
+	do {
+		if (held >= __atomic_load_n(&ring_budget, __ATOMIC_RELAXED))
+			return false;
+	} while (!__atomic_compare_exchange_n(&rings_held, &held, held + 1, true, __ATOMIC_RELAXED,
+					      __ATOMIC_RELAXED));
+	return true;
+}
+
 static void ring_close(struct spt_perf *p, struct perf_ring *r)
 {
 	for (int i = 0; i < EV_COUNT; i++) {
@@ -156,6 +182,9 @@ static void ring_close(struct spt_perf *p, struct perf_ring *r)
 		munmap(r->base, r->len);
 	if (r->owner_fd >= 0)
 		close(r->owner_fd);
+	if (r->budgeted)
+		__atomic_fetch_sub(&rings_held, 1, __ATOMIC_RELAXED);
+	r->budgeted = false;
 }
 
 static int filter_string(char *buf, size_t len)
@@ -190,6 +219,14 @@ static int ring_open(struct spt_perf *p, pid_t tid, struct perf_ring *r, char *w
 	for (int i = 0; i < EV_COUNT; i++)
 		r->fds[i] = r->batch_fds[i] = -1;
 
+	_Static_assert(SPT_PERF_FDS_PER_RING == 1 + 2 * EV_COUNT, "fds of one ring");
+	r->budgeted = ring_budget_take();
+	if (!r->budgeted) {
+		ret = -E2BIG;
+		snprintf(why, whylen, "the daemon's %u perf rings are all in use",
+			 __atomic_load_n(&ring_budget, __ATOMIC_RELAXED));
+		goto fail;
+	}
 	attr_init(&a, PERF_TYPE_SOFTWARE, PERF_COUNT_SW_DUMMY);
 	r->owner_fd = (int)perf_event_open(&a, tid, -1, -1, PERF_FLAG_FD_CLOEXEC);
 	if (r->owner_fd < 0) {
@@ -320,9 +357,9 @@ static int attach_threads(struct spt_perf *p, char *why, size_t whylen)
 
 		if (tid <= 0 || ring_of_tid(p, tid))
 			continue;
-		if (p->nrings >= SPT_PERF_MAX_RINGS) {
+		if (p->nrings >= SPT_PERF_MAX_RINGS_PER_SESSION) {
 			closedir(d);
-			snprintf(why, whylen, "more than %u threads", SPT_PERF_MAX_RINGS);
+			snprintf(why, whylen, "more than %u threads", SPT_PERF_MAX_RINGS_PER_SESSION);
 			return -E2BIG;
 		}
 		if (p->nrings == p->rings_cap) {

@@ -25,7 +25,8 @@
  *
  * Needs CAP_SYS_ADMIN (or CAP_PERFMON) for tracepoint samples and
  * CAP_SYS_PTRACE over the target; each ring is SPT_PERF_RING_PAGES of
- * locked memory, charged to RLIMIT_MEMLOCK beyond perf_event_mlock_kb.
+ * locked memory, charged to RLIMIT_MEMLOCK beyond perf_event_mlock_kb
+ * (see spt_perf_set_ring_budget).
  * A lost or throttled record asks for a full re-read.
  */
 #ifndef SHADOWPTD_PROCFS_PERF_EVENTS_H
@@ -39,7 +40,9 @@
 /* Data pages per ring (a power of two); 8 pages hold ~500 samples. */
 #define SPT_PERF_RING_PAGES 8u
 /* Threads one session follows with rings; beyond, the session polls. */
-#define SPT_PERF_MAX_RINGS 512u
+#define SPT_PERF_MAX_RINGS_PER_SESSION 512u
+/* File descriptors one ring holds: the owner and two sets of five events. */
+#define SPT_PERF_FDS_PER_RING 11u
 /*
  * Bursts. A wakeup per sample costs the target more than a fault (tens of
  * microseconds in a VM): a drain that finds this many samples switches to
@@ -52,6 +55,14 @@
 #define SPT_PERF_BURST_POLL_US 2000u
 
 struct spt_perf;
+
+/*
+ * Rings of all sessions together: at most SPT_MAX_PERF_RINGS, fewer as
+ * set at startup from RLIMIT_MEMLOCK and the fd budget. A session that
+ * would need one more falls back to polling. Thread-safe.
+ */
+void spt_perf_set_ring_budget(unsigned rings);
+unsigned spt_perf_rings_held(void);
 
 /*
  * Attaches to every thread of pid and registers the rings with epfd

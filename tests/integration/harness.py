@@ -417,6 +417,71 @@ class RawConn:
             frames.append(fr)
 
 
+def connect_fds_as(path, uids, gid=None):
+    """Connected socket fds whose SO_PEERCRED says uid (and gid, default:
+    the same number) for each of uids, without passwd entries: a forked
+    child takes each uid as its effective one, connects, takes root back
+    (its real and saved uids stay 0) and passes the fd over. Groups are
+    cleared, so none of them is an admin."""
+    parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+    pid = os.fork()
+    if pid == 0:
+        code = 0
+        try:
+            parent.close()
+            os.setgroups([])
+            for uid in uids:
+                os.setegid(uid if gid is None else gid)
+                os.seteuid(uid)
+                s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+                try:
+                    s.connect(path)
+                finally:
+                    os.seteuid(0)
+                    os.setegid(0)
+                socket.send_fds(child, [b"f"], [s.fileno()])
+                s.close()
+        except BaseException:
+            traceback.print_exc()
+            code = 1
+        os._exit(code)
+    child.close()
+    fds = []
+    try:
+        while len(fds) < len(uids):
+            msg, got, _, _ = socket.recv_fds(parent, 1, 1)
+            if not msg:
+                break
+            fds += got
+    finally:
+        parent.close()
+        os.waitpid(pid, 0)
+    check(len(fds) == len(uids), "connected %d of %d sockets as other uids" %
+          (len(fds), len(uids)))
+    return fds
+
+
+def connect_as(path, uid, gid=None, timeout=T_CLIENT):
+    """A RawConn whose peer credentials are uid's (see connect_fds_as)."""
+    (fd,) = connect_fds_as(path, [uid], gid)
+    c = RawConn.__new__(RawConn)
+    c.sock = socket.socket(fileno=fd)
+    c.sock.settimeout(timeout)
+    c.buf = b""
+    c.next_id = 1
+    return c
+
+
+def daemon_memory_kb(daemon):
+    """(VmRSS, VmHWM) of the daemon in KiB."""
+    st = proc_status(daemon.proc.pid)
+    return int(st["VmRSS"].split()[0]), int(st["VmHWM"].split()[0])
+
+
+def daemon_fds(daemon):
+    return len(os.listdir("/proc/%d/fd" % daemon.proc.pid))
+
+
 def short(obj, n=300):
     s = repr(obj)
     return s if len(s) <= n else s[:n] + "..."

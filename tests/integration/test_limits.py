@@ -1,0 +1,122 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-2.0-or-later
+"""Bounds on what an unprivileged user can make the daemon hold (issue 10):
+a watched range over the per-session run cap is refused, or, once watched,
+fails clearly (Error LIMIT_EXCEEDED and WatchStatus FAILING, the last state
+standing) and recovers when the target shrinks; a uid's memory quota
+refuses its next session while an admin is exempt; Welcome.limits says
+all of it."""
+
+from harness import (Daemon, Target, RawTable, check, connect_as, error_of, frame_type, main,
+                     read_truth, diff_tables, short, NOBODY_UID, PAGE, T_STEP)
+
+SESSION_RUNS = 64
+
+
+def started_or_error(c, what):
+    fr, _ = c.recv_until(lambda f: frame_type(f) in ("watch_started", "error"), what=what)
+    return fr
+
+
+def test_welcome_advertises_limits():
+    d = Daemon(extra_args=["--max-session-runs", "1000", "--memory-per-uid", "64M"])
+    c = d.connect()
+    lim = c.hello(version=2)["welcome"].get("limits", {})
+    check(lim.get("max_runs_per_session") == 1000, "Welcome.limits %s" % lim)
+    check(lim.get("max_vmas_per_session") == 1 << 16, "Welcome.limits %s" % lim)
+    check(lim.get("memory_per_uid") == 64 << 20, "Welcome.limits %s" % lim)
+    check(lim.get("stall_timeout_ms") == 1000, "Welcome.limits %s" % lim)
+    c.close()
+
+
+def test_session_run_cap():
+    d = Daemon(extra_args=["--max-session-runs", str(SESSION_RUNS)])
+    t = Target(user=NOBODY_UID)
+    a, _ = t.step("mmap-anon 1024")
+    t.step("touch-every 0x%x 1024 4" % a)  # 256 runs that cannot merge
+    c = connect_as(d.socket, NOBODY_UID)
+    c.hello(version=2)
+    c.watch(t.pid, (a, a + 1024 * PAGE))
+    code, msg = error_of(started_or_error(c, "the refusal of a watch over the cap"))
+    check(code == "ERROR_LIMIT_EXCEEDED" and "more than %d page runs" % SESSION_RUNS in msg,
+          "a range of 256 runs, cap %d: %s %r" % (SESSION_RUNS, code, msg))
+
+    # Within the cap at first; then the target grows past it.
+    b, _ = t.step("mmap-anon 256")
+    rng = (b, b + 256 * PAGE)
+    t.step("touch-every 0x%x 64 4" % b)  # 16 runs
+    c.watch(t.pid, rng)
+    fr = started_or_error(c, "a watch within the cap")
+    check(frame_type(fr) == "watch_started", "16 runs: %s" % short(fr))
+    wid = fr["watch_started"]["watch_id"]
+    table = RawTable()
+    fr, _ = c.recv_until(lambda f: frame_type(f) == "snapshot" and f["snapshot"].get("last_chunk"),
+                         what="the snapshot")
+    table.apply_frame(fr)
+    t.step("touch-every 0x%x 256 2" % b)  # 128 runs
+    fr, skipped = c.recv_until(lambda f: frame_type(f) == "error", what="the limit's Error",
+                               timeout=2 * T_STEP)
+    code, msg = error_of(fr)
+    check(code == "ERROR_LIMIT_EXCEEDED" and fr["error"].get("watch_id") == wid and
+          not fr["error"].get("fatal"), "over the cap: %s" % short(fr))
+    for f in skipped:
+        table.apply_frame(f)
+    st, _ = c.recv_until(lambda f: frame_type(f) == "watch_status", what="WatchStatus")
+    check(st["watch_status"].get("state") == "WATCH_STATE_FAILING" and
+          "page runs" in st["watch_status"].get("message", ""),
+          "the watch's status: %s" % short(st))
+    # Shrinks back: a full read takes it in, LIVE again, and the table is right.
+    t.step("madvise-dontneed 0x%x 256" % b)
+    live, skipped = c.recv_until(lambda f: frame_type(f) == "watch_status" and
+                                 f["watch_status"].get("state") == "WATCH_STATE_LIVE",
+                                 what="LIVE once the target shrank", timeout=2 * T_STEP)
+    for f in skipped:
+        table.apply_frame(f)
+    while True:
+        diff = diff_tables(table.vmas, table.pages, read_truth(t.pid, rng), "token", rng)
+        if not diff:
+            break
+        table.apply_frame(c.recv_until(lambda f: frame_type(f) == "delta",
+                                       what="deltas to the truth: %s" % diff[:3])[0])
+    c.close()
+    d.check_alive()
+
+
+def test_memory_per_uid():
+    # A session reserves 1.75 MiB to begin with, a connection 160 KiB:
+    # four sessions fit 8 MiB, the fifth does not.
+    d = Daemon(extra_args=["--memory-per-uid", "8M"])
+    t = Target(user=NOBODY_UID)
+    a, _ = t.step("mmap-anon 64")
+    c = connect_as(d.socket, NOBODY_UID)
+    c.hello(version=2)
+    ids = []
+    for k in range(1, 5):
+        c.watch(t.pid, (a, a + k * PAGE))
+        fr = started_or_error(c, "watch %d" % k)
+        check(frame_type(fr) == "watch_started", "session %d of nobody: %s" % (k, short(fr)))
+        ids.append(fr["watch_started"]["watch_id"])
+    c.watch(t.pid, (a, a + 5 * PAGE))
+    code, msg = error_of(started_or_error(c, "the fifth session's refusal"))
+    check(code == "ERROR_LIMIT_EXCEEDED" and "memory" in msg,
+          "the fifth session of a uid allowed 8 MiB: %s %r" % (code, msg))
+    # root is an admin: its own charges are not held to the per-uid quota.
+    r = d.connect()
+    r.hello(version=2)
+    for k in range(5, 10):
+        r.watch(t.pid, (a, a + k * PAGE))
+        fr = started_or_error(r, "admin watch %d" % k)
+        check(frame_type(fr) == "watch_started", "admin session %d: %s" % (k, short(fr)))
+    # Giving one back makes room again.
+    c.send(unwatch={"watch_id": ids[0]})
+    c.recv_until(lambda f: frame_type(f) == "unwatched", what="unwatched")
+    c.watch(t.pid, (a, a + 11 * PAGE))
+    fr = started_or_error(c, "a session once another ended")
+    check(frame_type(fr) == "watch_started", "after an unwatch: %s" % short(fr))
+    c.close()
+    r.close()
+    d.check_alive()
+
+
+if __name__ == "__main__":
+    main([test_welcome_advertises_limits, test_session_run_cap, test_memory_per_uid])
