@@ -166,7 +166,7 @@ static void add_retry(struct spt_reader *r, const struct segment *s, bool now)
 	*rt = (struct retry){
 	    .page = s->fault_page,
 	    .time_ns = s->time_ns,
-	    .due_ns = now ? 0 : now_ns() + backoff_us[s->attempts] * 1000ull,
+	    .due_ns = now ? 0 : spt_now_ns() + backoff_us[s->attempts] * 1000ull,
 	    .tid = s->tid,
 	    .cause = s->cause,
 	    .attempts = s->attempts + 1,
@@ -422,7 +422,7 @@ static int name_late_faults(struct spt_reader *r)
 	int ret = r->ops->events_drain(r->handle, &r->late);
 
 	if (ret < 0) {
-		spt_batch_full(&r->late, now_ns(), 0, SHADOWPT__CAUSE__CAUSE_RESYNC);
+		spt_batch_full(&r->late, spt_now_ns(), 0, SHADOWPT__CAUSE__CAUSE_RESYNC);
 		return 0;
 	}
 	log_debug("reader pid %d: %zu ranges drained after the read", (int)r->pid, r->late.nev);
@@ -490,7 +490,7 @@ static int publish_zaps(struct spt_reader *r)
 							    .tid = z->tid,
 							    .time_ns = z->time_ns,
 							    .vaddr = z->start};
-		ret = reader_publish(r, b, z->cause, false, now_ns());
+		ret = reader_publish(r, b, z->cause, false, spt_now_ns());
 	}
 	r->first_change.set = false;
 	return ret < 0 ? ret : 0;
@@ -504,7 +504,7 @@ static int publish_zaps(struct spt_reader *r)
 int reader_process_batch(struct spt_reader *r)
 {
 	struct spt_batch *b = &r->batch;
-	uint64_t t0 = now_ns();
+	uint64_t t0 = spt_now_ns();
 	bool vmas_touched = false, syscall_changed = false;
 	uint8_t cause;
 	int ret;
@@ -575,7 +575,7 @@ int reader_process_batch(struct spt_reader *r)
 		return reader_full_read_publish(r, b, SHADOWPT__CAUSE__CAUSE_RESYNC);
 	}
 	stat_add(&r->stats.reads, 1);
-	stat_add(&r->stats.read_ns, now_ns() - t0);
+	stat_add(&r->stats.read_ns, spt_now_ns() - t0);
 	cause = spt_delta_common_cause(&r->delta);
 	if (!cause)
 		cause = b->first_cause;

@@ -13,6 +13,7 @@
 #include <stdint.h>
 #include <time.h>
 
+#include "clock.h"
 #include "interval.h"
 #include "reader.h"
 
@@ -96,17 +97,9 @@ struct spt_reader {
 	int failing;	       /* last error posted, 0 when reads work */
 };
 
-static inline uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
 static inline void busy(struct spt_reader *r)
 {
-	__atomic_store_n(&r->busy_since, now_ns(), __ATOMIC_RELAXED);
+	__atomic_store_n(&r->busy_since, spt_now_ns(), __ATOMIC_RELAXED);
 }
 
 static inline void idle(struct spt_reader *r)

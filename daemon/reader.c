@@ -210,7 +210,7 @@ static bool ask_room(struct spt_reader *r)
  */
 static int full_read(struct spt_reader *r)
 {
-	uint64_t t0 = now_ns(), deadline = t0 + READER_FULL_READ_PATIENCE_MS * 1000000ull;
+	uint64_t t0 = spt_now_ns(), deadline = t0 + READER_FULL_READ_PATIENCE_MS * 1000000ull;
 	unsigned backoff_us = 100;
 	int ret;
 
@@ -224,13 +224,13 @@ static int full_read(struct spt_reader *r)
 		if (ret != -EAGAIN && ret != -EINVAL)
 			break;
 		/* -EINVAL: maps read across a change (out of order); try again too. */
-		if (now_ns() > deadline || stopping(r))
+		if (spt_now_ns() > deadline || stopping(r))
 			break;
 		usleep(backoff_us);
 		if (backoff_us < 20000)
 			backoff_us *= 2;
 	}
-	r->last_full_ns = now_ns() - t0;
+	r->last_full_ns = spt_now_ns() - t0;
 	stat_add(&r->stats.reads, 1);
 	stat_add(&r->stats.read_ns, r->last_full_ns);
 	return ret;
@@ -302,7 +302,7 @@ int reader_publish(struct spt_reader *r, const struct spt_batch *b, uint8_t caus
 		m->cause_tid = b && b->nevents ? b->first_tid : 0;
 	}
 	m->events = b ? b->nevents : 0;
-	m->read_ns = now_ns() - t0;
+	m->read_ns = spt_now_ns() - t0;
 	post(r, m);
 	return 1;
 }
@@ -310,7 +310,7 @@ int reader_publish(struct spt_reader *r, const struct spt_batch *b, uint8_t caus
 /* A full read, diffed against what we knew, published with cause (see publish). */
 int reader_full_read_publish(struct spt_reader *r, const struct spt_batch *b, uint8_t cause)
 {
-	uint64_t t0 = now_ns();
+	uint64_t t0 = spt_now_ns();
 	bool exec;
 	int ret = full_read(r);
 
@@ -506,7 +506,7 @@ static unsigned wait_events(struct spt_reader *r, uint64_t due_ns)
 {
 	struct epoll_event evs[8];
 	struct timespec ts = {3600, 0};
-	uint64_t now = now_ns();
+	uint64_t now = spt_now_ns();
 	unsigned woke = 0;
 	int n;
 
@@ -527,7 +527,7 @@ static unsigned wait_events(struct spt_reader *r, uint64_t due_ns)
 /* One round in event mode: drain, re-read, publish; reconcile when due. */
 static int events_round(struct spt_reader *r)
 {
-	uint64_t now = now_ns();
+	uint64_t now = spt_now_ns();
 	int ret = 0;
 
 	spt_batch_clear(&r->batch);
@@ -550,11 +550,11 @@ static int events_round(struct spt_reader *r)
 	if (!spt_batch_empty(&r->batch))
 		ret = reader_process_batch(r);
 	if (!spt_batch_empty(&r->late) || r->late.creds)
-		r->drain_due_ns = now_ns(); /* drained already: nothing will wake us */
-	if (ret != -ESRCH && now_ns() >= r->reconcile_due_ns) {
+		r->drain_due_ns = spt_now_ns(); /* drained already: nothing will wake us */
+	if (ret != -ESRCH && spt_now_ns() >= r->reconcile_due_ns) {
 		stat_add(&r->stats.reconciles, 1);
 		ret = reader_full_read_publish(r, NULL, SHADOWPT__CAUSE__CAUSE_RECONCILE);
-		r->reconcile_due_ns = now_ns() + reconcile_period_ns(r);
+		r->reconcile_due_ns = spt_now_ns() + reconcile_period_ns(r);
 	}
 	return ret;
 }
@@ -570,17 +570,17 @@ static int poll_round(struct spt_reader *r)
 		interval_set_bounds(&r->iv, min_ms, max_ms);
 		__atomic_store_n(&r->stats.interval_ms, r->iv.cur_ms, __ATOMIC_RELAXED);
 		/* A bound that came down applies now, not after the old wait. */
-		if (r->poll_due_ns > now_ns() + (uint64_t)r->iv.cur_ms * 1000000ull)
-			r->poll_due_ns = now_ns() + (uint64_t)r->iv.cur_ms * 1000000ull;
+		if (r->poll_due_ns > spt_now_ns() + (uint64_t)r->iv.cur_ms * 1000000ull)
+			r->poll_due_ns = spt_now_ns() + (uint64_t)r->iv.cur_ms * 1000000ull;
 	}
 	if (__atomic_exchange_n(&r->hurry, false, __ATOMIC_RELAXED)) {
 		r->iv.cur_ms = r->iv.min_ms;
 		r->poll_due_ns = 0;
 	}
-	if (now_ns() < r->poll_due_ns)
+	if (spt_now_ns() < r->poll_due_ns)
 		return 0;
 	ret = reader_full_read_publish(r, NULL, SHADOWPT__CAUSE__CAUSE_POLL);
-	r->poll_due_ns = now_ns() + (uint64_t)interval_with_cost(interval_next(&r->iv, ret > 0),
+	r->poll_due_ns = spt_now_ns() + (uint64_t)interval_with_cost(interval_next(&r->iv, ret > 0),
 								 r->last_full_ns) *
 					1000000ull;
 	__atomic_store_n(&r->stats.interval_ms, r->iv.cur_ms, __ATOMIC_RELAXED);
@@ -592,8 +592,8 @@ static void reader_loop(struct spt_reader *r)
 	interval_init(&r->iv, __atomic_load_n(&r->min_ms, __ATOMIC_RELAXED),
 		      __atomic_load_n(&r->max_ms, __ATOMIC_RELAXED), SPT_SAMPLE_MIN_MS_DEFAULT,
 		      SPT_SAMPLE_MAX_MS_DEFAULT);
-	r->poll_due_ns = now_ns() + (uint64_t)r->iv.cur_ms * 1000000ull;
-	r->reconcile_due_ns = now_ns() + reconcile_period_ns(r);
+	r->poll_due_ns = spt_now_ns() + (uint64_t)r->iv.cur_ms * 1000000ull;
+	r->reconcile_due_ns = spt_now_ns() + reconcile_period_ns(r);
 	while (!stopping(r)) {
 		bool events = __atomic_load_n(&r->mode, __ATOMIC_RELAXED) == SPT_MODE_EVENTS;
 		unsigned woke;

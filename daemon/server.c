@@ -45,19 +45,6 @@ static struct event *ev_reap, *ev_deadlines, *ev_watchdog, *ev_sigterm, *ev_sigi
 static struct event *ev_shutdown_tick, *ev_accept_resume;
 static uint64_t shutdown_started_ms;
 
-uint64_t spt_now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
-uint64_t spt_now_ms(void)
-{
-	return spt_now_ns() / 1000000ull;
-}
-
 void server_update_status(void)
 {
 	struct client *c;

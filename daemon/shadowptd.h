@@ -20,6 +20,7 @@
 
 #include "auth.h"
 #include "backend.h"
+#include "clock.h"
 #include "interval.h"
 #include "outq.h"
 #include "reader.h"
@@ -162,8 +163,6 @@ extern struct client_list spt_clients;
 extern struct session_list spt_sessions;
 extern bool spt_shutting_down;
 extern uint64_t spt_start_ms;
-uint64_t spt_now_ms(void);
-uint64_t spt_now_ns(void);
 void server_schedule_reap(void);
 void server_update_status(void);
 

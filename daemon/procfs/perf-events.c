@@ -14,6 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../clock.h"
 #include "perf-events.h"
 #include "tracefs.h"
 #include "wire.h" /* SPT_PAGE_SIZE, SPT_USER_ADDR_MAX */
@@ -729,14 +730,6 @@ static int on_sample(struct spt_perf *p, struct perf_ring *r, struct spt_batch *
 	return 0;
 }
 
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
 /* Reads everything in one ring (perf's protocol: acquire head, release tail). */
 static int ring_drain(struct spt_perf *p, struct perf_ring *r, struct spt_batch *b)
 {
@@ -761,7 +754,7 @@ static int ring_drain(struct spt_perf *p, struct perf_ring *r, struct spt_batch 
 		}
 		if (h.size < sizeof(h) || h.size > head - tail) {
 			/* Corrupt or torn: drop the ring's contents, re-read all. */
-			spt_batch_full(b, now_ns(), 0, SHADOWPT__CAUSE__CAUSE_RESYNC);
+			spt_batch_full(b, spt_now_ns(), 0, SHADOWPT__CAUSE__CAUSE_RESYNC);
 			tail = head;
 			break;
 		}
@@ -785,14 +778,14 @@ static int ring_drain(struct spt_perf *p, struct perf_ring *r, struct spt_batch 
 				memcpy(&lost, rec + sizeof(h) + 8, 8);
 			p->lost += lost;
 			b->lost += lost;
-			spt_batch_full(b, now_ns(), 0, SHADOWPT__CAUSE__CAUSE_RESYNC);
+			spt_batch_full(b, spt_now_ns(), 0, SHADOWPT__CAUSE__CAUSE_RESYNC);
 			break;
 		}
 		case PERF_RECORD_THROTTLE:
 			/* Samples are dropped until the next tick: as good as lost. */
 			p->lost++;
 			b->lost++;
-			spt_batch_full(b, now_ns(), 0, SHADOWPT__CAUSE__CAUSE_RESYNC);
+			spt_batch_full(b, spt_now_ns(), 0, SHADOWPT__CAUSE__CAUSE_RESYNC);
 			break;
 		default:
 			break;
@@ -801,7 +794,7 @@ static int ring_drain(struct spt_perf *p, struct perf_ring *r, struct spt_batch 
 	}
 	__atomic_store_n(&r->meta->data_tail, tail, __ATOMIC_RELEASE);
 	if (ret < 0) /* out of memory for the batch: re-read everything instead */
-		spt_batch_full(b, now_ns(), 0, SHADOWPT__CAUSE__CAUSE_RESYNC);
+		spt_batch_full(b, spt_now_ns(), 0, SHADOWPT__CAUSE__CAUSE_RESYNC);
 	return ret;
 }
 
@@ -862,7 +855,7 @@ int spt_perf_drain(struct spt_perf *p, struct spt_batch *b)
 	 * every SPT_PERF_BURST_POLL_US instead. Quiet again for as long: wake
 	 * per sample again.
 	 */
-	now = now_ns();
+	now = spt_now_ns();
 	if (p->samples - samples0 >= SPT_PERF_BURST_SAMPLES)
 		set_burst(p, true);
 	if (p->samples != samples0) {
