@@ -7,8 +7,9 @@ standing) and recovers when the target shrinks; a uid's memory quota
 refuses its next session while an admin is exempt; Welcome.limits says
 all of it."""
 
-from harness import (Daemon, Target, RawTable, check, connect_as, error_of, frame_type, main,
-                     read_truth, diff_tables, short, NOBODY_UID, PAGE, T_STEP)
+from harness import (Daemon, Target, RawTable, Skip, check, connect_as, daemon_memory_kb,
+                     error_of, frame_type, log, main, read_truth, diff_tables, short, EXIT_OK,
+                     NOBODY_UID, PAGE, T_STEP)
 
 SESSION_RUNS = 64
 
@@ -118,5 +119,60 @@ def test_memory_per_uid():
     d.check_alive()
 
 
+ZERO_HUGE_PAGES = 4 << 20  # 16 GiB
+ZERO_HUGE_HWM_KB = 64 << 10  # what the attack may add to the daemon's peak RSS
+
+
+def huge_zero_target():
+    try:
+        with open("/sys/kernel/mm/transparent_hugepage/enabled") as f:
+            thp = f.read()
+        with open("/sys/kernel/mm/transparent_hugepage/use_zero_page") as f:
+            zero = f.read().strip()
+    except OSError as e:
+        raise Skip("no THP: %s" % e)
+    if "[never]" in thp or zero != "1":
+        raise Skip("THP is %r, use_zero_page %s: no huge zero page" % (thp.strip(), zero))
+    t = Target(user=NOBODY_UID)
+    a, b = t.step("mmap-zero-huge %d" % ZERO_HUGE_PAGES)
+    return t, (a, b)
+
+
+def test_huge_zero_page_attack():
+    # Issue 10: nobody maps 16 GiB of the huge zero page and snapshots it;
+    # the per-page model took the daemon to 356 MB. As runs it is one per
+    # 2 MiB, and the daemon's peak RSS barely moves.
+    d = Daemon()
+    hwm0 = daemon_memory_kb(d)[1]
+    t, rng = huge_zero_target()
+    r = d.client("snapshot", t.pid, "--json", "--range", "0x%x:0x%x" % rng, user=NOBODY_UID)
+    check(r.rc == EXIT_OK, "nobody's snapshot of 16 GiB of the huge zero page: %r" % r)
+    pages = r.events()[0]["pages"]
+    check(sum(p["count"] for p in pages) == ZERO_HUGE_PAGES and
+          len(pages) <= ZERO_HUGE_PAGES // 512,
+          "16 GiB in %d entries covering %d pages" % (len(pages),
+                                                     sum(p["count"] for p in pages)))
+    grown = daemon_memory_kb(d)[1] - hwm0
+    log("16 GiB of the huge zero page: %d entries, daemon peak RSS +%d KiB" % (len(pages), grown))
+    check(grown < ZERO_HUGE_HWM_KB, "the daemon's peak RSS grew by %d KiB" % grown)
+    d.check_alive()
+
+
+def test_huge_zero_page_over_cap():
+    # The same mapping against a lower cap: one clear error, nothing else lost.
+    d = Daemon(extra_args=["--max-session-runs", "1000"])
+    t, rng = huge_zero_target()
+    r = d.client("snapshot", t.pid, "--range", "0x%x:0x%x" % rng, user=NOBODY_UID)
+    check(r.rc != EXIT_OK and "more than 1000 page runs" in r.err,
+          "a snapshot of 8192 runs against a cap of 1000: %r" % r)
+    a, _ = t.step("mmap-anon 16")
+    t.step("touch-write 0x%x 16" % a)
+    r = d.client("snapshot", t.pid, "--range", "0x%x:0x%x" % (a, a + 16 * PAGE),
+                 user=NOBODY_UID)
+    check(r.rc == EXIT_OK, "a small range of the same target next: %r" % r)
+    d.check_alive()
+
+
 if __name__ == "__main__":
-    main([test_welcome_advertises_limits, test_session_run_cap, test_memory_per_uid])
+    main([test_welcome_advertises_limits, test_session_run_cap, test_memory_per_uid,
+          test_huge_zero_page_attack, test_huge_zero_page_over_cap])
