@@ -8,7 +8,7 @@ refuses its next session while an admin is exempt; Welcome.limits says
 all of it."""
 
 from harness import (Daemon, Target, RawTable, Skip, check, connect_as, daemon_memory_kb,
-                     error_of, frame_type, log, main, read_truth, diff_tables, short, EXIT_OK,
+                     daemon_fds, error_of, frame_type, log, main, wait_until, read_truth, diff_tables, short, EXIT_OK,
                      NOBODY_UID, PAGE, T_STEP)
 
 SESSION_RUNS = 64
@@ -173,6 +173,30 @@ def test_huge_zero_page_over_cap():
     d.check_alive()
 
 
+def test_admin_exempt_from_connection_cap():
+    # The per-uid counts are for users; root (an admin) is held only to
+    # the daemon-wide pools, so the fan-out benchmark's 1000 root viewers fit.
+    d = Daemon()
+    fds0 = daemon_fds(d)
+    conns = []
+    lim = None
+    for i in range(300):
+        c = d.connect()
+        fr = c.hello(version=2)
+        check("welcome" in fr, "root's connection %d: %s" % (i + 1, short(fr)))
+        lim = fr["welcome"]["limits"]["max_connections_per_uid"]
+        conns.append(c)
+    check(lim < len(conns), "the per-uid cap %d is below the %d connections" % (lim, len(conns)))
+    r = d.client("status", user=NOBODY_UID)
+    check(r.rc == EXIT_OK, "nobody next to 300 root connections: %r" % r)
+    for c in conns:
+        c.close()
+    wait_until(lambda: daemon_fds(d) == fds0, T_STEP,
+               "the daemon's fds back to %d (now %d)" % (fds0, daemon_fds(d)))
+    d.check_alive()
+
+
 if __name__ == "__main__":
     main([test_welcome_advertises_limits, test_session_run_cap, test_memory_per_uid,
-          test_huge_zero_page_attack, test_huge_zero_page_over_cap])
+          test_huge_zero_page_attack, test_huge_zero_page_over_cap,
+          test_admin_exempt_from_connection_cap])
