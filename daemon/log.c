@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /* Logging to stderr; journald adds timestamps, so only a terminal gets them. */
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -48,24 +49,54 @@ void log_msg(enum spt_log_level level, const char *fmt, ...)
 	}
 }
 
+/* Readers log too; every limiter that suppressed something is on one list. */
+static pthread_mutex_t rl_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct spt_log_ratelimit *rl_suppressing;
+
+static void rl_report(struct spt_log_ratelimit *rl, uint64_t now)
+{
+	log_msg(rl->level, "(%u similar messages suppressed in %llu s)", rl->suppressed,
+		(unsigned long long)((now - rl->window_ms) / 1000));
+	rl->suppressed = 0;
+}
+
 bool log_ratelimit_pass(struct spt_log_ratelimit *rl, enum spt_log_level level)
 {
 	uint64_t now = spt_now_ms();
+	bool pass = true;
 
 	if (level > log_max)
 		return false;
+	pthread_mutex_lock(&rl_lock);
 	if (!rl->window_ms || now - rl->window_ms >= SPT_LOG_INTERVAL_MS) {
 		if (rl->suppressed)
-			log_msg(level, "(%u similar messages suppressed in %llu s)", rl->suppressed,
-				(unsigned long long)((now - rl->window_ms) / 1000));
+			rl_report(rl, now);
 		rl->window_ms = now;
 		rl->n = 0;
-		rl->suppressed = 0;
 	}
 	if (rl->n < SPT_LOG_BURST) {
 		rl->n++;
-		return true;
+	} else {
+		if (!rl->listed) {
+			rl->level = level;
+			rl->next = rl_suppressing;
+			rl_suppressing = rl;
+			rl->listed = true;
+		}
+		rl->suppressed++;
+		pass = false;
 	}
-	rl->suppressed++;
-	return false;
+	pthread_mutex_unlock(&rl_lock);
+	return pass;
+}
+
+void log_ratelimit_flush(void)
+{
+	uint64_t now = spt_now_ms();
+
+	pthread_mutex_lock(&rl_lock);
+	for (struct spt_log_ratelimit *rl = rl_suppressing; rl; rl = rl->next)
+		if (rl->suppressed)
+			rl_report(rl, now);
+	pthread_mutex_unlock(&rl_lock);
 }

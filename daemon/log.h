@@ -33,15 +33,20 @@ void log_msg(enum spt_log_level level, const char *fmt, ...) __attribute__((form
  * session event) go through log_rl: each call site logs at most
  * SPT_LOG_BURST lines per SPT_LOG_INTERVAL_MS, then counts what it
  * suppresses and says so once the interval is over (chrony's rate-limited
- * logging), so that no user can flood the journal. Event loop only.
+ * logging), or at exit, so that no user can flood the journal. Any thread.
  */
 struct spt_log_ratelimit {
 	uint64_t window_ms;
 	unsigned n, suppressed;
+	enum spt_log_level level;
+	bool listed; /* on the list log_ratelimit_flush reports */
+	struct spt_log_ratelimit *next;
 };
 
 /* True if this line may go out (and reports what was suppressed before). */
 bool log_ratelimit_pass(struct spt_log_ratelimit *rl, enum spt_log_level level);
+/* Reports what every limiter suppressed since its last line (at exit). */
+void log_ratelimit_flush(void);
 
 #define log_rl(level, ...)                                                     \
 	do {                                                                   \

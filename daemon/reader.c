@@ -433,8 +433,9 @@ static int reader_open(struct spt_reader *r, struct spt_reader_msg *m)
 					 m->backend_reason, sizeof(m->backend_reason));
 
 		if (alt) {
-			log_info("pid %d: %s backend: %s; falling back to %s", (int)r->pid,
-				 r->ops->name, bwhy[0] ? bwhy : strerror(-ret), alt->name);
+			log_rl(SPT_LOG_INFO, "pid %d: %s backend: %s; falling back to %s",
+			       (int)r->pid, r->ops->name, bwhy[0] ? bwhy : strerror(-ret),
+			       alt->name);
 			r->ops = alt;
 			bwhy[0] = '\0';
 			busy(r);
@@ -464,7 +465,8 @@ static int reader_open(struct spt_reader *r, struct spt_reader_msg *m)
 		idle(r);
 		m->mode = ret == 0 ? SPT_MODE_EVENTS : SPT_MODE_POLLING;
 		if (ret)
-			log_notice("pid %d: no events, polling: %s", (int)r->pid, m->mode_reason);
+			log_rl(SPT_LOG_NOTICE, "pid %d: no events, polling: %s", (int)r->pid,
+			       m->mode_reason);
 	} else {
 		m->mode = SPT_MODE_POLLING;
 		snprintf(m->mode_reason, sizeof(m->mode_reason),

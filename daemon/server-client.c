@@ -141,8 +141,9 @@ static void client_fatal(struct client *c, uint32_t request_id, int code, const 
 	client_send_errorv(c, request_id, code, 0, true, fmt, ap);
 	va_end(ap);
 	if (code != SHADOWPT__ERROR_CODE__ERROR_SHUTTING_DOWN)
-		log_info("client %llu (uid %u pid %d): %s; closing", (unsigned long long)c->id,
-			 c->peer.uid, (int)c->peer.pid, spt_error_code_name(code));
+		log_rl(SPT_LOG_INFO, "client %llu (uid %u pid %d): %s; closing",
+		       (unsigned long long)c->id, c->peer.uid, (int)c->peer.pid,
+		       spt_error_code_name(code));
 	c->closing = true;
 	c->closing_since_ms = spt_now_ms();
 	event_del(c->ev_read);
@@ -578,8 +579,8 @@ static void client_on_watch(struct client *c, const SptFrame *f)
 	if (r < 0) {
 		close(pidfd);
 		if (r == -EPERM)
-			log_info("uid %u (pid %d) denied watching pid %d: %s", c->peer.uid,
-				 (int)c->peer.pid, (int)pid, why);
+			log_rl(SPT_LOG_INFO, "uid %u (pid %d) denied watching pid %d: %s",
+			       c->peer.uid, (int)c->peer.pid, (int)pid, why);
 		client_send_error(c, rid, error_code_of(r), 0, false, "%s", why);
 		return;
 	}
@@ -683,8 +684,8 @@ void client_peek_reply(struct client *c, uint32_t request_id, uint32_t watch_id,
 		return;
 	}
 	if (err == -EPERM || err == -EACCES) {
-		log_info("uid %u (pid %d) denied peeking pid of watch %u: %s", c->peer.uid,
-			 (int)c->peer.pid, watch_id, why);
+		log_rl(SPT_LOG_INFO, "uid %u (pid %d) denied peeking pid of watch %u: %s",
+		       c->peer.uid, (int)c->peer.pid, watch_id, why);
 		client_send_error(c, request_id, SHADOWPT__ERROR_CODE__ERROR_PERMISSION_DENIED,
 				  watch_id, false, "%s", why);
 		return;
@@ -979,10 +980,11 @@ void clients_check_deadlines(void)
 		if (c->blocked_since_ms && now - c->blocked_since_ms > SPT_STUCK_DEADLINE_MS) {
 			uint64_t frames = 0;
 
-			log_notice("client %llu (uid %u pid %d '%s'): output stuck for %u ms "
-				   "(%zu bytes still queued); disconnecting",
-				   (unsigned long long)c->id, c->peer.uid, (int)c->peer.pid,
-				   c->name, SPT_STUCK_DEADLINE_MS, c->outq.queued);
+			log_rl(SPT_LOG_NOTICE,
+			       "client %llu (uid %u pid %d '%s'): output stuck for %u ms "
+			       "(%zu bytes still queued); disconnecting",
+			       (unsigned long long)c->id, c->peer.uid, (int)c->peer.pid, c->name,
+			       SPT_STUCK_DEADLINE_MS, c->outq.queued);
 			spt_stats.viewers_disconnected++;
 			/* Best effort: the Error goes out only if the socket takes it. */
 			outq_drop_unstarted(&c->outq);

@@ -470,6 +470,7 @@ int server_run(void)
 	/* Shut down: whatever is left is closed without further ado. */
 	server_loop_free();
 	server_unlisten();
+	log_ratelimit_flush();
 	log_info("exited cleanly");
 	return 0;
 }

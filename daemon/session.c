@@ -121,9 +121,9 @@ static void session_free(struct session *s)
 	spt_charge_release(&s->mem_charge);
 	spt_state_free(&s->cur);
 	tokenmap_free(&s->tokens);
-	log_info("session %u (pid %d [%#llx,%#llx) %s) closed", s->id, (int)s->pid,
-		 (unsigned long long)s->start, (unsigned long long)s->end,
-		 s->ops ? s->ops->name : "no backend");
+	log_rl(SPT_LOG_INFO, "session %u (pid %d [%#llx,%#llx) %s) closed", s->id, (int)s->pid,
+	       (unsigned long long)s->start, (unsigned long long)s->end,
+	       s->ops ? s->ops->name : "no backend");
 	free(s);
 	server_update_status();
 }
@@ -345,8 +345,8 @@ static void session_revoke_unauthorized(struct session *s, bool force)
 		}
 		if (auth_decide(&w->c->peer, s->pid, &tc, why, sizeof(why)) == 0)
 			continue;
-		log_info("session %u: uid %u may no longer watch pid %d: %s", s->id, w->c->peer.uid,
-			 (int)s->pid, why);
+		log_rl(SPT_LOG_INFO, "session %u: uid %u may no longer watch pid %d: %s", s->id,
+		       w->c->peer.uid, (int)s->pid, why);
 		client_send_error(w->c, 0, SHADOWPT__ERROR_CODE__ERROR_PERMISSION_DENIED, w->id,
 				  false, "watch %u ended: %s", w->id, why);
 		watch_free(w);
@@ -416,8 +416,8 @@ static bool session_watch_started(struct watch *w)
 		f.watch_status = &st;
 		client_send_frame(c, &f, OUTQ_CONTROL, 0);
 	}
-	log_info("client %llu (uid %u '%s'): watch %u on pid %d", (unsigned long long)c->id,
-		 c->peer.uid, c->name, w->id, (int)s->pid);
+	log_rl(SPT_LOG_INFO, "client %llu (uid %u '%s'): watch %u on pid %d",
+	       (unsigned long long)c->id, c->peer.uid, c->name, w->id, (int)s->pid);
 	return true;
 }
 
@@ -497,7 +497,7 @@ static void session_abandon(struct session *s, int code, const char *why)
 {
 	struct watch *w;
 
-	log_notice("session %u (pid %d): %s; ending it", s->id, (int)s->pid, why);
+	log_rl(SPT_LOG_NOTICE, "session %u (pid %d): %s; ending it", s->id, (int)s->pid, why);
 	while ((w = LIST_FIRST(&s->watches))) {
 		client_send_error(w->c, w->pending ? w->request_id : 0, code, w->pending ? 0 : w->id,
 				  false, "watch %u ended: %s", w->id, why);
@@ -545,11 +545,11 @@ static bool session_on_opened(struct session *s, struct spt_reader_msg *m)
 	s->cur_ns = spt_now_ns();
 	s->state = SPT_SESSION_LIVE;
 	s->state_since_ns = s->cur_ns;
-	log_info("session %u: pid %d (%s) [%#llx,%#llx) via %s, %s (%s): %zu vmas, %zu pages",
-		 s->id, (int)s->pid, s->comm, (unsigned long long)s->start,
-		 (unsigned long long)s->end, s->ops->name,
-		 s->mode == SPT_MODE_EVENTS ? "event-driven" : "polling", s->mode_reason,
-		 s->cur.nvmas, (size_t)spt_state_npages(&s->cur));
+	log_rl(SPT_LOG_INFO,
+	       "session %u: pid %d (%s) [%#llx,%#llx) via %s, %s (%s): %zu vmas, %zu pages", s->id,
+	       (int)s->pid, s->comm, (unsigned long long)s->start, (unsigned long long)s->end,
+	       s->ops->name, s->mode == SPT_MODE_EVENTS ? "event-driven" : "polling",
+	       s->mode_reason, s->cur.nvmas, (size_t)spt_state_npages(&s->cur));
 	for (w = LIST_FIRST(&s->watches); w; w = next) {
 		next = LIST_NEXT(w, session_entry);
 		if (w->pending)
@@ -571,7 +571,7 @@ static void session_on_open_failed(struct session *s, struct spt_reader_msg *m)
 	struct watch *w;
 
 	if (m->err != -ESRCH)
-		log_info("pid %d: %s", (int)s->pid, why);
+		log_rl(SPT_LOG_INFO, "pid %d: %s", (int)s->pid, why);
 	while ((w = LIST_FIRST(&s->watches))) {
 		client_send_error(w->c, w->request_id, code, 0, false, "%s", why);
 		watch_free(w);
@@ -724,7 +724,7 @@ static void session_end(struct session *s)
 		session_publish(s, &d, &meta);
 	}
 	spt_delta_free(&d);
-	log_info("session %u: target %d exited", s->id, (int)s->pid);
+	log_rl(SPT_LOG_INFO, "session %u: target %d exited", s->id, (int)s->pid);
 	while ((w = LIST_FIRST(&s->watches))) {
 		Shadowpt__TargetExited te = SHADOWPT__TARGET_EXITED__INIT;
 		Shadowpt__Frame f = SHADOWPT__FRAME__INIT;
@@ -773,7 +773,7 @@ void sessions_check_periodic(void)
 		snprintf(s->state_why, sizeof(s->state_why),
 			 "reading pid %d has not returned for %llu ms (is its mmap_lock held?)",
 			 (int)s->pid, (unsigned long long)((now - busy) / 1000000u));
-		log_notice("session %u: %s", s->id, s->state_why);
+		log_rl(SPT_LOG_NOTICE, "session %u: %s", s->id, s->state_why);
 		session_set_state(s, SPT_SESSION_STALLED, s->state_why);
 	}
 }

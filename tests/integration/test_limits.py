@@ -4,12 +4,17 @@
 a watched range over the per-session run cap is refused, or, once watched,
 fails clearly (Error LIMIT_EXCEEDED and WatchStatus FAILING, the last state
 standing) and recovers when the target shrinks; a uid's memory quota
-refuses its next session while an admin is exempt; Welcome.limits says
-all of it."""
+refuses its next session while an admin is exempt, as it is from the
+per-uid connection cap; nobody's 16 GiB of the huge zero page costs the
+daemon O(runs); denied requests do not flood the log; Welcome.limits
+says all of it."""
 
-from harness import (Daemon, Target, RawTable, Skip, check, connect_as, daemon_memory_kb,
-                     daemon_fds, error_of, frame_type, log, main, wait_until, read_truth, diff_tables, short, EXIT_OK,
-                     NOBODY_UID, PAGE, T_STEP)
+import re
+import time
+
+from harness import (Daemon, Target, RawTable, Skip, check, connect_as, daemon_fds,
+                     daemon_memory_kb, diff_tables, error_of, frame_type, log, main, read_truth,
+                     short, wait_until, EXIT_OK, NOBODY_UID, PAGE, T_STEP)
 
 SESSION_RUNS = 64
 
@@ -196,7 +201,33 @@ def test_admin_exempt_from_connection_cap():
     d.check_alive()
 
 
+LOG_BURST, LOG_INTERVAL_S = 20, 10  # SPT_LOG_BURST, SPT_LOG_INTERVAL_MS
+
+
+def test_denials_do_not_flood_the_log():
+    # Each denied request would be a journal line: nobody asking 200 times
+    # gets SPT_LOG_BURST of them per interval, and the rest are counted.
+    d = Daemon()
+    t = Target()
+    c = connect_as(d.socket, NOBODY_UID)
+    c.hello(version=2)
+    t0 = time.monotonic()
+    for i in range(200):
+        c.watch(t.pid)
+        code, _ = error_of(started_or_error(c, "denial %d" % i))
+        check(code == "ERROR_PERMISSION_DENIED", "nobody watching root's target: %s" % code)
+    windows = 1 + int(time.monotonic() - t0) // LOG_INTERVAL_S
+    c.close()
+    check(d.stop() == 0, "shadowptd exit status")
+    with open(d.logpath, encoding="utf-8", errors="replace") as f:
+        text = f.read()
+    printed = text.count("denied watching pid %d" % t.pid)
+    suppressed = sum(int(n) for n in re.findall(r"\((\d+) similar messages suppressed", text))
+    check(printed <= LOG_BURST * windows and printed + suppressed == 200,
+          "200 denials: %d lines, %d counted as suppressed" % (printed, suppressed))
+
+
 if __name__ == "__main__":
     main([test_welcome_advertises_limits, test_session_run_cap, test_memory_per_uid,
           test_huge_zero_page_attack, test_huge_zero_page_over_cap,
-          test_admin_exempt_from_connection_cap])
+          test_admin_exempt_from_connection_cap, test_denials_do_not_flood_the_log])
