@@ -401,11 +401,26 @@ void sctl_json_status(FILE *f, const Shadowpt__StatusReply *s)
 			spt_backend_name((int)ss->backend), ss->viewers, ss->seq, ss->interval_ms,
 			ss->mapped_pages, ss->vmas, ss->samples, ss->sample_ns_total);
 		if (ss->has_runs)
-			fprintf(f, ",\"runs\":%" PRIu64 "}", ss->runs);
+			fprintf(f, ",\"runs\":%" PRIu64, ss->runs);
 		else
-			fputs(",\"runs\":null}", f);
+			fputs(",\"runs\":null", f);
+		if (ss->has_memory_bytes)
+			fprintf(f, ",\"memory_bytes\":%" PRIu64, ss->memory_bytes);
+		else
+			fputs(",\"memory_bytes\":null", f);
+		if (ss->has_owner_uid)
+			fprintf(f, ",\"owner_uid\":%" PRIu32 "}", ss->owner_uid);
+		else
+			fputs(",\"owner_uid\":null}", f);
 	}
-	fputs("]}\n", f);
+	fputs("],\"kernel_table\":", f);
+	if (!s->has_kernel_table_busy)
+		fputs("null", f);
+	else if (s->kernel_table_busy && s->has_kernel_table_uid)
+		fprintf(f, "{\"busy\":true,\"uid\":%" PRIu32 "}", s->kernel_table_uid);
+	else
+		fprintf(f, "{\"busy\":%s,\"uid\":null}", s->kernel_table_busy ? "true" : "false");
+	fputs("}\n", f);
 }
 
 void sctl_json_peek(FILE *f, const Shadowpt__WatchStarted *ws, const struct sctl_table *t,

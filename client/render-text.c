@@ -224,6 +224,12 @@ void sctl_text_status(FILE *f, const Shadowpt__StatusReply *s)
 		"deltas dropped %" PRIu64 "  resyncs %" PRIu64 "  viewers disconnected %" PRIu64
 		"\n",
 		s->deltas_dropped, s->resyncs, s->viewers_disconnected);
+	if (s->has_kernel_table_busy && !s->kernel_table_busy)
+		fputs("kernel table free\n", f);
+	else if (s->has_kernel_table_busy && s->has_kernel_table_uid)
+		fprintf(f, "kernel table held by uid %" PRIu32 "\n", s->kernel_table_uid);
+	else if (s->has_kernel_table_busy)
+		fputs("kernel table held\n", f);
 	for (i = 0; i < s->n_session; i++) {
 		const Shadowpt__SessionStatus *ss = s->session[i];
 
@@ -240,6 +246,10 @@ void sctl_text_status(FILE *f, const Shadowpt__StatusReply *s)
 			ss->mapped_pages, ss->vmas, ss->samples);
 		if (ss->has_runs)
 			fprintf(f, " runs=%" PRIu64, ss->runs);
+		if (ss->has_memory_bytes)
+			fprintf(f, " memory=%" PRIu64 "KiB", ss->memory_bytes >> 10);
+		if (ss->has_owner_uid)
+			fprintf(f, " owner_uid=%" PRIu32, ss->owner_uid);
 		if (ss->samples)
 			fprintf(f, " avg_sample=%.1fus",
 				(double)ss->sample_ns_total / (double)ss->samples / 1000.0);

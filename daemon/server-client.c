@@ -713,17 +713,38 @@ void client_peek_reply(struct client *c, uint32_t request_id, uint32_t watch_id,
 	client_send_frame(c, &out, OUTQ_CONTROL, 0);
 }
 
-static bool client_watches_session(const struct client *c, const struct session *s)
+/* Does any connection of uid watch s? (Its own shadowctl watch, in another process.) */
+static bool uid_watches_session(uid_t uid, const struct session *s)
 {
 	const struct watch *w;
 
-	LIST_FOREACH(w, &c->watches, client_entry)
-		if (w->s == s)
+	LIST_FOREACH(w, &s->watches, session_entry)
+		if (w->c->peer.uid == uid)
 			return true;
 	return false;
 }
 
-/* Admins see every session; other viewers only the ones they watch. */
+/*
+ * Who holds the kernel's one table: the uid paying for the session on
+ * the kernel backend, said to everyone, so that a user locked out of it
+ * knows whom to ask. False if it is free.
+ */
+static bool kernel_table_holder(uid_t *uid)
+{
+	const struct session *s;
+
+	TAILQ_FOREACH(s, &spt_sessions, entry)
+		if (s->ops && s->ops->id == SHADOWPT__BACKEND__BACKEND_KERNEL) {
+			*uid = s->owner ? s->owner->c->peer.uid : 0;
+			return true;
+		}
+	return false;
+}
+
+/*
+ * Admins see every session; other viewers only those their uid watches:
+ * another user's pid and range are that user's business.
+ */
 static void client_on_status(struct client *c, const SptFrame *f)
 {
 	Shadowpt__StatusReply st = SHADOWPT__STATUS_REPLY__INIT;
@@ -750,7 +771,7 @@ static void client_on_status(struct client *c, const SptFrame *f)
 		}
 	}
 	TAILQ_FOREACH(s, &spt_sessions, entry) {
-		if (!s->opened || (!c->peer.admin && !client_watches_session(c, s)))
+		if (!s->opened || (!c->peer.admin && !uid_watches_session(c->peer.uid, s)))
 			continue;
 		shadowpt__session_status__init(&ss[i]);
 		shadowpt__range__init(&rg[i]);
@@ -773,6 +794,12 @@ static void client_on_status(struct client *c, const SptFrame *f)
 		ss[i].vmas = s->cur.nvmas;
 		ss[i].mode = (Shadowpt__WatchMode)s->mode;
 		ss[i].state = (Shadowpt__WatchState)s->state;
+		ss[i].has_memory_bytes = 1;
+		ss[i].memory_bytes = s->mem_charge.amount;
+		if (c->peer.admin && s->owner) {
+			ss[i].has_owner_uid = 1;
+			ss[i].owner_uid = s->owner->c->peer.uid;
+		}
 		if (s->rd) {
 			const struct spt_reader_stats *rs = spt_reader_stats(s->rd);
 
@@ -807,6 +834,9 @@ static void client_on_status(struct client *c, const SptFrame *f)
 	st.viewers_disconnected = spt_stats.viewers_disconnected;
 	st.n_session = i;
 	st.session = ssp;
+	st.has_kernel_table_busy = 1;
+	st.kernel_table_busy = kernel_table_holder(&st.kernel_table_uid);
+	st.has_kernel_table_uid = st.kernel_table_busy;
 	out.has_request_id = 1;
 	out.request_id = f->request_id;
 	out.msg_case = SHADOWPT__FRAME__MSG_STATUS_REPLY;

@@ -229,8 +229,38 @@ def test_daemon_dropped_privileges():
             t.cont()
 
 
+def test_status_shows_only_own_sessions():
+    """status: another user's pid and range are not shown to a non-admin,
+    only the sessions its uid watches (from any of its connections); root
+    sees all, with who pays for them; and everyone hears whether the
+    kernel table is held."""
+    d = Daemon()
+    tn, tr = Target(user=NOBODY_UID), Target()
+    wn = d.watcher(tn.pid, user=NOBODY_UID)
+    wr = d.watcher(tr.pid)
+    for w in (wn, wr):
+        w.wait_for(lambda w_: w_.table.snapshots >= 1, T_STEP, "the first snapshot")
+    r = d.client("status", "--json", user=NOBODY_UID)
+    check(r.rc == EXIT_OK, "nobody's status: %r" % r)
+    st = r.events()[0]
+    pids = [s["pid"] for s in st["session_list"]]
+    check(pids == [tn.pid] and st["sessions"] == 2,
+          "nobody sees sessions %s of %d (its own: %d)" % (pids, st["sessions"], tn.pid))
+    check(st["session_list"][0]["owner_uid"] is None and
+          st["session_list"][0]["memory_bytes"] > 0, "nobody's session: %s" % st["session_list"])
+    check(st["kernel_table"] == {"busy": False, "uid": None}, "kernel table: %s" % st)
+    r = d.client("status", user=NOBODY_UID)
+    check(r.rc == EXIT_OK and "pid=%d " % tr.pid not in r.out and "pid=%d " % tn.pid in r.out
+          and "kernel table free" in r.out, "nobody's text status: %r" % r)
+    r = d.client("status", "--json")
+    owners = {s["pid"]: s["owner_uid"] for s in r.events()[0]["session_list"]}
+    check(owners == {tn.pid: NOBODY_UID, tr.pid: 0}, "root sees the owners %s" % owners)
+    wn.stop()
+    wr.stop()
+
+
 if __name__ == "__main__":
-    main([test_nobody_refused_root_target, test_nobody_raw_protocol_refused,
+    main([test_status_shows_only_own_sessions, test_nobody_refused_root_target, test_nobody_raw_protocol_refused,
           test_nobody_own_target_no_raw_pfns, test_nobody_cannot_peek_or_watch_other_uid,
           test_daemon_dropped_privileges, test_non_dumpable_target,
           test_per_uid_connection_limit])
