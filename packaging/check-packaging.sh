@@ -51,6 +51,21 @@ if [ -n "$manpage" ]; then
 	fi
 fi
 
+# LimitNOFILE: what the daemon may take (SPT_MAX_FDS), and enough for the
+# per-uid limits of 8 uids besides its reserve and the perf rings.
+limit() { awk -v n="$2" '$1 == "#define" && $2 == n { v = $3; sub(/u$/, "", v); print v }' "$1"; }
+lim=$src/../proto/shadowpt-limits.h perf=$src/../daemon/procfs/perf-events.h
+nofile=$(sed -n 's/^LimitNOFILE=//p' "$src/systemd/shadowptd.service")
+max_fds=$(limit "$lim" SPT_MAX_FDS)
+per_uid=$(($(limit "$lim" SPT_MAX_CONNECTIONS_PER_UID) + \
+	$(limit "$lim" SPT_MAX_WATCHES_PER_UID) * $(limit "$lim" SPT_SESSION_FDS)))
+need=$(($(limit "$lim" SPT_FD_RESERVE) + \
+	$(limit "$lim" SPT_MAX_PERF_RINGS) * $(limit "$perf" SPT_PERF_FDS_PER_RING) + 8 * per_uid))
+if [ "$nofile" != "$max_fds" ] || [ "$nofile" -lt "$need" ]; then
+	echo "service: LimitNOFILE=$nofile, want SPT_MAX_FDS ($max_fds) and at least $need (8 uids of $per_uid fds)"
+	fail=1
+fi
+
 bash -n "$src/completion/shadowctl.bash" || { echo "completion: syntax error"; fail=1; }
 
 [ $fail -eq 0 ] || exit 1
