@@ -2,6 +2,7 @@
 /* Authorization of peers and requests; the rules are in auth.h. */
 #include <errno.h>
 #include <fcntl.h>
+#include <dirent.h>
 #include <grp.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -124,14 +125,12 @@ int auth_status_has_group(const char *text, gid_t gid)
  * owner (the kernel's task_dump_owner(): root when not dumpable). 0,
  * -ESRCH if no such process, -errno.
  */
-static int read_status(pid_t pid, char *buf, size_t size, uid_t *owner)
+static int read_status_at(const char *path, char *buf, size_t size, uid_t *owner)
 {
-	char path[64];
 	size_t used = 0;
 	ssize_t n;
 	int fd;
 
-	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return errno == ENOENT ? -ESRCH : -errno;
@@ -157,6 +156,55 @@ static int read_status(pid_t pid, char *buf, size_t size, uid_t *owner)
 	close(fd);
 	buf[used] = '\0';
 	return 0;
+}
+
+static int read_status(pid_t pid, char *buf, size_t size, uid_t *owner)
+{
+	char path[64];
+
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+	return read_status_at(path, buf, size, owner);
+}
+
+int auth_status_is_zombie(const char *text)
+{
+	const char *p = strncmp(text, "State:", 6) ? strstr(text, "\nState:") : text - 1;
+
+	if (!p)
+		return -EINVAL;
+	p += 7;
+	while (*p == ' ' || *p == '\t')
+		p++;
+	return *p == 'Z' ? 1 : *p && *p != '\n' ? 0 : -EINVAL;
+}
+
+/*
+ * The status of a thread of pid other than the leader that is not a
+ * zombie, into buf and owner. 0, or -ESRCH when there is none.
+ */
+static int read_live_thread_status(pid_t pid, char *buf, size_t size, uid_t *owner)
+{
+	char path[64];
+	struct dirent *de;
+	DIR *d;
+	int r = -ESRCH;
+
+	snprintf(path, sizeof(path), "/proc/%d/task", (int)pid);
+	d = opendir(path);
+	if (!d)
+		return -ESRCH;
+	while (r && (de = readdir(d))) {
+		char *end;
+		long tid = strtol(de->d_name, &end, 10);
+
+		if (*end || tid <= 0 || tid == pid)
+			continue;
+		snprintf(path, sizeof(path), "/proc/%d/task/%ld/status", (int)pid, tid);
+		if (read_status_at(path, buf, size, owner) == 0 && auth_status_is_zombie(buf) == 0)
+			r = 0;
+	}
+	closedir(d);
+	return r;
 }
 
 bool auth_peer_is_admin(uid_t uid, gid_t gid, pid_t pid, const gid_t *groups, size_t ngroups)
@@ -198,6 +246,11 @@ int auth_read_target(pid_t pid, struct spt_target_creds *tc, char *why, size_t w
 	if (r < 0) {
 		snprintf(why, whylen, "cannot read /proc/%d/status: %s", (int)pid, strerror(-r));
 		return r;
+	}
+	if (auth_status_is_zombie(buf) == 1 &&
+	    read_live_thread_status(pid, buf, sizeof(buf), &tc->owner) < 0) {
+		snprintf(why, whylen, "process %d has exited (a zombie not yet reaped)", (int)pid);
+		return -ESRCH;
 	}
 	if (auth_parse_status(buf, &tc->ids) < 0) {
 		snprintf(why, whylen, "cannot parse /proc/%d/status", (int)pid);

@@ -54,6 +54,8 @@ gid_t auth_admin_gid(void);
 int auth_parse_status(const char *text, struct spt_proc_ids *ids);
 /* 1 if the "Groups:" line of a status text lists gid, 0 if not, -EINVAL. */
 int auth_status_has_group(const char *text, gid_t gid);
+/* 1 if the "State:" line of a status text says zombie (Z), 0 if not, -EINVAL. */
+int auth_status_is_zombie(const char *text);
 
 /*
  * Decides whether a connecting peer is an admin. groups/ngroups are the
@@ -68,7 +70,13 @@ struct spt_target_creds {
 	uid_t owner; /* of /proc/PID/status: root when not dumpable */
 };
 
-/* Reads pid's credentials: 0, -ESRCH, -EINVAL (a thread), -errno; why set. */
+/*
+ * Reads pid's credentials: 0, -ESRCH, -EINVAL (a thread), -errno; why set.
+ * A leader that exited before its threads has no mm, so its /proc files
+ * belong to root as a non-dumpable process's would: then a live thread's
+ * are read, the one the procfs backend reads the mm through. A zombie
+ * whose threads are all gone is -ESRCH: there is nothing left to watch.
+ */
 int auth_read_target(pid_t pid, struct spt_target_creds *tc, char *why, size_t whylen);
 /* The decision for one peer on credentials read before: 0 or -EPERM. */
 int auth_decide(const struct spt_peer *peer, pid_t pid, const struct spt_target_creds *tc,

@@ -52,6 +52,15 @@ static void test_groups(void)
 	EXPECT(auth_status_has_group("Name:\tx\n", 1) == -EINVAL);
 }
 
+static void test_zombie_state(void)
+{
+	EXPECT(auth_status_is_zombie("Name:\tx\nState:\tZ (zombie)\nTgid:\t5\n") == 1);
+	EXPECT(auth_status_is_zombie("State:\tZ (zombie)\n") == 1);
+	EXPECT(auth_status_is_zombie("Name:\tx\nState:\tS (sleeping)\n") == 0);
+	EXPECT(auth_status_is_zombie("Name:\tZ\n") == -EINVAL);
+	EXPECT(auth_status_is_zombie("State:\t\n") == -EINVAL);
+}
+
 static void test_self(void)
 {
 	struct spt_peer me = {.uid = geteuid(), .gid = getegid(), .pid = getpid()};
@@ -163,6 +172,7 @@ int main(void)
 	test_dumpable();
 	test_admin();
 	test_groups();
+	test_zombie_state();
 	test_self();
 	return spt_test_done();
 }

@@ -9,9 +9,9 @@ import os
 import signal
 
 from harness import (Daemon, Skip, Target, check, error_of, frame_type, main, short, raw_status,
-                     wait_until,
+                     proc_state, wait_until,
                      EXIT_OK, EXIT_USAGE, EXIT_NO_PROCESS, EXIT_RUNTIME, EXIT_CONNECT,
-                     PAGE, T_STEP)
+                     NOBODY_UID, PAGE, T_STEP)
 
 
 def unused_pid():
@@ -117,6 +117,42 @@ def test_target_dies_mid_watch():
         check(not w.table.pages and not w.table.vmas,
               "%s: the table was not emptied by the final delta (%d vmas, %d pages)" %
               (how, len(w.table.vmas), len(w.table.pages)))
+    d.check_alive()
+
+
+def test_zombie_leader_then_zombie_process():
+    """The leader calls pthread_exit() (a zombie without an mm) while a
+    thread runs on: nobody's watch goes on following the thread's changes
+    and a new watch opens; once the process exits (a zombie nobody reaps)
+    the watch ends with exit and an empty table, and a new one is told
+    there is no such process."""
+    d = Daemon()
+    t = Target(user=NOBODY_UID)
+    w = d.watcher(t.pid, user=NOBODY_UID)
+    w.wait_for(lambda w_: w_.table.snapshots >= 1, T_STEP, "the first snapshot")
+    (tid,) = t.step("leader-exit")
+    wait_until(lambda: proc_state(t.pid) == "Z", T_STEP, "the leader %d to be a zombie" % t.pid)
+    a, b = t.step("mmap-anon 8")
+    t.step("touch-write 0x%x 8" % a)
+    w.wait_for(lambda w_: sum(1 for v in w_.table.pages if a <= v < b) == 8, T_STEP,
+               "the thread's 8 pages in the watch of a zombie leader")
+    r = d.client("snapshot", t.pid, "--range", "0x%x:0x%x" % (a, b), "--json", user=NOBODY_UID)
+    check(r.rc == EXIT_OK and sum(p["count"] for p in r.events()[0]["pages"]) == 8,
+          "a new watch of a process whose leader exited (thread %d): %r" % (tid, r))
+    t.send("exit 0")
+    wait_until(lambda: not os.path.exists("/proc/%d/task/%d" % (t.pid, tid)), T_STEP,
+               "thread %d to exit" % tid)
+    rc = w.wait_exit()
+    check(rc == EXIT_OK and w.events[-1].get("event") == "exit",
+          "the watch of the exited process: status %s, last %s (stderr %s)" %
+          (rc, w.events[-1:], w.stderr))
+    check(not w.table.pages and not w.table.vmas, "the table after exit: %d vmas, %d pages" %
+          (len(w.table.vmas), len(w.table.pages)))
+    check(proc_state(t.pid) == "Z", "the target is an unreaped zombie")
+    r = d.client("snapshot", t.pid, user=NOBODY_UID)
+    check(r.rc == EXIT_NO_PROCESS, "a watch of a zombie: %r" % r)
+    one_clear_line(r)
+    t.proc.wait(timeout=T_STEP)
     d.check_alive()
 
 
@@ -335,4 +371,4 @@ if __name__ == "__main__":
           test_peek_matches_memory, test_watch_limit_per_connection,
           test_thread_id, test_kernel_thread, test_raw_unwatch_and_ids,
           test_watch_count_and_text_output, test_no_daemon,
-          test_status_json])
+          test_status_json, test_zombie_leader_then_zombie_process])

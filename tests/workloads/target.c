@@ -64,6 +64,10 @@
  *   dumpable 0|1                PR_SET_DUMPABLE                 -> VALUE
  *   pid                         -> PID
  *   exit CODE                   exit(CODE) after "ok exit CODE"
+ *   leader-exit                 the commands go on in a new thread; the
+ *                               main thread calls pthread_exit() and stays
+ *                               a zombie leader without an mm until the
+ *                               process exits             -> TID (new thread)
  *
  * "--demo" instead loops forever through a visible cycle at about five
  * steps per second (for the README demo); it prints its pid first and
@@ -657,6 +661,27 @@ static void cmd_info(void)
 	reply("ok info %d", n);
 }
 
+static void command_loop(void);
+
+static void *command_thread_main(void *arg)
+{
+	(void)arg;
+	reply("ok leader-exit %d", (int)gettid());
+	command_loop();
+	cleanup();
+	exit(0); /* stdin closed: as the leader would have */
+}
+
+static void cmd_leader_exit(void)
+{
+	pthread_t th;
+	int r = pthread_create(&th, NULL, command_thread_main, NULL);
+
+	if (r)
+		return reply("err leader-exit %s", strerror(r));
+	pthread_exit(NULL);
+}
+
 static void command_loop(void)
 {
 	char line[MAX_LINE];
@@ -721,6 +746,8 @@ static void command_loop(void)
 			cmd_exec("/proc/self/exe");
 		else if (!strcmp(c, "info"))
 			cmd_info();
+		else if (!strcmp(c, "leader-exit"))
+			cmd_leader_exit();
 		else if (!strcmp(c, "dumpable") && argc >= 2 &&
 			 (!strcmp(argv[1], "0") || !strcmp(argv[1], "1"))) {
 			if (prctl(PR_SET_DUMPABLE, (unsigned long)atoi(argv[1]), 0, 0, 0))
