@@ -14,6 +14,7 @@
 
 #include "../backend.h"
 #include "../procfs/maps.h"
+#include "../procfs/mm-thread.h"
 #include "../procfs/pagemap.h"
 #include "kernel-state.h"
 #include "kernel-table.h"
@@ -72,6 +73,46 @@ fail:
 	return ret;
 }
 
+/*
+ * The VMAs of the window into h->vmas. A leader that exited before its
+ * threads has empty maps while the table still follows the mm: read them
+ * through a thread that has it, or the table's pages would lie outside
+ * every VMA and each read fail until the last thread exits.
+ */
+static int kernel_read_vmas(struct kernel_handle *h)
+{
+	size_t lines = 0;
+	int tfd, ret;
+
+	ret = spt_maps_read(h->procdir, h->table.start, h->table.end, &h->maps, &h->vmas, &lines);
+	if (ret || lines)
+		return ret;
+	tfd = spt_procfs_mm_thread_dir(h->procdir);
+	if (tfd < 0)
+		return 0; /* no mm at all: the process exited, and its pidfd ends the session */
+	spt_state_clear(&h->vmas);
+	ret = spt_maps_read(tfd, h->table.start, h->table.end, &h->maps, &h->vmas, NULL);
+	close(tfd);
+	return ret;
+}
+
+/* /proc/PID/pagemap, or a thread's when the leader has no mm any more. */
+static int kernel_open_pagemap(struct kernel_handle *h)
+{
+	int fd = openat(h->procdir, "pagemap", O_RDONLY | O_CLOEXEC), tfd;
+
+	if (fd >= 0)
+		return fd;
+	if (errno == ENOENT || errno == ESRCH)
+		return -ESRCH;
+	tfd = spt_procfs_mm_thread_dir(h->procdir);
+	if (tfd < 0)
+		return -EACCES;
+	fd = openat(tfd, "pagemap", O_RDONLY | O_CLOEXEC);
+	close(tfd);
+	return fd >= 0 ? fd : errno == ENOENT || errno == ESRCH ? -ESRCH : -errno;
+}
+
 static int kernel_sample(void *handle, struct spt_state *out)
 {
 	struct kernel_handle *h = handle;
@@ -80,8 +121,7 @@ static int kernel_sample(void *handle, struct spt_state *out)
 	for (int i = 0; i < KERNEL_SAMPLE_TRIES && ret == -EAGAIN; i++) {
 		spt_state_clear(&h->vmas);
 		spt_state_clear(out);
-		ret = spt_maps_read(h->procdir, h->table.start, h->table.end, &h->maps, &h->vmas,
-				    NULL);
+		ret = kernel_read_vmas(h);
 		if (!ret)
 			ret = spt_kernel_table_read(&h->table);
 		if (!ret)
@@ -105,9 +145,9 @@ static int kernel_peek(void *handle, uint64_t vaddr, uint8_t page[4096],
 	 * pagemap fd binds the mm of this moment: if it still reads after the
 	 * copy, no exec happened between the credential check and the copy.
 	 */
-	mm_fd = openat(h->procdir, "pagemap", O_RDONLY | O_CLOEXEC);
+	mm_fd = kernel_open_pagemap(h);
 	if (mm_fd < 0)
-		return errno == ENOENT || errno == ESRCH ? -ESRCH : -errno;
+		return mm_fd;
 	ret = authorize(ctx);
 	if (!ret)
 		ret = spt_kernel_table_read(&h->table);

@@ -19,7 +19,6 @@
  * threads run on: its maps read empty. Then the mm is read through the
  * first thread in /proc/PID/task that has one.
  */
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -33,6 +32,7 @@
 #include "../backend.h"
 #include "maps-query.h"
 #include "maps.h"
+#include "mm-thread.h"
 #include "pagemap-scan-compat.h"
 #include "pagemap.h"
 #include "perf-events.h"
@@ -80,34 +80,12 @@ static int open_in_proc(const struct procfs_backend *b, const char *name)
 /* Points mmdirfd at a thread of the target that still has the mm. */
 static int find_mm_thread(struct procfs_backend *b)
 {
-	int taskfd = openat(b->dirfd, "task", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	struct dirent *de;
-	DIR *d;
+	int fd = spt_procfs_mm_thread_dir(b->dirfd);
 
-	if (taskfd < 0)
-		return -errno;
-	d = fdopendir(taskfd);
-	if (!d) {
-		close(taskfd);
-		return -ENOMEM;
-	}
-	while ((de = readdir(d))) {
-		int tfd;
-
-		if (de->d_name[0] < '0' || de->d_name[0] > '9')
-			continue;
-		tfd = openat(taskfd, de->d_name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-		if (tfd < 0)
-			continue;
-		if (spt_procfs_has_text(tfd, "maps") > 0) {
-			b->mmdirfd = tfd;
-			closedir(d);
-			return 0;
-		}
-		close(tfd);
-	}
-	closedir(d);
-	return -ENOENT;
+	if (fd < 0)
+		return fd;
+	b->mmdirfd = fd;
+	return 0;
 }
 
 static void procfs_close(void *handle)
