@@ -478,6 +478,13 @@ def daemon_memory_kb(daemon):
     return int(st["VmRSS"].split()[0]), int(st["VmHWM"].split()[0])
 
 
+def daemon_sanitized(daemon):
+    """True if the daemon runs under ASan, whose quarantine keeps freed
+    memory resident: its peak RSS says nothing about the daemon's own."""
+    with open("/proc/%d/maps" % daemon.proc.pid) as f:
+        return "libasan" in f.read()
+
+
 def daemon_fds(daemon):
     return len(os.listdir("/proc/%d/fd" % daemon.proc.pid))
 
