@@ -6,13 +6,17 @@ fails clearly (Error LIMIT_EXCEEDED and WatchStatus FAILING, the last state
 standing) and recovers when the target shrinks; a uid's memory quota
 refuses its next session while an admin is exempt, as it is from the
 per-uid connection cap; nobody's 16 GiB and 1 TiB of the huge zero page
-cost the daemon O(runs); denied requests do not flood the log; Welcome.limits
+cost the daemon O(runs); 200 viewers killed mid-stream leave nothing
+charged; denied requests do not flood the log; Welcome.limits
 says all of it."""
 
+import os
 import re
+import signal
 import time
+import traceback
 
-from harness import (Daemon, Target, RawTable, Skip, check, connect_as, daemon_fds,
+from harness import (Daemon, Target, RawConn, RawTable, Skip, check, connect_as, daemon_fds,
                      daemon_memory_kb, daemon_sanitized, diff_tables, error_of, frame_type, log,
                      main, read_truth, short, wait_until, EXIT_OK, NOBODY_UID, PAGE, T_STEP)
 
@@ -214,6 +218,62 @@ def test_admin_exempt_from_connection_cap():
     d.check_alive()
 
 
+def churn_viewer(path, pid, ready_fd):
+    """In a forked child: watch pid, say so once the snapshot is in, then
+    wait to be killed."""
+    code = 1
+    try:
+        c = RawConn(path)
+        c.hello(version=2)
+        c.watch(pid)
+        c.recv_until(lambda f: frame_type(f) == "snapshot" and f["snapshot"].get("last_chunk"),
+                     what="the snapshot")
+        os.write(ready_fd, b"r")
+        while True:
+            c.recv(timeout=3600)  # deltas: stay a keeping-up viewer until SIGKILL
+    except BaseException:
+        traceback.print_exc()
+    os._exit(code)
+
+
+def test_viewer_churn_returns_to_baseline():
+    # 200 viewers killed with SIGKILL mid-stream: every connection, watch,
+    # session and charge they held goes, and the daemon exits with all of
+    # its per-uid accounts empty (spt_users_check_empty aborts otherwise).
+    d = Daemon()
+    t = Target()
+    a, _ = t.step("mmap-anon 256")
+    fds0 = daemon_fds(d)
+    rd, wr = os.pipe()
+    kids = []
+    for _ in range(200):
+        pid = os.fork()
+        if pid == 0:
+            os.close(rd)
+            churn_viewer(d.socket, t.pid, wr)
+        kids.append(pid)
+    os.close(wr)
+    got = 0
+    while got < len(kids):
+        b = os.read(rd, len(kids))
+        check(b, "%d of %d viewers got their snapshot" % (got, len(kids)))
+        got += len(b)
+    os.close(rd)
+    t.step("touch-write 0x%x 256" % a)  # deltas in flight to all of them
+    for pid in kids:
+        os.kill(pid, signal.SIGKILL)
+    for pid in kids:
+        os.waitpid(pid, 0)
+    wait_until(lambda: daemon_fds(d) == fds0, T_STEP,
+               "the daemon's fds back to %d (now %d)" % (fds0, daemon_fds(d)))
+    r = d.client("status", "--json")
+    st = r.events()[0]
+    check(st["connections"] == 1 and st["sessions"] == 0 and st["viewers"] == 0,
+          "after the churn: %d connections, %d sessions, %d viewers" %
+          (st["connections"], st["sessions"], st["viewers"]))
+    check(d.stop() == 0, "shadowptd's exit status (its accounts were not empty?):\n%s" % d.log())
+
+
 LOG_BURST, LOG_INTERVAL_S = 20, 10  # SPT_LOG_BURST, SPT_LOG_INTERVAL_MS
 
 
@@ -243,4 +303,5 @@ def test_denials_do_not_flood_the_log():
 if __name__ == "__main__":
     main([test_welcome_advertises_limits, test_session_run_cap, test_memory_per_uid,
           test_huge_zero_page_attack, test_huge_zero_page_over_cap,
-          test_admin_exempt_from_connection_cap, test_denials_do_not_flood_the_log])
+          test_admin_exempt_from_connection_cap, test_viewer_churn_returns_to_baseline,
+          test_denials_do_not_flood_the_log])
