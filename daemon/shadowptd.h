@@ -146,7 +146,7 @@ struct spt_server_opts {
 	int backend; /* Shadowpt__Backend default */
 	uint32_t min_ms, max_ms;
 	bool no_events; /* --no-events: every session polls */
-	/* --limit ...: lower than the built-in limits (0: those) */
+	/* --max-session-runs/-vmas, --memory-per-uid/-total: lower than built in (0: those) */
 	uint64_t max_runs, max_vmas, memory, memory_per_uid;
 };
 
@@ -196,7 +196,7 @@ bool clients_all_flushed(void);
 void clients_check_deadlines(void);
 
 /* session.c */
-/* The caps of one session's state: SPT_MAX_*_PER_SESSION, or lower by --limit. */
+/* The caps of one session's state: SPT_MAX_*_PER_SESSION, or lower by --max-session-*. */
 size_t session_max_runs(void);
 size_t session_max_vmas(void);
 size_t session_initial_runs(void);
