@@ -195,6 +195,10 @@ def test_huge_zero_page_over_cap():
     d.check_alive()
 
 
+# The baseline may still hold the connection the harness made to see the
+# daemon listen (closed, not yet reaped): what is left must be at most it.
+
+
 def test_admin_exempt_from_connection_cap():
     # The per-uid counts are for users; root (an admin) is held only to
     # the daemon-wide pools, so the fan-out benchmark's 1000 root viewers fit.
@@ -213,8 +217,7 @@ def test_admin_exempt_from_connection_cap():
     check(r.rc == EXIT_OK, "nobody next to 300 root connections: %r" % r)
     for c in conns:
         c.close()
-    wait_until(lambda: daemon_fds(d) == fds0, T_STEP,
-               "the daemon's fds back to %d (now %d)" % (fds0, daemon_fds(d)))
+    wait_until(lambda: daemon_fds(d) <= fds0, T_STEP, "the daemon's fds back to %d" % fds0)
     d.check_alive()
 
 
@@ -264,8 +267,7 @@ def test_viewer_churn_returns_to_baseline():
         os.kill(pid, signal.SIGKILL)
     for pid in kids:
         os.waitpid(pid, 0)
-    wait_until(lambda: daemon_fds(d) == fds0, T_STEP,
-               "the daemon's fds back to %d (now %d)" % (fds0, daemon_fds(d)))
+    wait_until(lambda: daemon_fds(d) <= fds0, T_STEP, "the daemon's fds back to %d" % fds0)
     r = d.client("status", "--json")
     st = r.events()[0]
     check(st["connections"] == 1 and st["sessions"] == 0 and st["viewers"] == 0,
