@@ -2,6 +2,8 @@
 #ifndef _UAPI_LINUX_SHADOWPT_H
 #define _UAPI_LINUX_SHADOWPT_H
 
+#include <linux/types.h>
+
 /*
  * Shadow page tables: a privileged inspector process maps a read-only,
  * kernel-maintained table describing one window of a target process's
@@ -35,17 +37,116 @@ struct user_shadow_pt {
 };
 
 /*
- * Syscall numbers (x86_64). The spec asks for 462..466, but Linux 6.12
- * already uses 462 for mseal(), so the five calls take 463..467 in the
- * same order. Defined here only when the installed kernel headers do
- * not already provide them.
+ * Syscall numbers (x86_64 only: not i386, and not x32, where unsigned long
+ * and pointers are 32 bits wide and the structures above have another
+ * layout). The spec asks for 462..466, but Linux 6.12 already uses 462 for
+ * mseal(), so the five calls take 463..467 in the same order. Defined here
+ * only when the installed kernel headers do not already provide them.
+ *
+ * Linux 6.13 and later use 463..468 for other system calls: check
+ * /sys/kernel/mm/shadowpt/abi_version before making any of these calls.
  */
-#if defined(__x86_64__) && !defined(__NR_shadowpt_open)
+#if defined(__x86_64__) && !defined(__ILP32__) && !defined(__NR_shadowpt_open)
 #define __NR_shadowpt_open 463
 #define __NR_shadowpt_close 464
 #define __NR_shadowpt_start 465
 #define __NR_shadowpt_stop 466
 #define __NR_shadowpt_page_contents 467
 #endif
+#if defined(__x86_64__) && !defined(__ILP32__) && !defined(__NR_shadowpt_events)
+#define __NR_shadowpt_events 468
+#endif
+
+/*
+ * int shadowpt_events(unsigned int flags);
+ *
+ * Change notification for the caller's table (only the thread group that
+ * opened it may call this; -EPERM otherwise, -EINVAL without a table,
+ * -EBUSY while another event file of the table is open). Returns a file
+ * descriptor; /sys/kernel/mm/shadowpt/events_version says the call exists.
+ *
+ * mmap() the file (offset 0, MAP_SHARED, PROT_READ | PROT_WRITE) with
+ * 1 + 2^n pages, 1 <= 2^n <= SHADOWPT_EVENTS_MAX_PAGES: the first page is
+ * struct shadowpt_events_page, the rest a ring of struct shadowpt_event
+ * records, one for every change of a table entry, in sequence order. The
+ * first mmap() sets the ring size; later ones must use the same length.
+ * Transitions before the first mmap() are not kept.
+ *
+ * Reading (perf's protocol): head = smp_load_acquire(&page->data_head),
+ * read the records from data_tail up to head (byte offsets that only grow;
+ * a record is at data_offset + (offset & (data_size - 1))), then
+ * smp_store_release(&page->data_tail, head) to give the space back.
+ *
+ * poll() reports EPOLLIN while records are unread (data_head != data_tail),
+ * EPOLLHUP once the table is closed or its opener gone, and EPOLLERR while
+ * no ring is mapped.
+ *
+ * When the ring is full, records are dropped; the next record written once
+ * there is room (or at the next poll()) is SHADOWPT_EVENT_LOST with seq the
+ * first dropped sequence number and count how many. The table is the
+ * authoritative state: after LOST (and at the start) a reader re-reads it
+ * and applies only records with seq > table_seq as read before the table.
+ */
+#define SHADOWPT_EVENTS_CLOEXEC		(1U << 0) /* close-on-exec fd */
+
+#define SHADOWPT_EVENTS_VERSION		1
+#define SHADOWPT_EVENTS_MAX_PAGES	1024	/* data pages */
+
+struct shadowpt_events_page {
+	__u32 version;		/* SHADOWPT_EVENTS_VERSION */
+	__u32 record_size;	/* sizeof(struct shadowpt_event) */
+	__u64 data_offset;	/* of the ring from the start of the mapping */
+	__u64 data_size;	/* bytes in the ring, a power of two */
+	__u64 table_seq;	/* seq of the last change applied to the table */
+	__u64 lost;		/* records dropped so far */
+	__u64 __reserved0[3];
+	__u64 data_head;	/* kernel: bytes written (store-release) */
+	__u64 __reserved1[7];
+	__u64 data_tail;	/* reader: bytes consumed (store-release) */
+	__u64 __reserved2[7];
+};
+
+/* One change of one table entry (64 bytes). */
+struct shadowpt_event {
+	__u64 seq;		/* 1, 2, ... for every change of the table */
+	__u64 time_ns;		/* ktime_get_ns(): CLOCK_MONOTONIC */
+	__u64 vaddr;		/* the page */
+	__u64 old_pfn;
+	__u64 new_pfn;
+	__u64 count;		/* SHADOWPT_EVENT_LOST: records dropped */
+	__u32 old_flags;	/* SPTE_* */
+	__u32 new_flags;
+	__u16 type;		/* SHADOWPT_EVENT_* */
+	__u16 cause;		/* SHADOWPT_CAUSE_* */
+	__u32 __reserved;
+};
+
+#define SHADOWPT_EVENT_TRANSITION	1	/* vaddr went old -> new */
+#define SHADOWPT_EVENT_LOST		2	/* seq .. seq + count - 1 dropped */
+
+/* Why an entry changed (the hook that saw it is named in brackets). */
+#define SHADOWPT_CAUSE_OTHER		0  /* none of the below */
+#define SHADOWPT_CAUSE_START		1  /* shadowpt_start() read the state */
+#define SHADOWPT_CAUSE_READ_FAULT	2  /* read fault (also fault-around) */
+#define SHADOWPT_CAUSE_WRITE_FAULT	3  /* write fault on a fresh page */
+#define SHADOWPT_CAUSE_COW		4  /* copy on write */
+#define SHADOWPT_CAUSE_SWAP_IN		5  /* fault on a swapped-out page */
+#define SHADOWPT_CAUSE_MMAP		6  /* mmap(), also over old mappings */
+#define SHADOWPT_CAUSE_MUNMAP		7  /* munmap() */
+#define SHADOWPT_CAUSE_BRK		8  /* brk() */
+#define SHADOWPT_CAUSE_STACK		9  /* stack growth */
+#define SHADOWPT_CAUSE_MREMAP		10 /* mremap() */
+#define SHADOWPT_CAUSE_MADVISE		11 /* madvise(): DONTNEED, REMOVE, ... */
+#define SHADOWPT_CAUSE_ZAP		12 /* other zaps: truncate, hole punch */
+#define SHADOWPT_CAUSE_EXEC		13 /* execve() replaced the mm */
+#define SHADOWPT_CAUSE_EXIT		14 /* the target's mm was torn down */
+#define SHADOWPT_CAUSE_THP_COLLAPSE	15 /* khugepaged, MADV_COLLAPSE */
+#define SHADOWPT_CAUSE_THP_SPLIT	16 /* huge page or PMD split */
+#define SHADOWPT_CAUSE_MIGRATION	17 /* page migration, compaction */
+#define SHADOWPT_CAUSE_RECLAIM		18 /* reclaim, swap-out, MADV_PAGEOUT */
+#define SHADOWPT_CAUSE_SWAPOFF		19 /* swapoff() brought the page in */
+#define SHADOWPT_CAUSE_UFFD		20 /* userfaultfd COPY/ZEROPAGE/MOVE/... */
+#define SHADOWPT_CAUSE_RESYNC		21 /* re-read after a walk gave up */
+#define SHADOWPT_CAUSE_MAX		21
 
 #endif /* _UAPI_LINUX_SHADOWPT_H */
