@@ -2,7 +2,7 @@
 /*
  * inspector: print the shadow page table of a window of another process.
  *
- *   inspector [-n COUNT] [-i MSEC] [-q] <target_pid> <start> <end>
+ *   inspector [-n COUNT] [-i MSEC] [-q] [-S] <target_pid> <start> <end>
  *
  * <start> and <end> are hex (0x...) or decimal; <end> is exclusive. The
  * kernel truncates the window to MAX_SPT_RANGE bytes; the inspector reports
@@ -10,6 +10,13 @@
  * allocated or mapped -- virtual address, flags, pfn -- and a summary line.
  * Flags: A = SPTE_VADDR_ALLOCATED, N = SPTE_VADDR_ANONYMOUS,
  * M = SPTE_PTE_MAPPED, '-' where a flag is clear.
+ *
+ * Between two tables it waits on the kernel's event file (shadowpt_events(),
+ * when /sys/kernel/mm/shadowpt/events_version says it exists) rather than
+ * sleeping, and prints each transition as it arrives:
+ *   event SEQ CAUSE VADDR OLD -> NEW pfn OLDPFN -> NEWPFN
+ * and "lost N" when the kernel had to drop records. -S sleeps instead.
+ *
  * Ctrl-C or SIGTERM stops tracking, closes the table and exits 0. -n COUNT
  * stops after COUNT tables; -q prints only the summary lines.
  */
@@ -26,6 +33,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <poll.h>
+
+#include "kernel-events.h"
 #include "spt_sys.h"
 
 static volatile sig_atomic_t stop_requested;
@@ -39,10 +49,75 @@ static void on_signal(int sig)
 static void usage(const char *prog)
 {
 	fprintf(stderr,
-		"usage: %s [-n COUNT] [-i MSEC] [-q] <target_pid> <start> <end>\n"
-		"  addresses in hex (0x...) or decimal; end is exclusive\n",
+		"usage: %s [-n COUNT] [-i MSEC] [-q] [-S] <target_pid> <start> <end>\n"
+		"  addresses in hex (0x...) or decimal; end is exclusive\n"
+		"  -S: sleep between tables instead of waiting for kernel events\n",
 		prog);
 	exit(2);
+}
+
+static void flags_str(char out[4], unsigned long f)
+{
+	out[0] = is_vaddr_allocated(f) ? 'A' : '-';
+	out[1] = is_vaddr_anonymous(f) ? 'N' : '-';
+	out[2] = is_pte_mapped(f) ? 'M' : '-';
+	out[3] = '\0';
+}
+
+static int print_event(const struct shadowpt_event *r, void *arg)
+{
+	char of[4], nf[4];
+	int quiet = *(int *)arg;
+
+	if (r->type == SHADOWPT_EVENT_LOST) {
+		printf("lost %llu (from seq %llu): the next table is the state\n",
+		       (unsigned long long)r->count, (unsigned long long)r->seq);
+		return 0;
+	}
+	if (quiet)
+		return 0;
+	flags_str(of, r->old_flags);
+	flags_str(nf, r->new_flags);
+	printf("event %llu %s 0x%016llx %s -> %s pfn 0x%llx -> 0x%llx\n",
+	       (unsigned long long)r->seq, spt_kernel_event_cause_name(r->cause),
+	       (unsigned long long)r->vaddr, of, nf, (unsigned long long)r->old_pfn,
+	       (unsigned long long)r->new_pfn);
+	return 0;
+}
+
+static long now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/*
+ * Wait up to ms for the next table, printing kernel events as they come.
+ * Returns 1 when the table went away (POLLHUP), else 0.
+ */
+static int wait_events(struct spt_kernel_events *ev, long ms, int quiet)
+{
+	long deadline = now_ms() + ms;
+
+	for (;;) {
+		struct pollfd p = { .fd = spt_kernel_events_fd(ev), .events = POLLIN };
+		long left = deadline - now_ms();
+		int n;
+
+		if (left < 0 || stop_requested)
+			return 0;
+		n = poll(&p, 1, (int)left);
+		if (n < 0)
+			return 0;	/* EINTR: a signal, let the caller look */
+		if (p.revents & POLLIN) {
+			spt_kernel_events_drain(ev, 0, print_event, &quiet);
+			fflush(stdout);
+		}
+		if (p.revents & (POLLHUP | POLLERR))
+			return 1;
+	}
 }
 
 static int parse_ulong(const char *s, unsigned long *out)
@@ -94,10 +169,12 @@ int main(int argc, char **argv)
 	size_t page = (size_t)sysconf(_SC_PAGESIZE);
 	size_t bytes, n;
 	unsigned int round = 0;
-	int quiet = 0, opt, rc = 0;
+	int quiet = 0, opt, rc = 0, use_events = 1, have_events = 0;
+	struct spt_kernel_events ev;
+	char why[128];
 	void *buf;
 
-	while ((opt = getopt(argc, argv, "n:i:qh")) != -1) {
+	while ((opt = getopt(argc, argv, "n:i:qSh")) != -1) {
 		switch (opt) {
 		case 'n':
 			if (parse_ulong(optarg, &count))
@@ -109,6 +186,9 @@ int main(int argc, char **argv)
 			break;
 		case 'q':
 			quiet = 1;
+			break;
+		case 'S':
+			use_events = 0;
 			break;
 		default:
 			usage(argv[0]);
@@ -176,11 +256,23 @@ int main(int argc, char **argv)
 		n = bytes / sizeof(struct shadow_pte);
 	}
 
+	/* Events first: the first table then shows what they start from. */
+	if (use_events && !spt_kernel_events_probe(why, sizeof(why))) {
+		int e = spt_kernel_events_open(&ev, 0);
+
+		if (e)
+			fprintf(stderr, "inspector: shadowpt_events: %s (sleeping instead)\n",
+				strerror(-e));
+		have_events = !e;
+	}
 	if (spt_start()) {
 		fprintf(stderr, "inspector: shadowpt_start: %s\n", strerror(errno));
 		rc = 1;
 		goto close;
 	}
+	/* What start itself wrote is in the first table. */
+	if (have_events)
+		spt_kernel_events_drain(&ev, 0, print_event, &(int){ 1 });
 
 	while (!stop_requested) {
 		struct timespec ts = {
@@ -191,9 +283,16 @@ int main(int argc, char **argv)
 		print_table(&pt, n, quiet, ++round);
 		if (count && round >= count)
 			break;
-		/* nanosleep returns early with EINTR on SIGINT/SIGTERM. */
-		nanosleep(&ts, NULL);
+		if (have_events) {
+			if (wait_events(&ev, (long)interval_ms, quiet))
+				break;
+		} else {
+			/* nanosleep returns early with EINTR on SIGINT/SIGTERM. */
+			nanosleep(&ts, NULL);
+		}
 	}
+	if (have_events)
+		spt_kernel_events_close(&ev);
 
 	if (spt_stop()) {
 		fprintf(stderr, "inspector: shadowpt_stop: %s\n", strerror(errno));

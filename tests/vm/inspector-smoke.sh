@@ -1,7 +1,8 @@
 #!/bin/sh
 # In-VM check of the inspector tool (needs a kernel with shadowpt): watch the
 # top of a sleeping target's stack, see it mapped, check the truncation
-# message, and check that SIGTERM leads to stop+close and exit 0. TAP.
+# message, check that SIGTERM leads to stop+close and exit 0, and that the
+# inspector prints the kernel's events as a target changes. TAP.
 fails=0
 n=0
 check() {
@@ -16,7 +17,7 @@ check() {
 	fi
 }
 
-echo "1..6"
+echo "1..8"
 sleep 600 &
 target=$!
 sleep 1
@@ -68,4 +69,28 @@ rc2=$?
 check "SIGTERM: exit 0 and the table closed (rc $rc, next open rc $rc2)" \
 	[ "$((rc + rc2))" -eq 0 ]
 kill "$target"
+
+# Events: a target that maps, touches and unmaps one page 20 times once
+# told to; the inspector waits on the event file between its two tables.
+mkfifo /tmp/tgo
+spt_lossless --target 20 </tmp/tgo >/tmp/tready &
+lt=$!
+exec 3>/tmp/tgo
+n=0
+while ! grep -q '^ready' /tmp/tready && [ "$n" -lt 50 ]; do sleep 0.1; n=$((n + 1)); done
+set -- $(cat /tmp/tready)
+addr=$(($3))
+region=$((addr & ~0x1fffff))
+inspector -n 2 -i 3000 "$2" "$region" "$((region + 0x200000))" >/tmp/insp-ev.out 2>&1 &
+insp=$!
+sleep 1
+echo go >&3
+wait "$insp"
+rc=$?
+exec 3>&-
+wait "$lt"
+grep '^event' /tmp/insp-ev.out | head -n 6 | sed 's/^/# /'
+evs=$(grep -c '^event [0-9]* \(mmap\|write-fault\|munmap\) ' /tmp/insp-ev.out)
+check "inspector with events exits 0 (rc $rc)" [ "$rc" -eq 0 ]
+check "60 transitions printed as events (got $evs)" [ "$evs" -eq 60 ]
 [ "$fails" -eq 0 ]
