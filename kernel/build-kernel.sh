@@ -1,11 +1,15 @@
 #!/usr/bin/env bash
 # Build (or fetch from the cache) the shadowpt test kernel.
 #
-# Usage: kernel/build-kernel.sh
+# Usage: kernel/build-kernel.sh [--nodebug] [--unpatched]
 #   Prints progress and timings on stderr and, as the LAST line on stdout,
 #   the path of the bzImage. Next to it in the same directory:
 #   config (the merged .config), headers/include (make headers_install),
 #   build.log, inputs (what the cache key was computed from).
+#   --nodebug    also merge kernel/config/shadowpt-nodebug.config: the same
+#                kernel without KASAN and lockdep (for overhead figures)
+#   --unpatched  no patch series at all (the baseline kernel), in its own
+#                source tree so that switching does not rebuild everything
 #
 # Base: Debian's linux-source-6.12 (/usr/src/linux-source-6.12.tar.xz).
 # Patches: kernel/patches/series (quilt style: one file name per line,
@@ -37,6 +41,19 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 self="$here/$(basename "${BASH_SOURCE[0]}")"
 patchdir=${SHADOWPT_PATCH_DIR:-$here/patches}
 fragment=$here/config/shadowpt-test.config
+flavor=
+unpatched=0
+while (($#)); do
+	case $1 in
+	--nodebug) flavor=$here/config/shadowpt-nodebug.config ;;
+	--unpatched) unpatched=1 ;;
+	*)
+		sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed -e '$d' -e 's/^# \{0,1\}//' >&2
+		exit 2
+		;;
+	esac
+	shift
+done
 tarball=${SHADOWPT_KERNEL_TARBALL:-/usr/src/linux-source-6.12.tar.xz}
 cache=${SHADOWPT_KERNEL_CACHE:-/var/cache/shadowpt/kernel}
 if [[ -z ${SHADOWPT_KERNEL_CACHE:-} ]] && ! mkdir -p "$cache" 2>/dev/null; then
@@ -52,6 +69,7 @@ die() { log "ERROR: $*"; exit 1; }
 t_start=$SECONDS
 
 [[ -f $fragment ]] || die "config fragment missing: $fragment"
+[[ -z $flavor || -f $flavor ]] || die "config fragment missing: $flavor"
 
 # Every tool a build from scratch runs, checked even when the tree is warm
 # and make would not run them: a newcomer's cold build needs them all
@@ -74,7 +92,7 @@ fi
 
 # --- the patch list -------------------------------------------------------
 patches=()
-if [[ -f $patchdir/series ]]; then
+if ((!unpatched)) && [[ -f $patchdir/series ]]; then
 	while read -r name _; do
 		[[ -z $name || $name == \#* ]] && continue
 		[[ -f $patchdir/$name ]] || die "series lists $name but $patchdir/$name does not exist"
@@ -89,7 +107,12 @@ inputs=$(
 	printf 'tarball: %s\ncompiler: %s\n' "$tar_id" "$cc_id"
 	printf 'script: %s\n' "$(sha256sum <"$self" | cut -d' ' -f1)"
 	printf 'fragment: %s\n' "$(sha256sum <"$fragment" | cut -d' ' -f1)"
-	if [[ -f $patchdir/series ]]; then
+	if [[ -n $flavor ]]; then
+		printf 'flavor %s: %s\n' "$(basename "$flavor")" "$(sha256sum <"$flavor" | cut -d' ' -f1)"
+	fi
+	if ((unpatched)); then
+		printf 'unpatched\n'
+	elif [[ -f $patchdir/series ]]; then
 		printf 'series: %s\n' "$(sha256sum <"$patchdir/series" | cut -d' ' -f1)"
 	fi
 	for p in ${patches[@]+"${patches[@]}"}; do
@@ -97,8 +120,10 @@ inputs=$(
 	done
 )
 key=$(printf '%s\n' "$inputs" | sha256sum | cut -c1-16)
-config_key=$(printf '%s\n%s\n%s\n' "$tar_id" "$cc_id" "$(sha256sum <"$fragment")" | sha256sum | cut -c1-12)
+config_key=$(printf '%s\n%s\n%s\n%s\n%s\n' "$tar_id" "$cc_id" "$(sha256sum <"$fragment")" \
+	"$( [[ -z $flavor ]] || sha256sum <"$flavor")" "$unpatched" | sha256sum | cut -c1-12)
 tar_key=$(printf '%s\n' "$tar_id" | sha256sum | cut -c1-12)
+((unpatched)) && tar_key=$tar_key-base
 result=$cache/$key
 
 if [[ -f $result/complete && -f $result/bzImage ]]; then
@@ -222,7 +247,13 @@ while IFS= read -r line; do
 	else
 		printf '%s\n' "$line"
 	fi
-done <"$fragment" >"$eff"
+done < <(cat "$fragment" ${flavor:+"$flavor"}) >"$eff.all"
+# A later line for the same symbol (the flavor's) replaces an earlier one.
+awk '{ s = $0; sub(/^# /, "", s); sub(/[= ].*/, "", s)
+	if (s ~ /^CONFIG_/) { if (!(s in at)) order[n++] = s; at[s] = $0 }
+	else other[m++] = $0 }
+	END { for (i = 0; i < m; i++) print other[i]; for (i = 0; i < n; i++) print at[order[i]] }' \
+	"$eff.all" >"$eff"
 if ((with_patch)); then
 	log "series defines CONFIG_SHADOWPT: requiring it"
 else
