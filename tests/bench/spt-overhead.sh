@@ -1,0 +1,83 @@
+#!/usr/bin/env bash
+# The overhead figures of kernel/README.md: spt_fault_bench (map 64 MiB,
+# touch every page, unmap; 20 rounds; medians) inside the VM on
+#   debug    the test kernel (KASAN, lockdep, ...)      with and without the series
+#   nodebug  the same config without KASAN and lockdep  with and without the series
+# once with one faulting thread and once with a second one alongside.
+# Within a boot the configurations take turns round by round, so their
+# ratios (table/none, events/none) are what to read; "none" of the patched
+# kernel against the unpatched one compares two boots and carries their
+# noise (each kernel is booted twice, alternately, and the lower median is
+# kept).
+#
+# Usage: tests/bench/spt-overhead.sh [-b BUILDDIR] [-r ROUNDS] [-o OUTDIR]
+# Needs the meson build (spt_fault_bench) and what run-vm.sh needs; builds
+# the kernels with kernel/build-kernel.sh (cached).
+set -euo pipefail
+
+top=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+build=$top/build
+rounds=20
+outdir=${TMPDIR:-/tmp}/spt-overhead
+while getopts "b:r:o:" opt; do
+	case $opt in
+	b) build=$OPTARG ;;
+	r) rounds=$OPTARG ;;
+	o) outdir=$OPTARG ;;
+	*) exit 2 ;;
+	esac
+done
+bench=$build/tests/bench/spt_fault_bench
+[[ -x $bench ]] || { echo "no $bench: meson compile -C $build first" >&2; exit 1; }
+mkdir -p "$outdir"
+
+declare -A kern
+for flavor in debug nodebug; do
+	for p in patched unpatched; do
+		args=()
+		[[ $flavor == nodebug ]] && args+=(--nodebug)
+		[[ $p == unpatched ]] && args+=(--unpatched)
+		kern[$flavor-$p]=$("$top/kernel/build-kernel.sh" ${args[@]+"${args[@]}"} | tail -n 1)
+	done
+done
+
+# boot FLAVOR-P N: run both benchmarks, keep the "bench" lines.
+boot() {
+	local k=$1 n=$2 out=$outdir/$1.$2
+	"$top/tests/vm/run-vm.sh" -k "${kern[$k]}" -o "$out" -b "$bench" \
+		-t "t1 /bin/spt_fault_bench -r $rounds -t 1" \
+		-t "t2 /bin/spt_fault_bench -r $rounds -t 2" >"$out.log" 2>&1 ||
+		{ echo "VM run $k failed: $out.log" >&2; tail -n 30 "$out.log" >&2; exit 1; }
+	grep -o 'bench .*' "$out.log" | sed "s/^/$k run$n /" >>"$outdir/results"
+}
+: >"$outdir/results"
+for n in 1 2; do
+	for k in debug-patched debug-unpatched nodebug-patched nodebug-unpatched; do
+		boot "$k" "$n"
+	done
+done
+
+# The lower of the two boots' medians, per kernel, config and threads.
+med() { awk -v k="$1" -v c="$2" -v t="threads=$3" '
+	$1 == k && $4 == c && $5 == t { split($6, a, "="); v = a[2] + 0
+		if (!n++ || v < m) m = v }
+	END { if (n) printf "%.1f", m; else printf "-" }' "$outdir/results"; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "-" || b == "-") print "-";
+	else printf "%+.2f%%", (a / b - 1) * 100 }'; }
+echo "spt_fault_bench: map $((64)) MiB, touch every page, unmap; $rounds rounds, median ms"
+printf '%-8s %-7s %9s %9s %9s %11s %11s %11s %14s\n' kernel threads none table events \
+	none2/none table/none events/none none/unpatched
+for flavor in debug nodebug; do
+	for th in 1 2; do
+		n=$(med "$flavor-patched" none "$th")
+		n2=$(med "$flavor-patched" none2 "$th")
+		tb=$(med "$flavor-patched" table "$th")
+		ev=$(med "$flavor-patched" events "$th")
+		base=$(med "$flavor-unpatched" none "$th")
+		printf '%-8s %-7s %9s %9s %9s %11s %11s %11s %14s\n' "$flavor" "$th" "$n" "$tb" "$ev" \
+			"$(ratio "$n2" "$n")" "$(ratio "$tb" "$n")" "$(ratio "$ev" "$n")" "$(ratio "$n" "$base")"
+	done
+done
+echo "per-boot ratios (same boot, rounds interleaved; none2/none is the noise floor):"
+grep 'bench ratio' "$outdir/results" | sed 's/^/  /'
+echo "raw: $outdir/results"
