@@ -106,7 +106,11 @@ struct shadowpt_events_page {
 	__u64 __reserved2[7];
 };
 
-/* One change of one table entry (64 bytes). */
+/*
+ * One change of one table entry (64 bytes). A TRANSITION record has
+ * count 0; a LOST record has only seq, time_ns (when it was written),
+ * count and type set, the rest 0. Readers must ignore __reserved.
+ */
 struct shadowpt_event {
 	__u64 seq;		/* 1, 2, ... for every change of the table */
 	__u64 time_ns;		/* ktime_get_ns(): CLOCK_MONOTONIC */
@@ -124,7 +128,46 @@ struct shadowpt_event {
 #define SHADOWPT_EVENT_TRANSITION	1	/* vaddr went old -> new */
 #define SHADOWPT_EVENT_LOST		2	/* seq .. seq + count - 1 dropped */
 
-/* Why an entry changed (the hook that saw it is named in brackets). */
+/*
+ * Why an entry changed, and the hooks that report each cause (mm/ files;
+ * "hint" is the per-task cause a syscall sets for the mmu notifier
+ * changes it makes). A migration or swap entry in the new state wins over
+ * a hint, and reclaim wins over everything but migration.
+ *
+ * OTHER         anything else: a KSM merge, mprotect()'s notifier change
+ * START         shadowpt_start() reading the current state
+ * READ_FAULT,   do_anonymous_page(), set_pte_range() (also fault-around),
+ * WRITE_FAULT   do_set_pmd(), the anonymous THP and huge zero page faults;
+ *               insert_pfn(), insert_page_into_pte_locked() and hugetlb
+ *               faults through the fault's hint
+ * COW           wp_page_copy(); set_pte_range() from do_cow_fault()
+ * SWAP_IN       do_swap_page()
+ * MMAP          mmap_region() (and, by hint, what MAP_FIXED unmaps);
+ *               __install_special_mapping()
+ * MUNMAP        vms_complete_munmap_vmas(); MMU_NOTIFY_UNMAP without a hint
+ * BRK           do_brk_flags(); brk()'s shrink by hint
+ * STACK         expand_downwards(), expand_upwards()
+ * MREMAP        the mremap() hook on both ranges (also after a failed
+ *               move), and its zaps by hint
+ * MADVISE       notifier changes during do_madvise() (DONTNEED, REMOVE, ...)
+ * ZAP           MMU_NOTIFY_CLEAR without a hint: truncation, hole punch
+ * EXEC, EXIT    the notifier's release() of the target's mm (EXEC when
+ *               during execve()), and shadowpt_exec_done()'s re-read
+ * THP_COLLAPSE  collapse_huge_page(); khugepaged's and MADV_COLLAPSE's
+ *               notifier changes and do_set_pmd() by hint
+ * THP_SPLIT     __split_huge_pmd(); unmap_folio() and remap_page() of
+ *               split_huge_page() by hint, zero-page subpages
+ * MIGRATION     a PTE that became a migration entry (notifier);
+ *               remove_migration_pte/pmd(), migrate_vma_insert_page()
+ * RECLAIM       a PTE that became a swap entry; any notifier change in a
+ *               reclaiming task (PF_MEMALLOC, PF_KSWAPD): kswapd, direct
+ *               reclaim, MADV_PAGEOUT
+ * SWAPOFF       unuse_pte()
+ * UFFD          mfill_atomic_install_pte(), mfill_atomic_pte_zeropage(),
+ *               move_present_pte(), move_zeropage_pte(),
+ *               move_pages_huge_pmd(); the UFFDIO_MOVE source by hint
+ * RESYNC        the re-read queued when pte_offset_map_lock() kept failing
+ */
 #define SHADOWPT_CAUSE_OTHER		0  /* none of the below */
 #define SHADOWPT_CAUSE_START		1  /* shadowpt_start() read the state */
 #define SHADOWPT_CAUSE_READ_FAULT	2  /* read fault (also fault-around) */
