@@ -4,18 +4,26 @@
  * window up to date; each sample reads it without tearing and pairs it
  * with /proc/PID/maps for VMA names. The kernel allows one table system
  * wide, so one session (all viewers of that window) holds it at a time.
+ * Where the kernel has shadowpt_events(), the session is driven by the
+ * table's own transition records: each names the page it changed and
+ * why, so the reader re-reads that entry (and the VMAs, when the page's
+ * allocated/anonymous state changed) and nothing else.
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <unistd.h>
 
 #include "../backend.h"
+#include "../events.h"
+#include "../procfs/maps-query.h"
 #include "../procfs/maps.h"
 #include "../procfs/mm-thread.h"
 #include "../procfs/pagemap.h"
+#include "kernel-events.h"
 #include "kernel-state.h"
 #include "kernel-table.h"
 #include "wire.h"
@@ -28,6 +36,10 @@ struct kernel_handle {
 	int procdir; /* /proc/PID, opened once: pid reuse cannot redirect it */
 	struct spt_procfs_buf maps;
 	struct spt_state vmas;
+	int pidfd;
+	int maps_fd; /* PROCMAP_QUERY for targeted VMA reads, -1 without */
+	bool no_query;
+	struct spt_kernel_events ev; /* ev.fd -1: no event ring */
 };
 
 static int kernel_open(pid_t pid, int pidfd, uint64_t start, uint64_t end, void **handle,
@@ -46,6 +58,8 @@ static int kernel_open(pid_t pid, int pidfd, uint64_t start, uint64_t end, void 
 	if (!h)
 		return -ENOMEM;
 	spt_state_init(&h->vmas);
+	h->ev.fd = -1;
+	h->pidfd = pidfd;
 	snprintf(path, sizeof(path), "/proc/%d", (int)pid);
 	h->procdir = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	/* The pidfd names the verified process: still alive means same pid. */
@@ -64,6 +78,7 @@ static int kernel_open(pid_t pid, int pidfd, uint64_t start, uint64_t end, void 
 			ret = -ENOSPC;
 		goto fail;
 	}
+	h->maps_fd = openat(h->procdir, "maps", O_RDONLY | O_CLOEXEC);
 	*handle = h;
 	return 0;
 fail:
@@ -168,11 +183,167 @@ static void kernel_close(void *handle)
 {
 	struct kernel_handle *h = handle;
 
+	spt_kernel_events_close(&h->ev);
 	spt_kernel_table_close(&h->table);
+	if (h->maps_fd >= 0)
+		close(h->maps_fd);
 	close(h->procdir);
 	spt_procfs_buf_free(&h->maps);
 	spt_state_free(&h->vmas);
 	free(h);
+}
+
+static int kernel_events_start(void *handle, int epfd, char *desc, size_t desclen)
+{
+	struct kernel_handle *h = handle;
+	struct epoll_event e = {.events = EPOLLIN, .data.ptr = h};
+	int ret = spt_kernel_events_probe(desc, desclen);
+
+	if (ret)
+		return ret;
+	ret = spt_kernel_events_open(&h->ev, 0);
+	if (ret) {
+		snprintf(desc, desclen, "shadowpt_events: %s", strerror(-ret));
+		return ret;
+	}
+	if (epoll_ctl(epfd, EPOLL_CTL_ADD, spt_kernel_events_fd(&h->ev), &e) < 0) {
+		ret = -errno;
+		snprintf(desc, desclen, "epoll: %s", strerror(-ret));
+		spt_kernel_events_close(&h->ev);
+		return ret;
+	}
+	snprintf(desc, desclen, "every transition of the kernel table (event ring of %llu KiB)",
+		 (unsigned long long)(h->ev.data_size / 1024));
+	return 0;
+}
+
+/* The kernel's cause (SHADOWPT_CAUSE_*) as the protocol's. */
+static uint8_t protocol_cause(unsigned int c)
+{
+	switch (c) {
+	case SHADOWPT_CAUSE_READ_FAULT:
+		return SHADOWPT__CAUSE__CAUSE_READ_FAULT;
+	case SHADOWPT_CAUSE_WRITE_FAULT:
+		return SHADOWPT__CAUSE__CAUSE_WRITE_FAULT;
+	case SHADOWPT_CAUSE_COW:
+		return SHADOWPT__CAUSE__CAUSE_COW;
+	case SHADOWPT_CAUSE_SWAP_IN:
+	case SHADOWPT_CAUSE_SWAPOFF:
+		return SHADOWPT__CAUSE__CAUSE_SWAP_IN;
+	case SHADOWPT_CAUSE_MMAP:
+		return SHADOWPT__CAUSE__CAUSE_MMAP;
+	case SHADOWPT_CAUSE_MUNMAP:
+		return SHADOWPT__CAUSE__CAUSE_MUNMAP;
+	case SHADOWPT_CAUSE_BRK:
+		return SHADOWPT__CAUSE__CAUSE_BRK;
+	case SHADOWPT_CAUSE_STACK:
+		return SHADOWPT__CAUSE__CAUSE_STACK_GROWTH;
+	case SHADOWPT_CAUSE_MREMAP:
+		return SHADOWPT__CAUSE__CAUSE_MREMAP;
+	case SHADOWPT_CAUSE_MADVISE:
+		return SHADOWPT__CAUSE__CAUSE_MADVISE;
+	case SHADOWPT_CAUSE_ZAP:
+		return SHADOWPT__CAUSE__CAUSE_ZAP;
+	case SHADOWPT_CAUSE_EXEC:
+		return SHADOWPT__CAUSE__CAUSE_EXEC;
+	case SHADOWPT_CAUSE_EXIT:
+		return SHADOWPT__CAUSE__CAUSE_EXIT;
+	case SHADOWPT_CAUSE_THP_COLLAPSE:
+		return SHADOWPT__CAUSE__CAUSE_THP_COLLAPSE;
+	case SHADOWPT_CAUSE_THP_SPLIT:
+		return SHADOWPT__CAUSE__CAUSE_THP_SPLIT;
+	case SHADOWPT_CAUSE_MIGRATION:
+		return SHADOWPT__CAUSE__CAUSE_MIGRATION;
+	case SHADOWPT_CAUSE_RECLAIM:
+		return SHADOWPT__CAUSE__CAUSE_RECLAIM;
+	case SHADOWPT_CAUSE_UFFD:
+		return SHADOWPT__CAUSE__CAUSE_UFFD;
+	case SHADOWPT_CAUSE_RESYNC:
+		return SHADOWPT__CAUSE__CAUSE_RESYNC;
+	default:
+		return SHADOWPT__CAUSE__CAUSE_VMA_CHANGE; /* START, OTHER: some change */
+	}
+}
+
+/*
+ * One record into the batch: its page to re-read, merged with the range
+ * before it when that ends here for the same reason (an munmap of 2048
+ * pages is one range).
+ */
+static int add_record(const struct shadowpt_event *rec, void *arg)
+{
+	struct spt_batch *b = arg;
+	struct spt_event ev = {.start = rec->vaddr & ~(uint64_t)(SPT_PAGE_SIZE - 1),
+			       .time_ns = rec->time_ns,
+			       .cause = protocol_cause(rec->cause)};
+	struct spt_event *last = b->nev ? &b->ev[b->nev - 1] : NULL;
+
+	if (rec->type == SHADOWPT_EVENT_LOST) {
+		b->lost += rec->count;
+		spt_batch_full(b, rec->time_ns, 0, SHADOWPT__CAUSE__CAUSE_RESYNC);
+		return 0;
+	}
+	if (rec->type != SHADOWPT_EVENT_TRANSITION)
+		return 0; /* a record type of a newer kernel: the table stays the truth */
+	if (rec->cause == SHADOWPT_CAUSE_EXEC) {
+		spt_batch_full(b, rec->time_ns, 0, SHADOWPT__CAUSE__CAUSE_EXEC);
+		return 0;
+	}
+	ev.end = ev.start + SPT_PAGE_SIZE;
+	/* A page that came or went as allocated/anonymous: its VMA changed. */
+	ev.vmas = ((rec->old_flags ^ rec->new_flags) &
+		   (SPTE_VADDR_ALLOCATED | SPTE_VADDR_ANONYMOUS)) != 0;
+	if (last && last->end == ev.start && last->cause == ev.cause && last->vmas == ev.vmas &&
+	    !last->fault) {
+		last->end = ev.end;
+		spt_batch_note(b, ev.time_ns, 0, ev.cause, ev.start);
+		return 0;
+	}
+	return spt_batch_add(b, &ev);
+}
+
+static int kernel_events_drain(void *handle, struct spt_batch *b)
+{
+	struct kernel_handle *h = handle;
+	long n = spt_kernel_events_drain(&h->ev, 0, add_record, b);
+
+	return n < 0 ? (int)n : 0;
+}
+
+/*
+ * A leader without an mm (exited before its threads) fails the query with
+ * -ESRCH while the pidfd lives: -EAGAIN, and the reader's full read goes
+ * through a thread (kernel_read_vmas).
+ */
+static int kernel_read_vmas_range(void *handle, uint64_t start, uint64_t end,
+				  struct spt_state *out)
+{
+	struct kernel_handle *h = handle;
+	int ret = spt_maps_read_range(h->procdir, h->maps_fd, &h->no_query, &h->maps, start, end,
+				      h->table.start, h->table.end, out);
+
+	return ret == -ESRCH && !spt_pidfd_exited(h->pidfd) ? -EAGAIN : ret;
+}
+
+static int kernel_read_pages(void *handle, const struct spt_state *vmas, uint64_t start,
+			     uint64_t end, struct spt_state *out)
+{
+	struct kernel_handle *h = handle;
+	size_t first, n;
+	int ret;
+
+	if (start < h->table.start)
+		start = h->table.start;
+	if (end > h->table.end)
+		end = h->table.end;
+	if (start >= end)
+		return 0;
+	first = (start - h->table.start) / SPT_PAGE_SIZE;
+	n = (end - start) / SPT_PAGE_SIZE;
+	ret = spt_kernel_table_read_range(&h->table, first, n);
+	if (ret)
+		return ret;
+	return spt_kernel_state_pages(h->table.copy + first, n, start, vmas, out);
 }
 
 const struct spt_backend_ops spt_backend_kernel = {
@@ -181,5 +352,9 @@ const struct spt_backend_ops spt_backend_kernel = {
 	.open = kernel_open,
 	.sample = kernel_sample,
 	.peek = kernel_peek,
+	.events_start = kernel_events_start,
+	.events_drain = kernel_events_drain,
+	.read_vmas = kernel_read_vmas_range,
+	.read_pages = kernel_read_pages,
 	.close = kernel_close,
 };

@@ -5,11 +5,11 @@
 #include "kernel-state.h"
 #include "shadowpt-limits.h"
 
-int spt_kernel_state_build(const struct shadow_pte *t, size_t n, uint64_t start,
-			   const struct spt_state *vmas, struct spt_state *out)
+/* Both sources must say the same about which pages are allocated/anonymous. */
+static int check_vmas(const struct shadow_pte *t, size_t n, uint64_t start,
+		      const struct spt_state *vmas)
 {
 	size_t v = 0;
-	int ret;
 
 	for (size_t i = 0; i < n; i++) {
 		uint64_t vaddr = start + i * SPT_PAGE_SIZE;
@@ -25,23 +25,33 @@ int spt_kernel_state_build(const struct shadow_pte *t, size_t n, uint64_t start,
 		if ((kflags & (SPT_F_ALLOCATED | SPT_F_ANONYMOUS)) != implied)
 			return -EAGAIN;
 	}
-	for (size_t i = 0; i < vmas->nvmas; i++) {
-		ret = spt_state_append_vma(out, &vmas->vmas[i]);
-		if (ret)
-			return ret;
-	}
-	for (size_t i = 0; i < n; i++) {
+	return 0;
+}
+
+int spt_kernel_state_pages(const struct shadow_pte *t, size_t n, uint64_t start,
+			   const struct spt_state *vmas, struct spt_state *out)
+{
+	int ret = check_vmas(t, n, start, vmas);
+
+	for (size_t i = 0; i < n && !ret; i++) {
 		struct spt_page p = {
 			.vaddr = t[i].vaddr,
 			.pfn = t[i].pfn,
 			.flags = (uint32_t)t[i].state_flags & SPT_F_SPEC_MASK,
 		};
 
-		if (!(p.flags & SPT_F_MAPPED))
-			continue;
-		ret = spt_state_append_page(out, &p);
-		if (ret)
-			return ret;
+		if (p.flags & SPT_F_MAPPED)
+			ret = spt_state_append_page(out, &p);
 	}
-	return 0;
+	return ret;
+}
+
+int spt_kernel_state_build(const struct shadow_pte *t, size_t n, uint64_t start,
+			   const struct spt_state *vmas, struct spt_state *out)
+{
+	int ret = 0;
+
+	for (size_t i = 0; i < vmas->nvmas && !ret; i++)
+		ret = spt_state_append_vma(out, &vmas->vmas[i]);
+	return ret ? ret : spt_kernel_state_pages(t, n, start, vmas, out);
 }

@@ -21,4 +21,11 @@
 int spt_kernel_state_build(const struct shadow_pte *t, size_t n, uint64_t start,
 			   const struct spt_state *vmas, struct spt_state *out);
 
+/*
+ * The same for the pages only (appended to out, VMAs untouched): t holds
+ * the n entries from start, vmas at least the VMAs overlapping them.
+ */
+int spt_kernel_state_pages(const struct shadow_pte *t, size_t n, uint64_t start,
+			   const struct spt_state *vmas, struct spt_state *out);
+
 #endif

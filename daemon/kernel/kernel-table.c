@@ -101,6 +101,25 @@ int spt_kernel_table_read(struct spt_kernel_table *t)
 	return -EAGAIN;
 }
 
+int spt_kernel_table_read_range(struct spt_kernel_table *t, size_t first, size_t n)
+{
+	size_t bytes = n * sizeof(struct shadow_pte);
+	struct shadow_pte *prev = t->copy2 + first, *cur = t->copy + first;
+	const struct shadow_pte *src = t->entries + first;
+
+	if (first > t->npages || n > t->npages - first)
+		return -EINVAL;
+	memcpy(prev, src, bytes);
+	for (int i = 0; i < SPT_KERNEL_STABLE_READ_TRIES; i++) {
+		__atomic_thread_fence(__ATOMIC_ACQUIRE);
+		memcpy(cur, src, bytes);
+		if (memcmp(cur, prev, bytes) == 0)
+			return 0;
+		memcpy(prev, cur, bytes);
+	}
+	return -EAGAIN;
+}
+
 int spt_kernel_table_page(uint64_t pfn, uint8_t page[4096])
 {
 	if (syscall(__NR_shadowpt_page_contents, (unsigned long)pfn, page) < 0)

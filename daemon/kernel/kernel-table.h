@@ -48,6 +48,12 @@ int spt_kernel_table_open(struct spt_kernel_table *t, pid_t pid, uint64_t start,
  */
 int spt_kernel_table_read(struct spt_kernel_table *t);
 
+/*
+ * The same for the n entries from first only, into t->copy[first..]
+ * (the rest of t->copy is left as it was). 0, -EAGAIN or -EINVAL.
+ */
+int spt_kernel_table_read_range(struct spt_kernel_table *t, size_t first, size_t n);
+
 /* Page contents of pfn (mapped in the window). Returns 0 or -errno. */
 int spt_kernel_table_page(uint64_t pfn, uint8_t page[4096]);
 

@@ -317,34 +317,11 @@ static int procfs_events_drain(void *handle, struct spt_batch *batch)
 static int procfs_read_vmas(void *handle, uint64_t start, uint64_t end, struct spt_state *out)
 {
 	struct procfs_backend *b = handle;
-	int ret;
+	int ret = spt_maps_read_range(mm_dir(b), b->maps_fd, &b->query_unsupported, &b->maps,
+				      start, end, b->start, b->end, out);
 
-	if (b->maps_fd >= 0 && !b->query_unsupported) {
-		ret = spt_maps_query(b->maps_fd, start, end, b->start, b->end, out);
-		if (ret != -EOPNOTSUPP)
-			return ret == -ESRCH && !spt_pidfd_exited(b->pidfd) ? -EAGAIN : ret;
-		b->query_unsupported = true;
-		spt_state_clear(out);
-	}
-	/* Before 6.11: the whole text, keeping what overlaps [start, end). */
-	ret = spt_maps_read(mm_dir(b), b->start, b->end, &b->maps, out, NULL);
-	if (ret == -EINVAL)
-		return -EAGAIN; /* changed while read */
-	if (ret)
-		return ret;
-	/* Drop what lies wholly outside [start, end), keeping true extents. */
-	{
-		struct spt_state keep;
-
-		spt_state_init(&keep);
-		for (size_t i = 0; i < out->nvmas && !ret; i++)
-			if (out->vmas[i].end > start && out->vmas[i].start < end)
-				ret = spt_state_append_vma(&keep, &out->vmas[i]);
-		if (!ret)
-			spt_state_move(out, &keep);
-		spt_state_free(&keep);
-	}
-	return ret;
+	/* A query on an mm that exec replaced fails: the reader reads all again. */
+	return ret == -ESRCH && !spt_pidfd_exited(b->pidfd) ? -EAGAIN : ret;
 }
 
 static int procfs_read_pages(void *handle, const struct spt_state *vmas, uint64_t start,

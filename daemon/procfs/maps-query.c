@@ -113,3 +113,33 @@ out:
 	free(esc);
 	return ret;
 }
+
+int spt_maps_read_range(int dirfd, int maps_fd, bool *no_query, struct spt_procfs_buf *buf,
+			uint64_t a, uint64_t b, uint64_t wstart, uint64_t wend,
+			struct spt_state *out)
+{
+	struct spt_state keep;
+	int ret;
+
+	if (maps_fd >= 0 && !*no_query) {
+		ret = spt_maps_query(maps_fd, a, b, wstart, wend, out);
+		if (ret != -EOPNOTSUPP)
+			return ret;
+		*no_query = true;
+		spt_state_clear(out);
+	}
+	/* Before 6.11: the whole text, keeping what overlaps [a, b). */
+	ret = spt_maps_read(dirfd, wstart, wend, buf, out, NULL);
+	if (ret == -EINVAL)
+		return -EAGAIN; /* changed while read */
+	if (ret)
+		return ret;
+	spt_state_init(&keep);
+	for (size_t i = 0; i < out->nvmas && !ret; i++)
+		if (out->vmas[i].end > a && out->vmas[i].start < b)
+			ret = spt_state_append_vma(&keep, &out->vmas[i]);
+	if (!ret)
+		spt_state_move(out, &keep);
+	spt_state_free(&keep);
+	return ret;
+}

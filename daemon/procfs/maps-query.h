@@ -11,7 +11,10 @@
 #ifndef SHADOWPTD_PROCFS_MAPS_QUERY_H
 #define SHADOWPTD_PROCFS_MAPS_QUERY_H
 
+#include <stdbool.h>
 #include <stdint.h>
+
+#include "maps.h"
 
 #include "state.h"
 
@@ -23,5 +26,16 @@
  */
 int spt_maps_query(int maps_fd, uint64_t a, uint64_t b, uint64_t wstart, uint64_t wend,
 		   struct spt_state *st);
+
+/*
+ * The VMAs overlapping [a, b) of the window [wstart, wend), with their
+ * true extents inside the window: through PROCMAP_QUERY on maps_fd while
+ * the kernel has it (*no_query is set, once, when it has not), else from
+ * the maps text of dirfd (/proc/PID) read into buf. Returns 0, -EAGAIN
+ * (the text changed while read), -ESRCH (mm gone), -errno.
+ */
+int spt_maps_read_range(int dirfd, int maps_fd, bool *no_query, struct spt_procfs_buf *buf,
+			uint64_t a, uint64_t b, uint64_t wstart, uint64_t wend,
+			struct spt_state *out);
 
 #endif

@@ -159,9 +159,10 @@ struct viewer {
 	uint64_t seq;
 	uint32_t next_chunk;
 	bool have_snapshot, exited, failed;
-	int backend;
-	char reason[160];
+	int backend, mode;
+	char reason[160], mode_reason[160];
 	unsigned deltas, snapshots;
+	unsigned fault_deltas; /* deltas whose pages a fault mapped (the kernel says which) */
 	uint32_t next_request;
 };
 
@@ -185,6 +186,9 @@ static void viewer_handle(struct viewer *v, SptFrame *f)
 		v->backend = f->watch_started->backend;
 		snprintf(v->reason, sizeof(v->reason), "%s",
 			 f->watch_started->backend_reason ? f->watch_started->backend_reason : "");
+		v->mode = f->watch_started->mode;
+		snprintf(v->mode_reason, sizeof(v->mode_reason), "%s",
+			 f->watch_started->mode_reason ? f->watch_started->mode_reason : "");
 		break;
 	case SHADOWPT__FRAME__MSG_SNAPSHOT:
 		if (spt_snapshot_apply_chunk(&v->st, f->snapshot, v->next_chunk)) {
@@ -209,6 +213,16 @@ static void viewer_handle(struct viewer *v, SptFrame *f)
 		if (!f->delta->has_last_chunk || f->delta->last_chunk) {
 			v->seq = f->delta->seq;
 			v->deltas++;
+		}
+		for (size_t i = 0; i <= f->delta->n_runs; i++) {
+			/* The delta's cause, or each run's when it says MULTIPLE. */
+			Shadowpt__Cause c = i ? f->delta->runs[i - 1]->cause : f->delta->cause;
+
+			if (c == SHADOWPT__CAUSE__CAUSE_READ_FAULT ||
+			    c == SHADOWPT__CAUSE__CAUSE_WRITE_FAULT) {
+				v->fault_deltas++;
+				break;
+			}
 		}
 		break;
 	case SHADOWPT__FRAME__MSG_TARGET_EXITED:
@@ -492,6 +506,8 @@ int main(int argc, char **argv)
 	    "kernel viewers are served by the kernel backend (%s)", k1.reason);
 	CHECK(p1.backend == SHADOWPT__BACKEND__BACKEND_PROCFS,
 	    "forced procfs viewer is served by procfs (%s)", p1.reason);
+	CHECK(k1.mode == SHADOWPT__WATCH_MODE__WATCH_MODE_EVENTS,
+	    "the kernel session is driven by the table's event ring (%s)", k1.mode_reason);
 
 	/* A real shadowctl viewer on the same window, killed mid-stream. */
 	killed_viewer = fork();
@@ -583,6 +599,8 @@ int main(int argc, char **argv)
 	}
 	CHECK(changed_steps >= 8, "%d of the steps changed the window (at least 8 must)",
 	    changed_steps);
+	CHECK(k1.fault_deltas >= 2, "the kernel viewer got faults named as faults (%u deltas)",
+	    k1.fault_deltas);
 	spt_state_free(&prev_gt);
 	/* Polling figures for the record: the daemon's own per-session counters. */
 	{
