@@ -457,6 +457,36 @@ static int name_late_faults(struct spt_reader *r)
 }
 
 /*
+ * A batch that failed half way has already changed known (VMAs re-read
+ * and applied, pages updated): those changes go out first, as the delta
+ * they make, so that known and the loop's copy never part (a later delta
+ * computed against known would not apply to the loop's). The full read
+ * that follows publishes the rest.
+ */
+static void publish_applied(struct spt_reader *r, const struct spt_batch *b, bool vmas_touched,
+			    bool vmas_diffed, uint64_t t0)
+{
+	int ret = 0;
+
+	if (vmas_diffed) {
+		/* The VMA diff itself failed (out of memory): the delta is not whole. */
+		log_rl(SPT_LOG_ERR, "reader pid %d: a failed batch could not be published "
+		       "(out of memory)", (int)r->pid);
+		spt_delta_clear(&r->delta);
+		return;
+	}
+	if (vmas_touched)
+		ret = spt_state_diff_vmas(&r->vbefore, &r->known, &r->delta);
+	if (!ret)
+		ret = reader_publish(r, b, SHADOWPT__CAUSE__CAUSE_RESYNC, false, t0);
+	if (ret < 0) {
+		log_rl(SPT_LOG_ERR, "reader pid %d: a failed batch could not be published: %s",
+		       (int)r->pid, strerror(-ret));
+		spt_delta_clear(&r->delta);
+	}
+}
+
+/*
  * A zap (MADV_DONTNEED) that later events of the same batch fault back in
  * would vanish in one read of the result, the same frames often coming
  * back: so the zap goes out first, as its own delta, its range emptied
@@ -505,7 +535,7 @@ int reader_process_batch(struct spt_reader *r)
 {
 	struct spt_batch *b = &r->batch;
 	uint64_t t0 = spt_now_ns();
-	bool vmas_touched = false, syscall_changed = false;
+	bool vmas_touched = false, syscall_changed = false, vmas_diffed = false;
 	uint8_t cause;
 	int ret;
 
@@ -562,8 +592,12 @@ int reader_process_batch(struct spt_reader *r)
 	if (!ret && syscall_changed)
 		ret = name_late_faults(r);
 	r->nsegs = 0;
-	if (!ret && vmas_touched)
+	if (!ret && vmas_touched) {
+		vmas_diffed = true;
 		ret = spt_state_diff_vmas(&r->vbefore, &r->known, &r->delta);
+	}
+	if (ret < 0 && ret != -ESRCH)
+		publish_applied(r, b, vmas_touched, vmas_diffed, t0);
 	if (ret == -ESRCH) {
 		reader_post_gone(r);
 		return ret;
