@@ -61,19 +61,19 @@ int spt_batch_add(struct spt_batch *b, const struct spt_event *ev)
 
 int spt_batch_merge(struct spt_batch *dst, const struct spt_batch *src)
 {
-	uint32_t nevents = dst->nevents;
+	uint32_t n = dst->nevents;
 
-	if (!src->nevents && spt_batch_empty(src) && !src->creds && !src->lost)
-		return 0;
 	for (size_t i = 0; i < src->nev; i++)
 		if (spt_batch_add(dst, &src->ev[i]) < 0)
 			return -ENOMEM;
-	if (src->nevents) {
-		dst->nevents = nevents; /* src's own count, not one per range */
-		spt_batch_note(dst, src->first_ns, src->first_tid, src->first_cause,
-			       src->first_vaddr);
-		dst->nevents = nevents + src->nevents;
+	/* src's own count and first event, not one per range added. */
+	if (!n && src->nevents) {
+		dst->first_ns = src->first_ns;
+		dst->first_tid = src->first_tid;
+		dst->first_cause = src->first_cause;
+		dst->first_vaddr = src->first_vaddr;
 	}
+	dst->nevents = n + src->nevents;
 	if (src->full && !dst->full) {
 		dst->full = true;
 		dst->full_cause = src->full_cause;

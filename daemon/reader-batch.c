@@ -447,6 +447,7 @@ static int name_late_faults(struct spt_reader *r)
 			if (!r->first_change.fault && r->first_change.vaddr >= s->start &&
 			    r->first_change.vaddr < s->end)
 				r->first_change = (typeof(r->first_change)){.set = true,
+									     .fault = true,
 									     .cause = ev->cause,
 									     .tid = ev->tid,
 									     .time_ns = ev->time_ns,

@@ -463,7 +463,6 @@ static int error_code_of(int r)
 	}
 }
 
-/* The thread group (process) a thread id belongs to, or -1. */
 /* PF_KTHREAD in /proc/PID/stat's flags (field 9): no user address space. */
 static bool is_kernel_thread(pid_t pid)
 {

@@ -78,29 +78,6 @@ int spt_kernel_table_open(struct spt_kernel_table *t, pid_t pid, uint64_t start,
 	return 0;
 }
 
-int spt_kernel_table_read(struct spt_kernel_table *t)
-{
-	size_t bytes = t->npages * sizeof(struct shadow_pte);
-	struct shadow_pte *prev = t->copy2, *cur = t->copy;
-
-	/* The kernel updates entries in place: accept two identical reads. */
-	memcpy(prev, t->entries, bytes);
-	for (int i = 0; i < SPT_KERNEL_STABLE_READ_TRIES; i++) {
-		__atomic_thread_fence(__ATOMIC_ACQUIRE);
-		memcpy(cur, t->entries, bytes);
-		if (memcmp(cur, prev, bytes) == 0) {
-			t->copy = cur;
-			t->copy2 = prev;
-			return 0;
-		}
-		struct shadow_pte *tmp = prev;
-
-		prev = cur;
-		cur = tmp;
-	}
-	return -EAGAIN;
-}
-
 int spt_kernel_table_read_range(struct spt_kernel_table *t, size_t first, size_t n)
 {
 	size_t bytes = n * sizeof(struct shadow_pte);
@@ -118,6 +95,11 @@ int spt_kernel_table_read_range(struct spt_kernel_table *t, size_t first, size_t
 		memcpy(prev, cur, bytes);
 	}
 	return -EAGAIN;
+}
+
+int spt_kernel_table_read(struct spt_kernel_table *t)
+{
+	return spt_kernel_table_read_range(t, 0, t->npages);
 }
 
 int spt_kernel_table_page(uint64_t pfn, uint8_t page[4096])
