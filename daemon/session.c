@@ -767,6 +767,15 @@ void sessions_check_periodic(void)
 				continue;
 			}
 		}
+		/*
+		 * A reader that came back and went quiet posts nothing more:
+		 * the last message may have found it busy again, so look here too.
+		 */
+		if (s->opened && s->state == SPT_SESSION_STALLED && !busy) {
+			session_set_state(s, SPT_SESSION_LIVE,
+					  "the target's memory map can be read again");
+			continue;
+		}
 		if (!s->opened || s->state == SPT_SESSION_STALLED || !busy ||
 		    now - busy < SPT_STALL_TIMEOUT_MS * 1000000ull)
 			continue;
