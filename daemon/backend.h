@@ -55,7 +55,8 @@ struct spt_backend_ops {
 	 * it. On failure returns -errno and writes a short human reason to
 	 * why (sent to the viewer as-is, so no secrets): -ESRCH target gone,
 	 * -EPERM/-EACCES not readable by the daemon, -ENOSPC resource busy
-	 * (kernel table taken), -EINVAL range unsupported, other -errno.
+	 * (kernel table taken), -ERANGE range unsupported, other -errno
+	 * (errcode.c says what the viewer is told for each).
 	 */
 	int (*open)(pid_t pid, int pidfd, uint64_t start, uint64_t end, void **handle, char *why,
 		    size_t whylen);
@@ -76,13 +77,14 @@ struct spt_backend_ops {
 
 	/*
 	 * Copies the 4096 bytes of the page at vaddr (page aligned, inside the
-	 * range) into page. It first binds the target's current mm (opens
-	 * what it reads through), then calls authorize(ctx) (0 or -EPERM),
-	 * then reads only from that mm: an exec of a setuid program between
-	 * the check and the read cannot hand over the new image's pages.
-	 * Returns 0, -ENXIO if the page is not resident (ERROR_NOT_MAPPED),
-	 * -ESRCH target gone, -EPERM from authorize, -EFAULT/-EIO unreadable,
-	 * or another -errno. Optional: NULL means peek is unsupported.
+	 * range, else -ERANGE) into page. It first binds the target's
+	 * current mm (opens what it reads through), then calls
+	 * authorize(ctx) (0 or -EPERM), then reads only from that mm: an
+	 * exec of a setuid program between the check and the read cannot
+	 * hand over the new image's pages. Returns 0, -ENXIO if the page is
+	 * not resident (ERROR_NOT_MAPPED), -ESRCH target gone, -EPERM from
+	 * authorize, -EFAULT unmapped meanwhile, -EIO unreadable, or another
+	 * -errno. Optional: NULL means peek is unsupported.
 	 */
 	int (*peek)(void *handle, uint64_t vaddr, uint8_t page[4096], int (*authorize)(void *ctx),
 		    void *ctx);

@@ -206,7 +206,7 @@ static bool ask_room(struct spt_reader *r)
 
 /*
  * The whole window into r->next: retried while the target changes under
- * the read (-EAGAIN), up to READER_FULL_READ_PATIENCE_MS.
+ * the read (-EAGAIN), up to READER_FULL_READ_PATIENCE_MS; then -EAGAIN.
  */
 static int full_read(struct spt_reader *r)
 {
@@ -233,7 +233,8 @@ static int full_read(struct spt_reader *r)
 	r->last_full_ns = spt_now_ns() - t0;
 	stat_add(&r->stats.reads, 1);
 	stat_add(&r->stats.read_ns, r->last_full_ns);
-	return ret;
+	/* Out of patience with a moving target: busy, not an invalid request. */
+	return ret == -EINVAL ? -EAGAIN : ret;
 }
 
 static void post_failing(struct spt_reader *r, int err, const char *what)

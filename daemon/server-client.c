@@ -18,6 +18,7 @@
 #include <event2/event.h>
 
 #include "convert.h"
+#include "errcode.h"
 #include "log.h"
 #include "shadowptd.h"
 
@@ -448,21 +449,6 @@ static struct watch *client_find_watch(struct client *c, uint32_t id)
 	return NULL;
 }
 
-static int error_code_of(int r)
-{
-	switch (r) {
-	case -ESRCH:
-		return SHADOWPT__ERROR_CODE__ERROR_NO_SUCH_PROCESS;
-	case -EPERM:
-	case -EACCES:
-		return SHADOWPT__ERROR_CODE__ERROR_PERMISSION_DENIED;
-	case -EINVAL:
-		return SHADOWPT__ERROR_CODE__ERROR_INVALID_ARGUMENT;
-	default:
-		return SHADOWPT__ERROR_CODE__ERROR_INTERNAL;
-	}
-}
-
 /* PF_KTHREAD in /proc/PID/stat's flags (field 9): no user address space. */
 static bool is_kernel_thread(pid_t pid)
 {
@@ -499,7 +485,7 @@ static void client_on_watch(struct client *c, const SptFrame *f)
 	struct watch *w;
 	char why[256] = "";
 	uint32_t min_ms, max_ms;
-	int pidfd, r, code;
+	int pidfd, r;
 
 	if (req->range) {
 		if (req->range->has_start)
@@ -564,7 +550,7 @@ static void client_on_watch(struct client *c, const SptFrame *f)
 			log_err("pidfd_open(%d): %s", (int)pid, strerror(-r));
 			snprintf(why, sizeof(why), "pidfd_open: %s", strerror(-r));
 		}
-		client_send_error(c, rid, error_code_of(r), 0, false, "%s", why);
+		client_send_error(c, rid, spt_error_code_of(r), 0, false, "%s", why);
 		return;
 	}
 	if (is_kernel_thread(pid)) {
@@ -580,7 +566,7 @@ static void client_on_watch(struct client *c, const SptFrame *f)
 		if (r == -EPERM)
 			log_rl(SPT_LOG_INFO, "uid %u (pid %d) denied watching pid %d: %s",
 			       c->peer.uid, (int)c->peer.pid, (int)pid, why);
-		client_send_error(c, rid, error_code_of(r), 0, false, "%s", why);
+		client_send_error(c, rid, spt_error_code_of(r), 0, false, "%s", why);
 		return;
 	}
 	LIST_FOREACH(w, &c->watches, client_entry) {
@@ -594,10 +580,10 @@ static void client_on_watch(struct client *c, const SptFrame *f)
 	}
 	min_ms = req->has_min_interval_ms ? req->min_interval_ms : 0;
 	max_ms = req->has_max_interval_ms ? req->max_interval_ms : 0;
-	r = session_get(pid, pidfd, start, end, backend, c->user, client_charge_mode(c), &s, &code,
-			why, sizeof(why));
+	r = session_get(pid, pidfd, start, end, backend, c->user, client_charge_mode(c), &s, why,
+			sizeof(why));
 	if (r < 0) {
-		client_send_error(c, rid, code, 0, false, "%s", why);
+		client_send_error(c, rid, spt_error_code_of(r), 0, false, "%s", why);
 		return;
 	}
 	spt_charge_set(&charge, c->user, SPT_SLOT_WATCHES, 1, SPT_CHARGE_FORCED); /* fits: above */
@@ -666,7 +652,7 @@ static void client_on_peek(struct client *c, const SptFrame *f)
 	 */
 	r = session_peek(w, rid, vaddr);
 	if (r < 0)
-		client_send_error(c, rid, SHADOWPT__ERROR_CODE__ERROR_INTERNAL, id, false,
+		client_send_error(c, rid, spt_error_code_of(r), id, false,
 				  "cannot read page %#llx: %s", (unsigned long long)vaddr,
 				  strerror(-r));
 }
@@ -676,26 +662,26 @@ void client_peek_reply(struct client *c, uint32_t request_id, uint32_t watch_id,
 {
 	Shadowpt__PeekReply pr = SHADOWPT__PEEK_REPLY__INIT;
 	Shadowpt__Frame out = SHADOWPT__FRAME__INIT;
+	int code = err < 0 ? spt_error_code_of(err) : 0;
 
 	if (err == -ENXIO) {
-		client_send_error(c, request_id, SHADOWPT__ERROR_CODE__ERROR_NOT_MAPPED, watch_id,
-				  false, "page %#llx is not resident", (unsigned long long)vaddr);
+		client_send_error(c, request_id, code, watch_id, false,
+				  "page %#llx is not resident", (unsigned long long)vaddr);
 		return;
 	}
 	if (err == -EPERM || err == -EACCES) {
 		log_rl(SPT_LOG_INFO, "uid %u (pid %d) denied peeking pid of watch %u: %s",
 		       c->peer.uid, (int)c->peer.pid, watch_id, why);
-		client_send_error(c, request_id, SHADOWPT__ERROR_CODE__ERROR_PERMISSION_DENIED,
-				  watch_id, false, "%s", why);
+		client_send_error(c, request_id, code, watch_id, false, "%s", why);
 		return;
 	}
 	if (err == -ESRCH) {
-		client_send_error(c, request_id, SHADOWPT__ERROR_CODE__ERROR_NO_SUCH_PROCESS,
-				  watch_id, false, "the process of watch %u exited", watch_id);
+		client_send_error(c, request_id, code, watch_id, false,
+				  "the process of watch %u exited", watch_id);
 		return;
 	}
 	if (err < 0) {
-		client_send_error(c, request_id, error_code_of(err), watch_id, false,
+		client_send_error(c, request_id, code, watch_id, false,
 				  "cannot read page %#llx: %s", (unsigned long long)vaddr,
 				  strerror(-err));
 		return;

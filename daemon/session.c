@@ -19,6 +19,7 @@
 #include <event2/event.h>
 
 #include "convert.h"
+#include "errcode.h"
 #include "log.h"
 #include "shadowptd.h"
 #include "spt-assert.h"
@@ -421,26 +422,6 @@ static bool session_watch_started(struct watch *w)
 	return true;
 }
 
-static int error_code_of_open(int err)
-{
-	switch (err) {
-	case -ESRCH:
-		return SHADOWPT__ERROR_CODE__ERROR_NO_SUCH_PROCESS;
-	case -EPERM:
-	case -EACCES:
-		return SHADOWPT__ERROR_CODE__ERROR_PERMISSION_DENIED;
-	case -EINVAL:
-		return SHADOWPT__ERROR_CODE__ERROR_INVALID_RANGE;
-	case -E2BIG:
-	case -EDQUOT:
-		return SHADOWPT__ERROR_CODE__ERROR_LIMIT_EXCEEDED;
-	case -ENOMEM:
-		return SHADOWPT__ERROR_CODE__ERROR_INTERNAL;
-	default:
-		return SHADOWPT__ERROR_CODE__ERROR_BACKEND_UNAVAILABLE;
-	}
-}
-
 /*
  * The reader's state outgrew its caps: double them if the daemon's
  * limits and the payer's memory allow (reserved before the reader may
@@ -566,7 +547,7 @@ static bool session_on_opened(struct session *s, struct spt_reader_msg *m)
 /* The reader could not open or read the target: every waiting viewer hears why. */
 static void session_on_open_failed(struct session *s, struct spt_reader_msg *m)
 {
-	int code = error_code_of_open(m->err);
+	int code = spt_error_code_of(m->err);
 	const char *why = m->err == -E2BIG && s->limit_why[0] ? s->limit_why : m->why;
 	struct watch *w;
 
@@ -602,7 +583,7 @@ static bool session_on_update(struct session *s, struct spt_reader_msg *m)
 	}
 	if (r < 0) {
 		/* Out of memory or over the hard caps: the copy is half updated. */
-		session_abandon(s, error_code_of_open(r), r == -ENOMEM ? "out of memory"
+		session_abandon(s, spt_error_code_of(r), r == -ENOMEM ? "out of memory"
 							      : "the target outgrew the limits");
 		return false;
 	}
@@ -789,13 +770,12 @@ void sessions_check_periodic(void)
 
 static int session_open(pid_t pid, int pidfd, uint64_t start, uint64_t end, int backend,
 			struct spt_user *payer, enum spt_charge_mode mode, struct session **out,
-			int *code, char *why, size_t whylen)
+			char *why, size_t whylen)
 {
 	struct session *s = calloc(1, sizeof(*s));
 	int r;
 
 	if (!s) {
-		*code = SHADOWPT__ERROR_CODE__ERROR_INTERNAL;
 		snprintf(why, whylen, "out of memory");
 		close(pidfd);
 		return -ENOMEM;
@@ -815,7 +795,6 @@ static int session_open(pid_t pid, int pidfd, uint64_t start, uint64_t end, int 
 	s->cap_runs = session_initial_runs();
 	s->cap_vmas = session_initial_vmas();
 	if (spt_charge_set(&s->fd_charge, payer, SPT_SLOT_FDS, SPT_SESSION_FDS, mode) < 0) {
-		*code = SHADOWPT__ERROR_CODE__ERROR_LIMIT_EXCEEDED;
 		snprintf(why, whylen, "shadowptd has no file descriptors to spare for uid %u "
 			 "(%llu of %llu in use)", (unsigned)payer->uid,
 			 (unsigned long long)spt_pool_used(SPT_SLOT_FDS),
@@ -825,7 +804,6 @@ static int session_open(pid_t pid, int pidfd, uint64_t start, uint64_t end, int 
 	}
 	if (spt_charge_set(&s->mem_charge, payer, SPT_SLOT_MEMORY,
 			   session_cost(s->cap_runs, s->cap_vmas), mode) < 0) {
-		*code = SHADOWPT__ERROR_CODE__ERROR_LIMIT_EXCEEDED;
 		snprintf(why, whylen, "uid %u holds all the memory it may now (%llu MiB)",
 			 (unsigned)payer->uid, (unsigned long long)(payer->used[SPT_SLOT_MEMORY] >> 20));
 		r = -EDQUOT;
@@ -835,15 +813,12 @@ static int session_open(pid_t pid, int pidfd, uint64_t start, uint64_t end, int 
 	r = spt_backend_select(backend, start, end, &s->ops, s->backend_reason,
 			       sizeof(s->backend_reason));
 	if (r < 0) {
-		*code = r == -ENODEV ? SHADOWPT__ERROR_CODE__ERROR_BACKEND_UNAVAILABLE
-				     : SHADOWPT__ERROR_CODE__ERROR_INVALID_ARGUMENT;
 		snprintf(why, whylen, "%s", s->backend_reason);
 		goto fail;
 	}
 	s->rd = spt_reader_start(s->ops, backend, pid, pidfd, start, end, !spt_opts.no_events);
 	if (!s->rd) {
 		r = -errno;
-		*code = SHADOWPT__ERROR_CODE__ERROR_INTERNAL;
 		snprintf(why, whylen, "cannot start a reader thread: %s", strerror(errno));
 		log_err("session for pid %d: %s", (int)pid, why);
 		goto fail;
@@ -853,7 +828,6 @@ static int session_open(pid_t pid, int pidfd, uint64_t start, uint64_t end, int 
 	s->ev_exit = event_new(spt_base, pidfd, EV_READ, session_on_exit, s);
 	if (!s->ev_reader || !s->ev_exit || event_add(s->ev_reader, NULL) < 0 ||
 	    event_add(s->ev_exit, NULL) < 0) {
-		*code = SHADOWPT__ERROR_CODE__ERROR_INTERNAL;
 		snprintf(why, whylen, "out of memory");
 		r = -ENOMEM;
 		goto fail;
@@ -881,8 +855,8 @@ static bool session_serves_backend(const struct session *s, int backend)
 }
 
 int session_get(pid_t pid, int pidfd, uint64_t start, uint64_t end, int backend,
-		struct spt_user *payer, enum spt_charge_mode mode, struct session **out, int *code,
-		char *why, size_t whylen)
+		struct spt_user *payer, enum spt_charge_mode mode, struct session **out, char *why,
+		size_t whylen)
 {
 	struct session *s;
 	int r;
@@ -899,7 +873,7 @@ int session_get(pid_t pid, int pidfd, uint64_t start, uint64_t end, int backend,
 			return 0;
 		}
 	}
-	r = session_open(pid, pidfd, start, end, backend, payer, mode, out, code, why, whylen);
+	r = session_open(pid, pidfd, start, end, backend, payer, mode, out, why, whylen);
 	if (r == 0)
 		(*out)->requested = backend;
 	return r;

@@ -207,12 +207,12 @@ size_t session_initial_vmas(void);
  * session verifies it is still alive after opening the backend, so every
  * /proc/PID read so far was about the process the pidfd names. A new
  * session's fds and first reservation are charged to payer (mode as
- * client_charge_mode). Returns 0, or -errno with *code a
- * Shadowpt__ErrorCode and why.
+ * client_charge_mode). Returns 0, or -errno (for spt_error_code_of) and
+ * why.
  */
 int session_get(pid_t pid, int pidfd, uint64_t start, uint64_t end, int backend,
-		struct spt_user *payer, enum spt_charge_mode mode, struct session **out, int *code,
-		char *why, size_t whylen);
+		struct spt_user *payer, enum spt_charge_mode mode, struct session **out, char *why,
+		size_t whylen);
 /* Closes s if nobody watches it (after a failed subscription). */
 void session_release_if_idle(struct session *s);
 /*

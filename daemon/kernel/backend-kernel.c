@@ -52,7 +52,7 @@ static int kernel_open(pid_t pid, int pidfd, uint64_t start, uint64_t end, void 
 	if (end - start > MAX_SPT_RANGE) {
 		snprintf(why, whylen, "range larger than the kernel table (%u KiB)",
 			 MAX_SPT_RANGE / 1024);
-		return -EINVAL;
+		return -ERANGE;
 	}
 	h = calloc(1, sizeof(*h));
 	if (!h)
@@ -154,7 +154,7 @@ static int kernel_peek(void *handle, uint64_t vaddr, uint8_t page[4096],
 	int mm_fd, ret;
 
 	if (vaddr < h->table.start || vaddr >= h->table.end)
-		return -EINVAL;
+		return -ERANGE;
 	/*
 	 * The kernel reads the page of whatever mm the table tracks now. A
 	 * pagemap fd binds the mm of this moment: if it still reads after the

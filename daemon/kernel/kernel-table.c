@@ -42,7 +42,7 @@ int spt_kernel_table_open(struct spt_kernel_table *t, pid_t pid, uint64_t start,
 
 	memset(t, 0, sizeof(*t));
 	if (start >= end || end - start > MAX_SPT_RANGE)
-		return -EINVAL;
+		return -ERANGE;
 	t->npages = (end - start) / SPT_PAGE_SIZE;
 	bytes = t->npages * sizeof(struct shadow_pte);
 	t->map_len = (bytes + SPT_PAGE_SIZE - 1) & ~(SPT_PAGE_SIZE - 1);

@@ -36,8 +36,9 @@ int spt_kernel_table_probe(char *why, size_t whylen);
 
 /*
  * Opens and starts the system's single table for [start, end) of pid.
- * Returns 0, -EBUSY (another inspector holds the table), -EINVAL (range
- * refused or over MAX_SPT_RANGE), -ESRCH, -EPERM, or another -errno.
+ * Returns 0, -EBUSY (another inspector holds the table), -ERANGE (over
+ * MAX_SPT_RANGE), -EINVAL (the kernel refused it), -ESRCH, -EPERM, or
+ * another -errno.
  */
 int spt_kernel_table_open(struct spt_kernel_table *t, pid_t pid, uint64_t start,
 			  uint64_t end);

@@ -118,10 +118,13 @@ int spt_procfs_open(pid_t pid, int pidfd, uint64_t start, uint64_t end,
 	int ret;
 
 	*handle = NULL;
-	if (pid <= 0 || start >= end || (start | end) & (SPT_PAGE_SIZE - 1) ||
-	    end > SPT_USER_ADDR_MAX) {
-		snprintf(why, whylen, "invalid pid or range");
-		return -EINVAL;
+	if (pid <= 0) {
+		snprintf(why, whylen, "pid %d is not a process id", (int)pid);
+		return -ESRCH;
+	}
+	if (start >= end || (start | end) & (SPT_PAGE_SIZE - 1) || end > SPT_USER_ADDR_MAX) {
+		snprintf(why, whylen, "invalid range");
+		return -ERANGE;
 	}
 	b = calloc(1, sizeof(*b));
 	if (!b) {
@@ -251,7 +254,7 @@ static int procfs_peek(void *handle, uint64_t vaddr, uint8_t page[4096],
 	ssize_t n;
 
 	if (vaddr & (SPT_PAGE_SIZE - 1) || vaddr < b->start || vaddr >= b->end)
-		return -EINVAL;
+		return -ERANGE;
 	/*
 	 * Bind the mm first (both files name the mm of the moment they are
 	 * opened), then check the viewer against the credentials of now: an
