@@ -19,6 +19,7 @@ import atexit
 import json
 import os
 import re
+import resource
 import select
 import shutil
 import signal
@@ -459,6 +460,75 @@ def connect_fds_as(path, uids, gid=None):
     check(len(fds) == len(uids), "connected %d of %d sockets as other uids" %
           (len(fds), len(uids)))
     return fds
+
+
+def connect_fds_dropped(path, uids, groups=(), parallel=16):
+    """Connected socket fds, one per uid of uids (gid the same number),
+    each connected by its own forked child that first drops root for good
+    (setgroups(groups), setresgid, setresuid): the daemon's peer is an
+    ordinary process of that uid, and SO_PEERCRED/SO_PEERGROUPS keep what
+    connect() saw. No passwd entries are needed. Each child passes its fd
+    back with SCM_RIGHTS and exits; at most `parallel` run at once."""
+    parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    fds = [None] * len(uids)
+    running, nxt, got, failed = set(), 0, 0, 0
+    try:
+        while got + failed < len(uids):
+            while nxt < len(uids) and len(running) < parallel:
+                pid = os.fork()
+                if pid == 0:
+                    code = 1
+                    try:
+                        parent.close()
+                        os.setgroups(list(groups))
+                        os.setresgid(uids[nxt], uids[nxt], uids[nxt])
+                        os.setresuid(uids[nxt], uids[nxt], uids[nxt])
+                        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+                        s.connect(path)
+                        socket.send_fds(child, [struct.pack("<I", nxt)], [s.fileno()])
+                        code = 0
+                    except BaseException:
+                        traceback.print_exc()
+                    os._exit(code)
+                running.add(pid)
+                nxt += 1
+            r, _, _ = select.select([parent], [], [], 0.05)
+            if r:
+                msg, rfds, _, _ = socket.recv_fds(parent, 4, 1)
+                check(len(msg) == 4 and len(rfds) == 1, "fd passing: %r %r" % (msg, rfds))
+                fds[struct.unpack("<I", msg)[0]] = rfds[0]
+                got += 1
+            for pid in list(running):
+                wpid, status = os.waitpid(pid, os.WNOHANG)
+                if wpid:
+                    running.discard(pid)
+                    if status:
+                        failed += 1
+    finally:
+        for pid in running:
+            os.waitpid(pid, 0)
+        parent.close()
+        child.close()
+    check(not failed, "%d of %d children could not connect as their uid" %
+          (failed, len(uids)))
+    return fds
+
+
+def raise_nofile(want):
+    """Raises this process's soft fd limit to want (at most the hard limit)."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard != resource.RLIM_INFINITY:
+        want = min(want, hard)
+    if soft != resource.RLIM_INFINITY and soft < want:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
+    return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+
+
+def proc_cpu_s(pid):
+    """utime + stime of a whole process (all its threads), in seconds."""
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def connect_as(path, uid, gid=None, timeout=T_CLIENT):
