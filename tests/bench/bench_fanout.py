@@ -13,13 +13,26 @@ selectors. For each N it prints figures as lines starting with "bench:":
   - per-sample latency: viewer receive time minus the Delta's
     timestamp_ns (CLOCK_MONOTONIC when the daemon sampled), p50/p90/p99/max;
   - step latency: target step done -> first delta received after it;
-  - the daemon's own counters (bytes_out, deltas_dropped, resyncs).
+  - the daemon's own counters (bytes_out, deltas_dropped, resyncs);
+  - deltas published (the session's seq) against deltas received per
+    viewer (min/median), how many viewers missed any (a gap, a resync,
+    or not at the last seq once the target stopped), and the daemon's
+    CPU (utime+stime of all its threads) per delta published.
+
+--uids gives every viewer its own uid (--uid-base + i): a forked child
+drops root for good (setresuid/setresgid, no passwd entry needed),
+connects, and passes the socket back with SCM_RIGHTS; SO_PEERCRED stays
+that uid's, and this process drives every socket. Only root and group
+shadowpt may watch another uid's process (daemon/auth.c), so those
+children keep exactly one group, shadowpt: 1000 distinct uids on one
+target are 1000 admins, charged as such (daemon/user.h).
 
 Figures only: there is no pass/fail. Needs root (the daemon reads
 pagemap PFNs; the harness runs it with --keep-root).
 """
 
 import argparse
+import grp
 import os
 import selectors
 import socket
@@ -32,13 +45,15 @@ import types
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "integration"))
 import harness  # noqa: E402
-from harness import (Daemon, Target, check, encode_frame, frame_type, raw_status,  # noqa: E402
-                     read_varint, PAGE)
+from harness import (Daemon, Target, check, connect_fds_dropped, encode_frame,  # noqa: E402
+                     proc_cpu_s, raise_nofile, raw_status, read_varint, PAGE)
 
 
-def scan_delta(body):
-    """Cheap scan of a Frame payload: returns (kind, seq, timestamp_ns)
-    for deltas without decoding page entries; kind for other frames."""
+def scan_frame(body):
+    """Cheap scan of a Frame payload without decoding page entries:
+    (kind, seq, timestamp_ns, resync) for deltas and snapshots (whose
+    varint fields protobuf-c writes before their repeated ones), kind
+    alone for other frames."""
     pos = 0
     while pos < len(body):
         key, pos = read_varint(body, pos)
@@ -47,56 +62,63 @@ def scan_delta(body):
             _, pos = read_varint(body, pos)
             continue
         if wt != 2:
-            return ("other", None, None)
+            return ("other", None, None, False)
         ln, pos = read_varint(body, pos)
         sub = body[pos:pos + ln]
         pos += ln
-        if num == 7:  # Frame.delta
-            seq = ts = None
-            p = 0
-            while p < len(sub):
-                k, p = read_varint(sub, p)
-                n, w = k >> 3, k & 7
-                if w == 0:
-                    v, p = read_varint(sub, p)
-                    if n == 2:
-                        seq = v
-                    elif n == 4:
-                        ts = v
-                elif w == 2:
-                    if n >= 5:
-                        break  # protobuf-c writes fields in order: seq/ts came first
-                    ln2, p = read_varint(sub, p)
-                    p += ln2
-                else:
+        if num not in (6, 7):
+            return ("error" if num == 17 else "other", None, None, False)
+        # Frame.snapshot: seq 2, timestamp 3, resync 4; Frame.delta: seq 2, timestamp 4.
+        ts_field, first_repeated = (3, 7) if num == 6 else (4, 5)
+        seq = ts = None
+        resync = False
+        p = 0
+        while p < len(sub):
+            k, p = read_varint(sub, p)
+            n, w = k >> 3, k & 7
+            if w == 0:
+                v, p = read_varint(sub, p)
+                if n == 2:
+                    seq = v
+                elif n == ts_field:
+                    ts = v
+                elif n == 4 and num == 6:
+                    resync = bool(v)
+            elif w == 2:
+                if n >= first_repeated:
                     break
-            return ("delta", seq, ts)
-        if num == 6:
-            return ("snapshot", None, None)
-        if num == 17:
-            return ("error", None, None)
-        return ("other", None, None)
-    return ("empty", None, None)
+                ln2, p = read_varint(sub, p)
+                p += ln2
+            else:
+                break
+        return ("snapshot" if num == 6 else "delta", seq, ts, resync)
+    return ("empty", None, None, False)
 
 
 class Viewer:
-    def __init__(self, path, pid, rng):
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.sock.connect(path)
-        self.sock.sendall(encode_frame({"request_id": 1, "hello": {"protocol_version": 1,
+    def __init__(self, sock, pid, rng, protocol):
+        self.sock = sock
+        self.sock.sendall(encode_frame({"request_id": 1, "hello": {"protocol_version": protocol,
                                                                     "client_name": "bench"}}))
         self.sock.sendall(encode_frame({"request_id": 2, "watch": {
             "pid": pid, "range": {"start": rng[0], "end": rng[1]}}}))
         self.sock.setblocking(False)
         self.buf = bytearray()
-        self.deltas = 0
+        self.deltas = 0  # distinct seqs (a protocol 2 delta may come in chunks)
         self.bytes = 0
         self.frames = 0
         self.snapshots = 0
+        self.resyncs = 0
+        self.gaps = 0  # a delta whose seq is not the one after the last
         self.errors = 0
-        self.last_seq = 0
+        self.last_seq = None
         self.latencies = []  # ns
         self.seq_seen_at = {}  # seq -> receive time (first viewer only needs it)
+
+    def reset(self):
+        self.deltas = self.bytes = self.frames = self.resyncs = self.gaps = 0
+        self.latencies = []
+        self.seq_seen_at = {}
 
     def on_readable(self, now_ns):
         try:
@@ -114,8 +136,10 @@ class Viewer:
             body = bytes(self.buf[4:4 + n])
             del self.buf[:4 + n]
             self.frames += 1
-            kind, seq, ts = scan_delta(body)
-            if kind == "delta":
+            kind, seq, ts, resync = scan_frame(body)
+            if kind == "delta" and seq != self.last_seq:
+                if self.last_seq is not None and seq != self.last_seq + 1:
+                    self.gaps += 1
                 self.deltas += 1
                 self.last_seq = seq or 0
                 if ts:
@@ -123,6 +147,8 @@ class Viewer:
                 self.seq_seen_at.setdefault(seq, now_ns)
             elif kind == "snapshot":
                 self.snapshots += 1
+                self.resyncs += resync
+                self.last_seq = seq or 0
             elif kind == "error":
                 self.errors += 1
         return True
@@ -140,6 +166,11 @@ def pct(values, p):
     return s[i]
 
 
+def session_seq(status, pid):
+    sess = [s for s in status.get("session", []) if s.get("pid") == pid]
+    return sess[0].get("seq", 0) if sess else 0
+
+
 def run_one(args, nviewers):
     extra = ["--min-interval-ms", str(args.min_interval_ms)]
     d = Daemon(extra_args=extra)
@@ -150,7 +181,16 @@ def run_one(args, nviewers):
     # of one region would look idle to a sampler that sees both steps).
     a, _ = t.step("mmap-anon %d" % (args.pages * SLOTS))
     rng = (a, a + args.pages * SLOTS * PAGE)
-    viewers = [Viewer(d.socket, t.pid, rng) for _ in range(nviewers)]
+    if args.uids:
+        uids = [args.uid_base + i for i in range(nviewers)]
+        socks = [socket.socket(fileno=fd)
+                 for fd in connect_fds_dropped(d.socket, uids, groups=[args.admin_gid])]
+    else:
+        socks = []
+        for _ in range(nviewers):
+            socks.append(socket.socket(socket.AF_UNIX, socket.SOCK_STREAM))
+            socks[-1].connect(d.socket)
+    viewers = [Viewer(sk, t.pid, rng, args.protocol) for sk in socks]
     sel = selectors.DefaultSelector()
     for v in viewers:
         sel.register(v.sock, selectors.EVENT_READ, v)
@@ -177,11 +217,11 @@ def run_one(args, nviewers):
         for key, _ in sel.select(timeout=1):
             key.data.on_readable(time.monotonic_ns())
     for v in viewers:
-        v.deltas = v.bytes = v.frames = 0
-        v.latencies = []
-        v.seq_seen_at = {}
+        v.reset()
     status0 = raw_status(d)
+    seq0 = session_seq(status0, t.pid)
     drv = threading.Thread(target=drive, daemon=True)
+    cpu0 = proc_cpu_s(d.proc.pid)
     t0 = time.monotonic()
     drv.start()
     while time.monotonic() - t0 < args.seconds:
@@ -190,8 +230,19 @@ def run_one(args, nviewers):
                 sel.unregister(key.fileobj)
     stop.set()
     drv.join(timeout=120)
-    # Drain what is already in flight for a moment (not counted in the rate).
     elapsed = time.monotonic() - t0
+    # Drain: until every viewer is at the session's last seq (or gave up).
+    seq1, settled, deadline = None, 0.0, time.monotonic() + 60
+    while time.monotonic() < deadline:
+        now = session_seq(raw_status(d), t.pid)
+        if now != seq1:
+            seq1, settled = now, time.monotonic()
+        if all(v.last_seq == seq1 for v in viewers) and time.monotonic() - settled > 0.5:
+            break
+        for key, _ in sel.select(timeout=0.1):
+            if not key.data.on_readable(time.monotonic_ns()):
+                sel.unregister(key.fileobj)
+    cpu1 = proc_cpu_s(d.proc.pid)
     status1 = raw_status(d)
 
     total_deltas = sum(v.deltas for v in viewers)
@@ -232,6 +283,17 @@ def run_one(args, nviewers):
            status1.get("deltas_dropped", 0) - status0.get("deltas_dropped", 0),
            status1.get("resyncs", 0) - status0.get("resyncs", 0),
            status1.get("viewers_disconnected", 0), sum(v.errors for v in viewers)))
+    published = seq1 - seq0
+    got = sorted(v.deltas for v in viewers)
+    missed = sum(1 for v in viewers
+                 if v.deltas != published or v.gaps or v.resyncs or v.last_seq != seq1)
+    print("bench: viewers=%d%s deltas published=%d received per viewer min=%d median=%d "
+          "viewers missing any=%d" %
+          (nviewers, " uids=%d..%d" % (args.uid_base, args.uid_base + nviewers - 1)
+           if args.uids else "", published, got[0], got[len(got) // 2], missed))
+    print("bench: viewers=%d daemon cpu=%.2fs per delta=%.3f ms (per viewer per delta %.2f us)" %
+          (nviewers, cpu1 - cpu0, (cpu1 - cpu0) * 1e3 / max(published, 1),
+           (cpu1 - cpu0) * 1e6 / max(published, 1) / nviewers))
     sys.stdout.flush()
     for v in viewers:
         v.sock.close()
@@ -251,7 +313,21 @@ def main():
                     help="daemon --min-interval-ms (default 20)")
     ap.add_argument("--step-interval-ms", type=float, default=10,
                     help="pause between target steps (default 10; 0: as fast as possible)")
+    ap.add_argument("--protocol", type=int, default=1, choices=(1, 2),
+                    help="protocol version the viewers speak (default 1)")
+    ap.add_argument("--uids", action="store_true",
+                    help="each viewer connects as its own uid (--uid-base + i) in group shadowpt")
+    ap.add_argument("--uid-base", type=int, default=100000, help="first viewer uid (--uids)")
     args = ap.parse_args()
+    if args.uids:
+        try:
+            args.admin_gid = grp.getgrnam("shadowpt").gr_gid
+        except KeyError:
+            sys.exit("bench: --uids needs group shadowpt (only its members may watch "
+                     "another uid's process)")
+    counts = [int(x) for x in args.viewers.split(",") if x]
+    # This process holds every viewer's socket; the daemon inherits the limit.
+    raise_nofile(max(counts) + 1024)
     b = os.path.abspath(args.build)
     harness.CFG = types.SimpleNamespace(
         daemon=os.path.join(b, "daemon", "shadowptd"),
@@ -265,7 +341,7 @@ def main():
         sys.exit("bench: run as root (the daemon needs CAP_SYS_ADMIN for pfns)")
     print("bench: fan-out of one session, procfs backend, %d pages per step, %s" %
           (args.pages, os.uname().release))
-    for n in [int(x) for x in args.viewers.split(",") if x]:
+    for n in counts:
         run_one(args, n)
 
 
