@@ -804,7 +804,7 @@ static void client_on_status(struct client *c, const SptFrame *f)
 	st.has_default_backend = st.has_uptime_ms = st.has_connections = 1;
 	st.has_sessions = st.has_viewers = st.has_frames_in = st.has_frames_out = 1;
 	st.has_bytes_out = st.has_deltas_dropped = st.has_resyncs = 1;
-	st.has_viewers_disconnected = 1;
+	st.has_viewers_disconnected = st.has_snapshots_encoded = 1;
 	st.default_backend = (Shadowpt__Backend)spt_opts.backend;
 	st.uptime_ms = spt_now_ms() - spt_start_ms;
 	TAILQ_FOREACH(o, &spt_clients, entry)
@@ -817,6 +817,7 @@ static void client_on_status(struct client *c, const SptFrame *f)
 	st.deltas_dropped = spt_stats.deltas_dropped;
 	st.resyncs = spt_stats.resyncs;
 	st.viewers_disconnected = spt_stats.viewers_disconnected;
+	st.snapshots_encoded = spt_stats.snapshots_encoded;
 	st.n_session = i;
 	st.session = ssp;
 	st.has_kernel_table_busy = 1;

@@ -102,6 +102,35 @@ unsigned sessions_viewers(void)
 	return n;
 }
 
+static void snapshot_drop(struct session_snapshot *sn)
+{
+	for (size_t i = 0; i < sn->n; i++)
+		spt_buf_unref(sn->bufs[i]);
+	free(sn->bufs);
+	*sn = (struct session_snapshot){0};
+}
+
+/*
+ * All of them (cur changed), or (idle_only) those no viewer's queue has
+ * held at two periodic checks in a row: viewers who join together share
+ * one, and an idle target's snapshot is not kept for nobody.
+ */
+static void session_drop_snapshots(struct session *s, bool idle_only)
+{
+	struct session_snapshot *sn = &s->snaps[0][0][0];
+
+	for (size_t k = 0; k < sizeof(s->snaps) / sizeof(*sn); k++) {
+		bool held = false;
+
+		for (size_t i = 0; idle_only && i < sn[k].n; i++)
+			held |= sn[k].bufs[i]->refs > 1;
+		if (held || (idle_only && !sn[k].idle))
+			sn[k].idle = !held;
+		else
+			snapshot_drop(&sn[k]);
+	}
+}
+
 static void session_free(struct session *s)
 {
 	struct session_peek *p;
@@ -120,6 +149,7 @@ static void session_free(struct session *s)
 		close(s->pidfd);
 	spt_charge_release(&s->fd_charge);
 	spt_charge_release(&s->mem_charge);
+	session_drop_snapshots(s, false);
 	spt_state_free(&s->cur);
 	tokenmap_free(&s->tokens);
 	log_rl(SPT_LOG_INFO, "session %u (pid %d [%#llx,%#llx) %s) closed", s->id, (int)s->pid,
@@ -575,6 +605,7 @@ static bool session_on_update(struct session *s, struct spt_reader_msg *m)
 	int r;
 
 	session_revoke_unauthorized(s, m->exec);
+	session_drop_snapshots(s, false);
 	r = spt_state_apply(&s->cur, &m->delta);
 	if (r == -EINVAL) {
 		/* The reader and we disagree: a broken invariant, not bad input. */
@@ -701,6 +732,7 @@ static void session_end(struct session *s)
 	if (spt_state_diff(&s->cur, &empty, &d) == 0 && !spt_delta_empty(&d)) {
 		spt_delta_set_cause(&d, SHADOWPT__CAUSE__CAUSE_EXIT);
 		meta.timestamp_ns = meta.event_time_ns = spt_now_ns();
+		session_drop_snapshots(s, false);
 		spt_state_clear(&s->cur);
 		session_publish(s, &d, &meta);
 	}
@@ -740,6 +772,7 @@ void sessions_check_periodic(void)
 		uint64_t busy = s->rd ? spt_reader_busy_since(s->rd) : 0;
 
 		next = TAILQ_NEXT(s, entry);
+		session_drop_snapshots(s, true);
 		if (s->opened && s->mode == SPT_MODE_EVENTS &&
 		    now / 1000000u - s->revoke_checked_ms >= SESSION_REVOKE_PERIOD_MS) {
 			session_revoke_unauthorized(s, true);
@@ -914,6 +947,38 @@ int session_add_watch(struct session *s, struct client *c, bool raw_pfns, uint32
 	return 0;
 }
 
+/* Encodes cur's snapshot for one class into sn. 0 or -errno. */
+static int session_encode_snapshot(struct session *s, const struct spt_snapshot_meta *meta,
+				   bool raw, struct session_snapshot *sn)
+{
+	struct spt_encoded *frames = NULL;
+	size_t n = 0;
+	int r;
+
+	r = spt_snapshot_encode(&s->cur, meta, raw ? NULL : tokenmap_map_fn,
+				raw ? NULL : &s->tokens, &frames, &n);
+	if (r < 0) {
+		if (r != -EMSGSIZE)
+			log_err("session %u: cannot encode snapshot: %s", s->id, strerror(-r));
+		return r;
+	}
+	sn->bufs = calloc(n ? n : 1, sizeof(*sn->bufs));
+	for (size_t i = 0; sn->bufs && i < n; i++) {
+		sn->bufs[i] = spt_buf_from_encoded(&frames[i]);
+		if (!sn->bufs[i])
+			break;
+		sn->n++;
+	}
+	spt_encoded_free_array(frames, n);
+	if (!sn->bufs || sn->n != n) {
+		snapshot_drop(sn);
+		return -ENOMEM;
+	}
+	sn->seq = s->seq;
+	spt_stats.snapshots_encoded++;
+	return 0;
+}
+
 int session_send_snapshot(struct watch *w, bool resync)
 {
 	struct session *s = w->s;
@@ -925,28 +990,21 @@ int session_send_snapshot(struct watch *w, bool resync)
 	    .proto = w->c->proto,
 	};
 	bool raw = w->raw_pfns || !spt_pfns_readable;
-	struct spt_encoded *frames = NULL;
-	size_t n = 0;
-	int r;
+	struct session_snapshot *sn = &s->snaps[!raw][w->c->proto >= 2][resync];
+	int r = 0;
 
-	r = spt_snapshot_encode(&s->cur, &meta, raw ? NULL : tokenmap_map_fn,
-				raw ? NULL : &s->tokens, &frames, &n);
-	if (r < 0) {
-		if (r != -EMSGSIZE)
-			log_err("session %u: cannot encode snapshot: %s", s->id, strerror(-r));
-		return r;
+	/* The frames name the watch: shared only because every watch of s has its id. */
+	spt_assert(w->id == s->id);
+	if (sn->bufs && sn->seq != s->seq)
+		snapshot_drop(sn);
+	if (!sn->bufs) {
+		r = session_encode_snapshot(s, &meta, raw, sn);
+		if (r < 0)
+			return r;
 	}
-	for (size_t i = 0; i < n && r == 0; i++) {
-		struct spt_buf *b = spt_buf_from_encoded(&frames[i]);
-
-		if (!b) {
-			r = -ENOMEM;
-			break;
-		}
-		r = client_queue(w->c, b, OUTQ_SNAPSHOT, w->id);
-		spt_buf_unref(b);
-	}
-	spt_encoded_free_array(frames, n);
+	sn->idle = false;
+	for (size_t i = 0; i < sn->n && r == 0; i++)
+		r = client_queue(w->c, sn->bufs[i], OUTQ_SNAPSHOT, w->id);
 	if (r == 0 && resync)
 		spt_stats.resyncs++;
 	return r;

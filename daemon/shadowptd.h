@@ -46,6 +46,7 @@ struct evbuffer;
 struct spt_stats {
 	uint64_t frames_in, frames_out, bytes_out;
 	uint64_t deltas_dropped, resyncs, viewers_disconnected;
+	uint64_t snapshots_encoded; /* once per session, class and seq: not per viewer */
 };
 
 struct client;
@@ -139,6 +140,18 @@ struct session {
 	struct spt_charge fd_charge, mem_charge;
 	size_t cap_runs, cap_vmas;
 	char limit_why[160]; /* why the last request for room was refused */
+	/*
+	 * cur's snapshot, encoded once per [raw, token][protocol 1, 2]
+	 * [initial, resync] and the same buffers queued to every viewer that
+	 * needs it (each charged for them as its own). Dropped when cur
+	 * changes, and once no viewer has held them for a periodic check.
+	 */
+	struct session_snapshot {
+		uint64_t seq;
+		struct spt_buf **bufs;
+		size_t n;
+		bool idle; /* nobody held them at the last periodic check */
+	} snaps[2][2][2];
 };
 
 struct spt_server_opts {

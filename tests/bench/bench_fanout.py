@@ -27,6 +27,12 @@ shadowpt may watch another uid's process (daemon/auth.c), so those
 children keep exactly one group, shadowpt: 1000 distinct uids on one
 target are 1000 admins, charged as such (daemon/user.h).
 
+--join PAGES measures snapshots instead: a target with PAGES written
+pages, a session one viewer opened, and then --viewers protocol 2
+viewers joining it at once (the target stopped: one seq); it prints the
+time until all have their snapshot, the daemon's CPU for it, and how
+many snapshots the daemon encoded for them.
+
 Figures only: there is no pass/fail. Needs root (the daemon reads
 pagemap PFNs; the harness runs it with --keep-root).
 """
@@ -51,7 +57,8 @@ from harness import (Daemon, Target, check, connect_fds_dropped, encode_frame,  
 
 def scan_frame(body):
     """Cheap scan of a Frame payload without decoding page entries:
-    (kind, seq, timestamp_ns, resync) for deltas and snapshots (whose
+    (kind, seq, timestamp_ns, resync) for deltas and snapshots (kind
+    "snapshot" for the last chunk, "snapshot-chunk" before it; whose
     varint fields protobuf-c writes before their repeated ones), kind
     alone for other frames."""
     pos = 0
@@ -68,10 +75,11 @@ def scan_frame(body):
         pos += ln
         if num not in (6, 7):
             return ("error" if num == 17 else "other", None, None, False)
-        # Frame.snapshot: seq 2, timestamp 3, resync 4; Frame.delta: seq 2, timestamp 4.
+        # Frame.snapshot: seq 2, timestamp 3, resync 4, last_chunk 6;
+        # Frame.delta: seq 2, timestamp 4.
         ts_field, first_repeated = (3, 7) if num == 6 else (4, 5)
         seq = ts = None
-        resync = False
+        resync = last = False
         p = 0
         while p < len(sub):
             k, p = read_varint(sub, p)
@@ -84,6 +92,8 @@ def scan_frame(body):
                     ts = v
                 elif n == 4 and num == 6:
                     resync = bool(v)
+                elif n == 6 and num == 6:
+                    last = bool(v)
             elif w == 2:
                 if n >= first_repeated:
                     break
@@ -91,7 +101,9 @@ def scan_frame(body):
                 p += ln2
             else:
                 break
-        return ("snapshot" if num == 6 else "delta", seq, ts, resync)
+        if num == 6:
+            return ("snapshot" if last else "snapshot-chunk", seq, ts, resync)
+        return ("delta", seq, ts, resync)
     return ("empty", None, None, False)
 
 
@@ -302,6 +314,58 @@ def run_one(args, nviewers):
     harness._run_cleanups()
 
 
+def run_join(args, nviewers):
+    """nviewers joining at once (one seq: the target is stopped) a session
+    of --join written pages that one viewer opened before."""
+    d = Daemon()
+    t = Target()
+    a, _ = t.step("mmap-anon %d" % args.join)
+    t.step("touch-write 0x%x %d" % (a, args.join), timeout=600)
+    rng = (a, a + args.join * PAGE)
+
+    def connect():
+        sk = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sk.connect(d.socket)
+        return Viewer(sk, t.pid, rng, 2)
+
+    def until_snapshots(viewers):
+        sel = selectors.DefaultSelector()
+        for v in viewers:
+            sel.register(v.sock, selectors.EVENT_READ, v)
+        deadline = time.monotonic() + 600
+        while any(v.snapshots == 0 for v in viewers):
+            check(time.monotonic() < deadline, "viewers never got their snapshot")
+            for key, _ in sel.select(timeout=1):
+                key.data.on_readable(time.monotonic_ns())
+        sel.close()
+
+    status0 = raw_status(d)
+    opener = connect()
+    until_snapshots([opener])
+    t.stop()
+    cpu0 = proc_cpu_s(d.proc.pid)
+    t0 = time.monotonic()
+    viewers = [connect() for _ in range(nviewers)]
+    until_snapshots(viewers)
+    elapsed = time.monotonic() - t0
+    cpu1 = proc_cpu_s(d.proc.pid)
+    status1 = raw_status(d)
+    sess = [x for x in status1.get("session", []) if x.get("pid") == t.pid]
+    enc = ("%d" % (status1["snapshots_encoded"] - status0.get("snapshots_encoded", 0))
+           if "snapshots_encoded" in status1 else "n/a (daemon does not count them)")
+    print("bench: join viewers=%d pages=%d runs=%s snapshot MiB per viewer=%.2f: all snapshots "
+          "in %.2f s, daemon cpu=%.2f s, snapshots encoded (with the opener's)=%s" %
+          (nviewers, args.join, sess[0].get("runs") if sess else "?",
+           sum(v.bytes for v in viewers) / nviewers / (1 << 20), elapsed, cpu1 - cpu0, enc))
+    sys.stdout.flush()
+    t.cont()
+    for v in viewers + [opener]:
+        v.sock.close()
+    t.send("exit 0")
+    d.stop()
+    harness._run_cleanups()
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("build", help="meson build directory")
@@ -318,6 +382,9 @@ def main():
     ap.add_argument("--uids", action="store_true",
                     help="each viewer connects as its own uid (--uid-base + i) in group shadowpt")
     ap.add_argument("--uid-base", type=int, default=100000, help="first viewer uid (--uids)")
+    ap.add_argument("--join", type=int, metavar="PAGES", default=0,
+                    help="instead: --viewers protocol 2 viewers join at once a session of "
+                    "PAGES written pages (snapshot encoding, not deltas)")
     args = ap.parse_args()
     if args.uids:
         try:
@@ -342,7 +409,7 @@ def main():
     print("bench: fan-out of one session, procfs backend, %d pages per step, %s" %
           (args.pages, os.uname().release))
     for n in counts:
-        run_one(args, n)
+        (run_join if args.join else run_one)(args, n)
 
 
 if __name__ == "__main__":

@@ -3,10 +3,11 @@
 """50 concurrent `shadowctl watch` viewers of one target share one session
 and all reconstruct the same table, equal to the /proc ground truth, after
 every step; a shared session samples as fast as its most demanding viewer
-asks, and slows down again when that viewer leaves."""
+asks, and slows down again when that viewer leaves; viewers joining at the
+same seq share one encoded snapshot per protocol and pfn visibility."""
 
-from harness import (Daemon, Target, check, diff_tables, main, read_truth, raw_status,
-                     wait_until, frame_type, short, PAGE, T_STEP)
+from harness import (Daemon, RawTable, Target, check, diff_tables, log, main, read_truth,
+                     raw_status, wait_until, frame_type, short, PAGE, T_STEP)
 
 VIEWERS = 50
 
@@ -109,5 +110,64 @@ def test_shared_session_takes_the_tightest_bounds():
     d.check_alive()
 
 
+def join(d, pid, rng, version):
+    c = d.connect()
+    c.hello(version=version)
+    c.watch(pid, rng)
+    return c
+
+
+def snapshot_of(c):
+    tb = RawTable()
+    while tb.snapshots == 0:
+        fr = c.recv()
+        check(fr is not None and frame_type(fr) != "error", "watch: %s" % short(fr))
+        tb.apply_frame(fr)
+    return tb
+
+
+def test_snapshot_encoded_once_per_class():
+    d = Daemon()
+    t = Target()
+    a, _ = t.step("mmap-anon 256")
+    rng = (a, a + 256 * PAGE)
+    t.step("touch-write 0x%x 200" % a)
+    first = join(d, t.pid, rng, 2)  # opens the session
+    snapshot_of(first)
+    t.stop()
+    try:
+        before = raw_status(d).get("snapshots_encoded", 0)
+        seq = session_status(d, t.pid).get("seq")
+        # Joining together, at one seq: one snapshot per protocol (the
+        # first viewer's protocol 2 one may be reused too).
+        conns = [join(d, t.pid, rng, 2 if i % 2 else 1) for i in range(20)]
+        views = [snapshot_of(c) for c in conns]
+        n = raw_status(d).get("snapshots_encoded", 0) - before
+        check(session_status(d, t.pid).get("seq") == seq, "the stopped target changed")
+        log("20 viewers joining at seq %s: %d snapshot(s) encoded" % (seq, n))
+        check(1 <= n <= 2, "20 viewers joining at seq %s (protocols 1 and 2): %d snapshots "
+              "encoded, expected 1 or 2" % (seq, n))
+        truth = read_truth(t.pid, rng)
+        for i, v in enumerate(views):
+            diffs = diff_tables(v.vmas, v.pages, truth, "raw", rng)
+            check(not diffs, "viewer %d's snapshot: %s" % (i, diffs[:5]))
+    finally:
+        t.cont()
+    # A change makes a new seq: the next viewer's snapshot is encoded anew.
+    t.step("madvise-dontneed 0x%x 8" % a)
+    first.recv_until(lambda f: frame_type(f) == "delta", what="the delta of the zap")
+    before = raw_status(d).get("snapshots_encoded", 0)
+    late = join(d, t.pid, rng, 2)
+    v = snapshot_of(late)
+    check(raw_status(d).get("snapshots_encoded", 0) - before == 1,
+          "a viewer after the change was sent a stale snapshot")
+    check(not diff_tables(v.vmas, v.pages, read_truth(t.pid, rng), "raw", rng),
+          "the late viewer's snapshot is not the truth")
+    for c in conns + [first, late]:
+        c.close()
+    d.check_alive()
+
+
 if __name__ == "__main__":
-    main([test_fifty_viewers_same_table, test_shared_session_takes_the_tightest_bounds])
+    main([test_fifty_viewers_same_table, test_shared_session_takes_the_tightest_bounds,
+          test_snapshot_encoded_once_per_class])
