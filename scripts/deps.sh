@@ -22,7 +22,7 @@ build_pkgs=(meson ninja-build pkg-config gcc libc6-dev
 	systemd python3 util-linux)
 test_pkgs=(qemu-system-x86 busybox-static linux-source-6.12 bc bison flex
 	libelf-dev libssl-dev cpio kmod xz-utils make perl patch git tmux rsync
-	debootstrap systemd-container libxml2-utils chromium jq groff-base)
+	debootstrap systemd-container libxml2-utils chromium jq groff-base passwd)
 fuzz_pkgs=(clang libclang-rt-14-dev)
 
 case "$profile" in
