@@ -95,7 +95,7 @@ static int take_frame(struct sctl_live *l, uint64_t now_ns)
 		spt_frame_free(f);
 		return 1;
 	}
-	sctl_view_frame(v, f, (int64_t)(now_ns / 1000000u));
+	sctl_view_frame(v, f, now_ns);
 	spt_frame_free(f);
 	if (l->hook && !v->violated) {
 		r = l->hook(l->ctx, l->conn->last_payload, l->conn->last_len, now_ns);

@@ -73,6 +73,8 @@ int sctl_player_open(struct sctl_player *p, const char *path, int fd, struct sct
 					     "%s: %s%s", path, p->rd.why, hint);
 	}
 	view->pid = p->rd.header->started->pid;
+	/* Recorded times are since the start: received_ns as it was live. */
+	view->recv_clock_base_ns = p->rd.header->start_monotonic_ns;
 	fetch(p);
 	return 0;
 }
@@ -144,7 +146,7 @@ static void apply_next(struct sctl_player *p)
 
 	if (p->next_ns > p->pos_ns)
 		p->pos_ns = p->next_ns;
-	sctl_view_frame(v, p->next, (int64_t)(p->next_ns / 1000000u));
+	sctl_view_frame(v, p->next, p->next_ns);
 	if (v->done && v->violated) {
 		p->has_next = false;
 		return;

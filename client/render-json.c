@@ -296,6 +296,8 @@ void sctl_json_delta(FILE *f, const Shadowpt__WatchStarted *ws, const struct sct
 	json_u64_or_null(f, in->cause_tid > 0 ? (uint64_t)in->cause_tid : 0);
 	fputs(",\"events\":", f);
 	json_u64_or_null(f, in->events);
+	fputs(",\"received_ns\":", f);
+	json_u64_or_null(f, in->received_ns);
 	fputs(",\"vmas_removed\":[", f);
 	for (i = 0; i < d->nvmas_removed; i++) {
 		if (i)

@@ -25,6 +25,7 @@ struct sctl_delta_info {
 	uint64_t cause_vaddr, event_time_ns;
 	int32_t cause_tid;
 	uint32_t events;
+	uint64_t received_ns; /* when the viewer had its last chunk (set by the view) */
 };
 
 struct sctl_table {

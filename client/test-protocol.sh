@@ -59,6 +59,7 @@ has "started: the watch mode" out '^\{"event":"started",.*"mode":"events","mode_
 has "watch_status: stalled" out '^\{"event":"watch_status","pid":42,"seq":100,"watch_id":7,"state":"stalled","mode":"events","message":"a read of /proc/42/pagemap has not returned for 2.0 s","since_ns":5000000000\}$'
 has "watch_status: live again" out '"event":"watch_status".*"state":"live"'
 has "delta: its cause, address, event time, thread, events" out '"cause":"multiple","cause_vaddr":"0x7f0000000000","event_time_ns":5000100000,"cause_tid":43,"events":2,'
+has "delta: when this viewer received it" out '"event":"delta".*"events":2,"received_ns":[1-9][0-9]*,'
 has "delta: each run's own cause" out '\{"vaddr":"0x7f0000000000",.*"cause":"cow"\},\{"vaddr":"0x7f0000003000",.*"cause":"madvise"\}'
 fake_run normal 0 watch 42 --json
 has "protocol 1 deltas: causes null" out '"event":"delta".*"cause":null,"cause_vaddr":null,"event_time_ns":null,"cause_tid":null,"events":null'

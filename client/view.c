@@ -126,8 +126,9 @@ static void on_snapshot(struct sctl_view *v, const Shadowpt__Snapshot *s, int64_
 		sctl_text_snapshot_line(stdout, v->ws, &v->table, v->table.staging_resync);
 }
 
-static void on_delta(struct sctl_view *v, const Shadowpt__Delta *d, int64_t now)
+static void on_delta(struct sctl_view *v, const Shadowpt__Delta *d, uint64_t recv_ns)
 {
+	int64_t now = (int64_t)(recv_ns / 1000000u);
 	const char *why;
 	int r;
 
@@ -142,6 +143,7 @@ static void on_delta(struct sctl_view *v, const Shadowpt__Delta *d, int64_t now)
 	}
 	if (r != SCTL_TABLE_COMPLETE)
 		return;
+	v->table.delta_info.received_ns = v->recv_clock_base_ns + recv_ns;
 	v->dirty = true;
 	if (v->mode == SCTL_OUT_JSON)
 		sctl_json_delta(stdout, v->ws, &v->table);
@@ -190,8 +192,9 @@ static void on_exited(struct sctl_view *v)
 		sctl_view_finish(v, SCTL_EXIT_OK);
 }
 
-void sctl_view_frame(struct sctl_view *v, const SptFrame *f, int64_t now_ms)
+void sctl_view_frame(struct sctl_view *v, const SptFrame *f, uint64_t recv_ns)
 {
+	int64_t now_ms = (int64_t)(recv_ns / 1000000u);
 	bool json = v->json_errors;
 
 	switch (f->msg_case) {
@@ -199,7 +202,7 @@ void sctl_view_frame(struct sctl_view *v, const SptFrame *f, int64_t now_ms)
 		on_snapshot(v, f->snapshot, now_ms);
 		break;
 	case SHADOWPT__FRAME__MSG_DELTA:
-		on_delta(v, f->delta, now_ms);
+		on_delta(v, f->delta, recv_ns);
 		break;
 	case SHADOWPT__FRAME__MSG_TARGET_EXITED:
 		if (f->target_exited->watch_id == v->ws->watch_id)

@@ -39,6 +39,8 @@ struct sctl_view {
 	char watch_message[160];
 
 	uint64_t count; /* stop after this many deltas (0: never) */
+	/* Added to frame times for received_ns: CLOCK_MONOTONIC in replays. */
+	uint64_t recv_clock_base_ns;
 	uint64_t deltas_seen;
 	bool exited;
 	bool count_reached; /* the caller ends the watch */
@@ -74,8 +76,12 @@ void sctl_view_reset(struct sctl_view *v);
 
 /* The watch has started: prints the started line or event. */
 void sctl_view_started(struct sctl_view *v, const Shadowpt__WatchStarted *ws);
-/* One frame of the watch, received at now_ms on the caller's clock. */
-void sctl_view_frame(struct sctl_view *v, const SptFrame *f, int64_t now_ms);
+/*
+ * One frame of the watch, received at recv_ns on the caller's clock
+ * (CLOCK_MONOTONIC live, the recording's clock in a replay: see
+ * recv_clock_base_ns).
+ */
+void sctl_view_frame(struct sctl_view *v, const SptFrame *f, uint64_t recv_ns);
 /* Ends the view with status (the first ending wins). */
 void sctl_view_finish(struct sctl_view *v, int status);
 /* The table's sequence number, -1 before the first snapshot. */
