@@ -24,6 +24,10 @@ Modes (default: all three):
            from the first write until the viewer shows all of them, and the
            daemon's CPU time for it.
 
+--hops (latency mode) also traces each trial with tracefs and prints the
+median and p90 of each hop (tests/bench/hops.py): fault, reader thread,
+loop thread, viewer.
+
 --no-events runs the daemon with --no-events (the clocked fallback poller),
 to compare. Figures only: no pass/fail. Needs root (pagemap pfns, perf).
 """
@@ -39,6 +43,8 @@ import tempfile
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+import hops  # noqa: E402
 PAGE = 4096
 TARGET_SRC = r'''
 import mmap, os, random, sys, time
@@ -209,12 +215,15 @@ def mapped_pages(ev, base, n):
     return out
 
 
-def run_latency(b, trials):
+def run_latency(b, trials, trace_hops=False):
     n = trials + 1
     t, pid, base = b.target("latency", n, trials, seed=42)
     view = b.viewer(pid, base, n)
     wait_snapshot(view)  # before the first trial
     poll = b.poller(pid, base, n)
+    trace = hops.HopTrace(pid, base, base + n * PAGE, b.daemon.pid, view.pid) if trace_hops else None
+    if trace:
+        trace.start()
     sel = selectors.DefaultSelector()
     sel.register(t.stdout, selectors.EVENT_READ, "target")
     sel.register(view.stdout, selectors.EVENT_READ, "viewer")
@@ -250,6 +259,8 @@ def run_latency(b, trials):
                 seen_p.setdefault(int(f[1]), int(f[2]))
     wall = time.monotonic() - w0
     cpu = (cpu_ticks(b.daemon.pid) - c0) / os.sysconf("SC_CLK_TCK")
+    if trace:
+        trace.stop()
     stop_viewer(view)
     for p in (poll, t):
         p.kill()
@@ -269,6 +280,8 @@ def run_latency(b, trials):
     if lv and lp:
         print("bench:   p50 ratio poller/shadowpt: %.1fx" % (pct(lp, 50) / max(pct(lv, 50), 1)))
     print("bench:   shadowptd CPU: %.2f%% of a core over %.0f s" % (100 * cpu / wall, wall))
+    if trace:
+        trace.report(pct, fmt_us, wrote)
 
 
 def run_idle(b, npages=1 << 20, seconds=10):
@@ -337,13 +350,16 @@ def main():
     ap.add_argument("modes", nargs="*", default=["latency", "idle", "burst"])
     ap.add_argument("--trials", type=int, default=200)
     ap.add_argument("--no-events", action="store_true")
+    ap.add_argument("--hops", action="store_true", help="latency: trace each hop (tracefs)")
     a = ap.parse_args()
+    if a.hops and not hops.available():
+        ap.error("--hops needs x86-64 and tracefs at %s" % hops.T)
     b = Bench(os.path.abspath(a.build), a.no_events)
     try:
         print("bench: shadowptd %s" % ("--no-events (fallback poller)" if a.no_events
                                         else "event-driven"))
         for m in a.modes:
-            {"latency": lambda: run_latency(b, a.trials), "idle": lambda: run_idle(b),
+            {"latency": lambda: run_latency(b, a.trials, a.hops), "idle": lambda: run_idle(b),
              "burst": lambda: run_burst(b)}[m]()
     finally:
         b.close()
