@@ -25,7 +25,7 @@ T = "/sys/kernel/tracing"
 # x86-64 syscall numbers.
 WRITES = (1, 20, 44, 46)  # write, writev, sendto, sendmsg
 READS = (0, 19, 45, 47)   # read, readv, recvfrom, recvmsg
-STEPS = ("reader", "posted", "loop", "sent", "viewer", "read")
+STEPS = ("reader", "posted", "loop", "sent", "viewer", "read")  # after "fault"
 LINE = re.compile(r"^\s*.+?-(\d+)\s+\[(\d+)\]\s+\S+\s+([\d.]+):\s+(\w+):\s*(.*)$")
 
 
@@ -95,6 +95,10 @@ class HopTrace:
         return None, None
 
     def trials(self):
+        """Per trial: the times of fault, posted, sent and read (the syscalls,
+        always traced) and of the three switch-ins before them (None where
+        the thread was running already or the switch was not seen), the
+        CPUs of the loop's send and of the viewer's read, and the page."""
         ev, seen, out = self.events, set(), []
         readers = set(self.readers)
         nid = re.compile(r"next_pid=(\d+) ")
@@ -107,9 +111,9 @@ class HopTrace:
             return lambda e: (e[3] == name and e[1] in pids and
                               int(sid.search(e[4]).group(1)) in ids)
 
-        wants = (switch_to(readers), sys(readers, "sys_enter", (1,)),
-                 switch_to({self.loop}), sys({self.loop}, "sys_enter", WRITES),
-                 switch_to({self.viewer}), sys({self.viewer}, "sys_exit", READS))
+        chain = ((switch_to(readers), sys(readers, "sys_enter", (1,))),
+                 (switch_to({self.loop}), sys({self.loop}, "sys_enter", WRITES)),
+                 (switch_to({self.viewer}), sys({self.viewer}, "sys_exit", READS)))
         for i, e in enumerate(ev):
             if e[3] != "page_fault_user":
                 continue
@@ -117,14 +121,16 @@ class HopTrace:
             if page in seen:
                 continue
             seen.add(page)
-            times, cpus, k = [e[0]], [e[2]], i
-            for want in wants:
-                k, hit = self._step(ev, k, want)
+            times, cpus, k = [e[0]], [], i
+            for woke, did in chain:
+                j, hit = self._step(ev, k, did)
                 if hit is None:
                     break
-                times.append(hit[0])
+                w, wk = self._step(ev[:j], k, woke)
+                times += [wk[0] if wk else None, hit[0]]
                 cpus.append(hit[2])
-            if len(times) == len(wants) + 1 and times[-1] - times[0] < 50e6:
+                k = j
+            if len(times) == 7 and times[-1] - times[0] < 50e6:
                 out.append((times, cpus, page - (self.base >> 12)))
         return out
 
@@ -135,13 +141,17 @@ class HopTrace:
         pre = [t[0] - wrote[i] for t, _, i in got if i in wrote]
         print("bench:     (target's stamp -> its fault %s / %s: the workload's own)" %
               (fmt(pct(pre, 50)), fmt(pct(pre, 90))))
-        prev = "fault"
-        for s, name in enumerate(STEPS):
-            d = [t[s + 1] - t[s] for t, _, _ in got]
-            print("bench:     %-7s -> %-7s %8s / %s" % (prev, name, fmt(pct(d, 50)),
+        names = ("fault",) + STEPS
+        for a, b in ((0, 2), (2, 4), (4, 6)):
+            d = [t[b] - t[a] for t, _, _ in got]
+            print("bench:     %-7s -> %-7s %8s / %s" % (names[a], names[b], fmt(pct(d, 50)),
                                                        fmt(pct(d, 90))))
-            prev = name
+            # The same hop split at the switch-in, where one was traced.
+            w = [(t[a + 1] - t[a], t[b] - t[a + 1]) for t, _, _ in got if t[a + 1]]
+            print("bench:       (%d with the switch-in traced: until %s %s, then %s)" %
+                  (len(w), names[a + 1], fmt(pct([x for x, _ in w], 50)),
+                   fmt(pct([y for _, y in w], 50))))
         tot = [t[-1] - t[0] for t, _, _ in got]
-        cross = sum(1 for _, c, _ in got if c[4] != c[5])
+        cross = sum(1 for _, c, _ in got if c[1] != c[2])
         print("bench:     fault   -> read    %8s / %s; the loop -> viewer wakeup crossed "
               "CPUs in %d of %d" % (fmt(pct(tot, 50)), fmt(pct(tot, 90)), cross, len(got)))
