@@ -336,10 +336,11 @@ chmod 755 "$stage"
 rm -rf "$result"
 mv "$stage" "$result"
 
-# Keep the 6 most recent results and the 3 most recently used build trees.
+# Keep the 6 most recent results and the 3 most recently used build trees
+# (posix-extended: find's default emacs regex has no {16}, and matched none).
 touch "$out"
 {
-	find "$cache" -mindepth 1 -maxdepth 1 -type d -regex '.*/[0-9a-f]\{16\}' -printf '%T@ %p\n' |
+	find "$cache" -mindepth 1 -maxdepth 1 -type d -regextype posix-extended -regex '.*/[0-9a-f]{16}' -printf '%T@ %p\n' |
 		sort -rn | tail -n +7
 	find "$cache/work" -mindepth 1 -maxdepth 1 -type d -name 'out-*' -printf '%T@ %p\n' |
 		sort -rn | tail -n +4
