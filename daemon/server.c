@@ -25,48 +25,26 @@
 #define SERVER_MAX_LISTENERS   8
 #define SERVER_MAX_PEER_GROUPS 256
 
-struct event_base *spt_base;
-struct spt_stats spt_stats;
-struct spt_server_opts spt_opts;
-struct spt_bounds spt_bounds;
-char spt_kernel_why[160];
-bool spt_pfns_readable;
-struct client_list spt_clients = TAILQ_HEAD_INITIALIZER(spt_clients);
 struct session_list spt_sessions = TAILQ_HEAD_INITIALIZER(spt_sessions);
-bool spt_shutting_down;
-uint64_t spt_start_ms;
 
 static int listen_fds[SERVER_MAX_LISTENERS];
 static struct event *listen_evs[SERVER_MAX_LISTENERS];
 static int nlisten;
 static bool bound_path; /* we created the socket file: unlink at exit */
 static char created_dir[sizeof(((struct sockaddr_un *)0)->sun_path)];
-static struct event *ev_reap, *ev_deadlines, *ev_watchdog, *ev_sigterm, *ev_sigint;
+static struct event *ev_deadlines, *ev_watchdog, *ev_sigterm, *ev_sigint;
 static struct event *ev_shutdown_tick, *ev_accept_resume;
 static uint64_t shutdown_started_ms;
 
 void server_update_status(void)
 {
-	struct client *c;
 	struct session *s;
-	unsigned nc = 0, ns = 0;
+	unsigned nc = conns_live(), ns = 0;
 
-	TAILQ_FOREACH(c, &spt_clients, entry)
-		nc += !c->dead;
 	TAILQ_FOREACH(s, &spt_sessions, entry)
 		ns++;
 	sd_notifyf(0, "STATUS=%u viewer connection%s, %u session%s%s", nc, nc == 1 ? "" : "s", ns,
 		   ns == 1 ? "" : "s", spt_shutting_down ? ", shutting down" : "");
-}
-
-static void server_on_reap(evutil_socket_t fd, short what, void *arg)
-{
-	clients_reap();
-}
-
-void server_schedule_reap(void)
-{
-	event_active(ev_reap, EV_TIMEOUT, 0);
 }
 
 /* ---- listening ---- */
@@ -323,7 +301,7 @@ static void server_on_accept(evutil_socket_t lfd, short what, void *arg)
 
 static void server_on_deadlines(evutil_socket_t fd, short what, void *arg)
 {
-	clients_check_deadlines();
+	conns_check_deadlines();
 	sessions_check_periodic();
 }
 
@@ -336,7 +314,7 @@ static void server_on_watchdog(evutil_socket_t fd, short what, void *arg)
 
 static void server_finish_if_flushed(evutil_socket_t fd, short what, void *arg)
 {
-	if (clients_all_flushed() || spt_now_ms() - shutdown_started_ms > SPT_SHUTDOWN_FLUSH_MS)
+	if (conns_all_flushed() || spt_now_ms() - shutdown_started_ms > SPT_SHUTDOWN_FLUSH_MS)
 		event_base_loopbreak(spt_base);
 }
 
@@ -355,7 +333,7 @@ static void server_on_signal(evutil_socket_t sig, short what, void *arg)
 	event_del(ev_accept_resume);
 	/* Release kernel tables and procfs handles now; viewers are told next. */
 	sessions_close_all();
-	clients_shutdown();
+	conns_shutdown();
 	server_update_status();
 	event_add(ev_shutdown_tick, &tick);
 }
@@ -371,11 +349,12 @@ int server_loop_init(void)
 	spt_base = event_base_new();
 	if (!spt_base)
 		return -ENOMEM;
-	ev_reap = event_new(spt_base, -1, 0, server_on_reap, NULL);
+	if (conns_init(spt_base, server_update_status) < 0)
+		return -ENOMEM;
 	ev_deadlines = event_new(spt_base, -1, EV_PERSIST, server_on_deadlines, NULL);
 	ev_shutdown_tick = event_new(spt_base, -1, EV_PERSIST, server_finish_if_flushed, NULL);
 	ev_accept_resume = evtimer_new(spt_base, server_on_accept_resume, NULL);
-	if (!ev_reap || !ev_deadlines || !ev_shutdown_tick || !ev_accept_resume)
+	if (!ev_deadlines || !ev_shutdown_tick || !ev_accept_resume)
 		return -ENOMEM;
 	event_add(ev_deadlines, &dl);
 	return 0;
@@ -415,8 +394,8 @@ static int server_setup_events(void)
 
 static void server_free_events(void)
 {
-	struct event **evs[] = {&ev_reap,   &ev_deadlines,     &ev_watchdog,	 &ev_sigterm,
-				&ev_sigint, &ev_shutdown_tick, &ev_accept_resume};
+	struct event **evs[] = {&ev_deadlines, &ev_watchdog,	    &ev_sigterm,
+				&ev_sigint,    &ev_shutdown_tick, &ev_accept_resume};
 
 	for (size_t i = 0; i < sizeof(evs) / sizeof(evs[0]); i++) {
 		if (*evs[i])
@@ -432,14 +411,11 @@ static void server_free_events(void)
 
 void server_loop_free(void)
 {
-	struct client *c;
-
 	sessions_close_all();
-	TAILQ_FOREACH(c, &spt_clients, entry)
-		client_close(c, "daemon exiting");
-	clients_reap();
+	conns_close_all("daemon exiting");
 	/* Everything charged went with what held it (user.h). */
 	spt_users_check_empty();
+	conns_free();
 	server_free_events();
 	if (spt_base)
 		event_base_free(spt_base);

@@ -192,8 +192,8 @@ static void watch_unlink(struct watch *w)
 	if (s->owner == w) {
 		s->owner = LIST_FIRST(&s->watches);
 		if (s->owner) {
-			spt_charge_move(&s->fd_charge, s->owner->c->user);
-			spt_charge_move(&s->mem_charge, s->owner->c->user);
+			spt_charge_move(&s->fd_charge, s->owner->c->conn.user);
+			spt_charge_move(&s->mem_charge, s->owner->c->conn.user);
 		}
 	}
 	free(w);
@@ -233,7 +233,7 @@ static void session_send_status(struct session *s, const char *msg)
 		Shadowpt__WatchStatus st = SHADOWPT__WATCH_STATUS__INIT;
 		Shadowpt__Frame f = SHADOWPT__FRAME__INIT;
 
-		if (w->pending || w->c->proto < 2)
+		if (w->pending || w->c->conn.proto < 2)
 			continue;
 		st.has_watch_id = st.has_state = st.has_mode = st.has_since_ns = 1;
 		st.watch_id = w->id;
@@ -315,7 +315,7 @@ static void session_publish(struct session *s, const struct spt_delta *d,
 	meta.seq = s->seq + 1;
 	s->seq++;
 	LIST_FOREACH(w, &s->watches, session_entry) {
-		int cls = (w->raw_pfns || !spt_pfns_readable) ? 0 : 1, v2 = w->c->proto >= 2;
+		int cls = (w->raw_pfns || !spt_pfns_readable) ? 0 : 1, v2 = w->c->conn.proto >= 2;
 		struct class_delta *cd = &cds[cls][v2];
 
 		if (w->pending)
@@ -366,7 +366,7 @@ static void session_revoke_unauthorized(struct session *s, bool force)
 	s->revoke_checked_ms = now;
 	for (w = LIST_FIRST(&s->watches); w; w = next) {
 		next = LIST_NEXT(w, session_entry);
-		if (w->c->peer.admin)
+		if (w->c->conn.peer.admin)
 			continue;
 		if (!read) {
 			/* Gone or unreadable: exit handling decides, not this. */
@@ -374,10 +374,10 @@ static void session_revoke_unauthorized(struct session *s, bool force)
 				return;
 			read = true;
 		}
-		if (auth_decide(&w->c->peer, s->pid, &tc, why, sizeof(why)) == 0)
+		if (auth_decide(&w->c->conn.peer, s->pid, &tc, why, sizeof(why)) == 0)
 			continue;
 		log_rl(SPT_LOG_INFO, "session %u: uid %u may no longer watch pid %d: %s", s->id,
-		       w->c->peer.uid, (int)s->pid, why);
+		       w->c->conn.peer.uid, (int)s->pid, why);
 		client_send_error(w->c, 0, SHADOWPT__ERROR_CODE__ERROR_PERMISSION_DENIED, w->id,
 				  false, "watch %u ended: %s", w->id, why);
 		watch_free(w);
@@ -433,7 +433,7 @@ static bool session_watch_started(struct watch *w)
 	if (r < 0)
 		w->needs_resync = true;
 	/* A viewer joining a stalled or failing session hears why at once. */
-	if (s->state != SPT_SESSION_LIVE && c->proto >= 2) {
+	if (s->state != SPT_SESSION_LIVE && c->conn.proto >= 2) {
 		Shadowpt__WatchStatus st = SHADOWPT__WATCH_STATUS__INIT;
 		Shadowpt__Frame f = SHADOWPT__FRAME__INIT;
 
@@ -448,7 +448,7 @@ static bool session_watch_started(struct watch *w)
 		client_send_frame(c, &f, OUTQ_CONTROL, 0);
 	}
 	log_rl(SPT_LOG_INFO, "client %llu (uid %u '%s'): watch %u on pid %d",
-	       (unsigned long long)c->id, c->peer.uid, c->name, w->id, (int)s->pid);
+	       (unsigned long long)c->conn.id, c->conn.peer.uid, c->conn.name, w->id, (int)s->pid);
 	return true;
 }
 
@@ -477,7 +477,7 @@ static void session_on_room(struct session *s)
 			 "watching pid %d needs %llu MiB, more than uid %u may hold now (%llu MiB "
 			 "per uid, %llu MiB for all)",
 			 (int)s->pid, (unsigned long long)(cost >> 20),
-			 s->owner ? (unsigned)s->owner->c->peer.uid : 0u,
+			 s->owner ? (unsigned)s->owner->c->conn.peer.uid : 0u,
 			 (unsigned long long)(spt_bounds.memory_per_uid >> 20),
 			 (unsigned long long)(spt_bounds.memory >> 20));
 	} else {
@@ -629,7 +629,6 @@ static bool session_on_update(struct session *s, struct spt_reader_msg *m)
 static void session_on_peek_done(struct session *s, struct spt_reader_msg *m)
 {
 	struct session_peek *p;
-	struct client *c;
 
 	LIST_FOREACH(p, &s->peeks, entry)
 		if (p->cookie == m->cookie)
@@ -637,11 +636,8 @@ static void session_on_peek_done(struct session *s, struct spt_reader_msg *m)
 	if (!p)
 		return;
 	LIST_REMOVE(p, entry);
-	TAILQ_FOREACH(c, &spt_clients, entry)
-		if (c->id == p->client_id && !c->dead)
-			break;
-	if (c)
-		client_peek_reply(c, p->request_id, p->watch_id, m->vaddr, m->err, m->why, m->page);
+	client_peek_reply(p->client_id, p->request_id, p->watch_id, m->vaddr, m->err, m->why,
+			  m->page);
 	free(p);
 }
 
@@ -987,10 +983,10 @@ int session_send_snapshot(struct watch *w, bool resync)
 	    .seq = s->seq,
 	    .timestamp_ns = s->cur_ns,
 	    .resync = resync,
-	    .proto = w->c->proto,
+	    .proto = w->c->conn.proto,
 	};
 	bool raw = w->raw_pfns || !spt_pfns_readable;
-	struct session_snapshot *sn = &s->snaps[!raw][w->c->proto >= 2][resync];
+	struct session_snapshot *sn = &s->snaps[!raw][w->c->conn.proto >= 2][resync];
 	int r = 0;
 
 	/* The frames name the watch: shared only because every watch of s has its id. */
@@ -1022,10 +1018,10 @@ int session_peek(struct watch *w, uint32_t request_id, uint64_t vaddr)
 	if (!p)
 		return -ENOMEM;
 	p->cookie = session_next_cookie++;
-	p->client_id = w->c->id;
+	p->client_id = w->c->conn.id;
 	p->request_id = request_id;
 	p->watch_id = w->id;
-	r = spt_reader_peek(s->rd, p->cookie, vaddr, &w->c->peer);
+	r = spt_reader_peek(s->rd, p->cookie, vaddr, &w->c->conn.peer);
 	if (r < 0) {
 		free(p);
 		return r;

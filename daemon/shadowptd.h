@@ -21,6 +21,8 @@
 #include "auth.h"
 #include "backend.h"
 #include "clock.h"
+#include "conn.h"
+#include "globals.h"
 #include "interval.h"
 #include "outq.h"
 #include "reader.h"
@@ -29,25 +31,6 @@
 #include "tokenmap.h"
 #include "user.h"
 #include "wire.h"
-
-struct event;
-struct event_base;
-struct evbuffer;
-
-/*
- * Daemon-internal deadlines (not part of the protocol, so not in
- * proto/limits.h).
- */
-#define SPT_HANDSHAKE_TIMEOUT_MS 10000u /* Hello must arrive by then */
-#define SPT_CLOSE_FLUSH_MS	 2000u	/* after a fatal Error, flush at most this */
-#define SPT_SHUTDOWN_FLUSH_MS	 1000u	/* on SIGTERM, flush viewers at most this */
-#define SPT_DEADLINE_CHECK_MS	 500u	/* period of the deadline scan */
-
-struct spt_stats {
-	uint64_t frames_in, frames_out, bytes_out;
-	uint64_t deltas_dropped, resyncs, viewers_disconnected;
-	uint64_t snapshots_encoded; /* once per session, class and seq: not per viewer */
-};
 
 struct client;
 struct session;
@@ -67,26 +50,9 @@ struct watch {
 	LIST_ENTRY(watch) session_entry;
 };
 
+/* One viewer: its connection and its subscriptions. */
 struct client {
-	TAILQ_ENTRY(client) entry;
-	uint64_t id; /* for logs */
-	int fd;
-	struct event *ev_read, *ev_write;
-	struct evbuffer *in;
-	struct outq outq;
-	struct spt_peer peer;
-	struct spt_user *user; /* its uid's account (user.h) */
-	/* One connection, one fd, and SPT_CONNECTION_COST plus its queued bytes. */
-	struct spt_charge conn_charge, fd_charge, mem_charge;
-	char name[SPT_MAX_CLIENT_NAME + 1];
-	bool hello_done;
-	uint32_t proto; /* negotiated protocol version (after Hello) */
-	bool closing;	  /* fatal error queued: close once flushed */
-	bool dead;	  /* closed, waiting to be freed */
-	bool read_paused; /* output over budget: stop reading requests */
-	uint64_t accepted_ms;
-	uint64_t blocked_since_ms; /* 0, or when output last stopped moving */
-	uint64_t closing_since_ms;
+	struct conn conn; /* conn.c reports with &conn (client_of) */
 	LIST_HEAD(, watch) watches;
 	unsigned nwatches;
 };
@@ -154,29 +120,9 @@ struct session {
 	} snaps[2][2][2];
 };
 
-struct spt_server_opts {
-	const char *socket_path;
-	int backend; /* Shadowpt__Backend default */
-	uint32_t min_ms, max_ms;
-	bool no_events; /* --no-events: every session polls */
-	/* --max-session-runs/-vmas, --memory-per-uid/-total: lower than built in (0: those) */
-	uint64_t max_runs, max_vmas, memory, memory_per_uid;
-};
-
 /* server.c */
-extern struct event_base *spt_base;
-extern struct spt_stats spt_stats;
-extern struct spt_server_opts spt_opts;
-extern struct spt_bounds spt_bounds; /* fixed at startup (rlimits.h) */
-extern char spt_kernel_why[160];
-extern bool spt_pfns_readable; /* daemon has CAP_SYS_ADMIN: pagemap has pfns */
-TAILQ_HEAD(client_list, client);
 TAILQ_HEAD(session_list, session);
-extern struct client_list spt_clients;
 extern struct session_list spt_sessions;
-extern bool spt_shutting_down;
-extern uint64_t spt_start_ms;
-void server_schedule_reap(void);
 void server_update_status(void);
 
 /* server-client.c */
@@ -195,18 +141,11 @@ void client_queue_delta(struct watch *w, struct spt_buf *b);
 void client_drop_watch_output(struct client *c, uint32_t watch_id);
 /* Drops w's queued deltas and resyncs it once the output drains. */
 void client_request_resync(struct watch *w);
-/* The reply to a peek the session's reader finished (err 0: page is valid). */
-void client_peek_reply(struct client *c, uint32_t request_id, uint32_t watch_id, uint64_t vaddr,
+/* The reply to a peek the session's reader finished (err 0: page is valid), if that connection is still there. */
+void client_peek_reply(uint64_t client_id, uint32_t request_id, uint32_t watch_id, uint64_t vaddr,
 		       int err, const char *why, const uint8_t *page);
 /* Marks c dead and schedules it to be freed; safe from any callback. */
 void client_close(struct client *c, const char *why);
-/* Frees dead clients; called from the reaper event only. */
-void clients_reap(void);
-/* Shutdown: tell every viewer, stop reading. */
-void clients_shutdown(void);
-bool clients_all_flushed(void);
-/* Periodic: stuck viewers, handshake deadline, closing flush deadline. */
-void clients_check_deadlines(void);
 
 /* session.c */
 /* The caps of one session's state: SPT_MAX_*_PER_SESSION, or lower by --max-session-*. */
