@@ -1,13 +1,14 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /*
- * One viewer: its connection (conn.h) and its watches. Hello/Welcome,
- * request dispatch, and the per-watch output policy (budget, resync).
- * Every request is authorized again against its target.
+ * One viewer: its connection (conn.h) and its watches (watch.h).
+ * Hello/Welcome, request dispatch, authorization of every request
+ * against its target, Status, and resyncs once its output drained.
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,88 +21,42 @@
 #include "shadowptd.h"
 #include "spt-assert.h"
 
+/* One viewer: its connection and its subscriptions. */
+struct client {
+	struct conn conn; /* conn.c reports with &conn (client_of) */
+	struct watch_set watches;
+};
+
 static struct client *client_of(struct conn *conn)
 {
 	return (struct client *)((char *)conn - offsetof(struct client, conn));
 }
 
-enum spt_charge_mode client_charge_mode(const struct client *c)
+static int client_send_frame(struct client *c, const SptFrame *f)
 {
-	return conn_charge_mode(&c->conn);
+	return conn_send_frame(&c->conn, f, OUTQ_CONTROL, 0);
 }
 
-int client_queue(struct client *c, struct spt_buf *b, enum outq_kind kind, uint32_t watch_id)
-{
-	return conn_queue(&c->conn, b, kind, watch_id);
-}
-
-int client_send_frame(struct client *c, const SptFrame *f, enum outq_kind kind, uint32_t watch_id)
-{
-	return conn_send_frame(&c->conn, f, kind, watch_id);
-}
-
-int client_send_error(struct client *c, uint32_t request_id, int code, uint32_t watch_id,
-		      bool fatal, const char *fmt, ...)
+static int client_send_error(struct client *c, uint32_t request_id, int code, uint32_t watch_id,
+			     const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+static int client_send_error(struct client *c, uint32_t request_id, int code, uint32_t watch_id,
+			     const char *fmt, ...)
 {
 	va_list ap;
 	int r;
 
 	va_start(ap, fmt);
-	r = conn_send_errorv(&c->conn, request_id, code, watch_id, fatal, fmt, ap);
+	r = conn_send_errorv(&c->conn, request_id, code, watch_id, false, fmt, ap);
 	va_end(ap);
 	return r;
 }
 
-void client_drop_watch_output(struct client *c, uint32_t watch_id)
-{
-	conn_drop_watch_output(&c->conn, watch_id);
-}
-
-void client_request_resync(struct watch *w)
-{
-	struct client *c = w->c;
-
-	spt_stats.deltas_dropped += conn_drop_deltas(&c->conn, w->id);
-	w->needs_resync = true;
-	conn_want_write(&c->conn);
-}
-
-void client_queue_delta(struct watch *w, struct spt_buf *b)
-{
-	struct client *c = w->c;
-	bool idle;
-
-	if (c->conn.dead || c->conn.closing)
-		return;
-	if (w->needs_resync) {
-		spt_stats.deltas_dropped++;
-		return;
-	}
-	if (!conn_output_fits(&c->conn, b->len)) {
-		log_debug("client %llu: output budget or uid %u's memory exceeded; dropping deltas "
-			  "of watch %u",
-			  (unsigned long long)c->conn.id, c->conn.peer.uid, w->id);
-		spt_stats.deltas_dropped++;
-		client_request_resync(w);
-		return;
-	}
-	idle = outq_empty(&c->conn.outq);
-	conn_queue(&c->conn, b, OUTQ_DELTA, w->id);
-	/* A viewer keeping up gets it now, not a loop round later. */
-	if (idle)
-		conn_flush(&c->conn);
-}
-
-void client_close(struct client *c, const char *why)
-{
-	conn_close(&c->conn, why);
-}
-
+/* Resyncs watches whose deltas were dropped, once the output drained. */
 static void client_resync_watches(struct client *c)
 {
 	struct watch *w;
 
-	LIST_FOREACH(w, &c->watches, client_entry) {
+	LIST_FOREACH(w, &c->watches.list, viewer_entry) {
 		if (!w->needs_resync)
 			continue;
 		if (c->conn.outq.queued > OUTQ_LOW_WATERMARK(&c->conn.outq))
@@ -113,7 +68,6 @@ static void client_resync_watches(struct client *c)
 		}
 	}
 }
-
 
 /* ---- requests ---- */
 
@@ -131,9 +85,9 @@ static void client_on_hello(struct client *c, const SptFrame *f)
 	/* The client names the newest version it speaks; we answer with ours if older. */
 	if (!h->has_protocol_version || h->protocol_version < SPT_PROTOCOL_VERSION_MIN) {
 		conn_fatal(&c->conn, f->request_id, SHADOWPT__ERROR_CODE__ERROR_UNSUPPORTED_VERSION,
-			     "protocol version %u not supported; this daemon speaks %u to %u",
-			     h->has_protocol_version ? h->protocol_version : 0,
-			     SPT_PROTOCOL_VERSION_MIN, SPT_PROTOCOL_VERSION);
+			   "protocol version %u not supported; this daemon speaks %u to %u",
+			   h->has_protocol_version ? h->protocol_version : 0,
+			   SPT_PROTOCOL_VERSION_MIN, SPT_PROTOCOL_VERSION);
 		return;
 	}
 	conn_hello_done(&c->conn,
@@ -178,16 +132,16 @@ static void client_on_hello(struct client *c, const SptFrame *f)
 	out.request_id = f->request_id;
 	out.msg_case = SHADOWPT__FRAME__MSG_WELCOME;
 	out.welcome = &wel;
-	client_send_frame(c, &out, OUTQ_CONTROL, 0);
-	log_debug("client %llu: hello from '%s' (uid %u)", (unsigned long long)c->conn.id, c->conn.name,
-		  c->conn.peer.uid);
+	client_send_frame(c, &out);
+	log_debug("client %llu: hello from '%s' (uid %u)", (unsigned long long)c->conn.id,
+		  c->conn.name, c->conn.peer.uid);
 }
 
 static struct watch *client_find_watch(struct client *c, uint32_t id)
 {
 	struct watch *w;
 
-	LIST_FOREACH(w, &c->watches, client_entry)
+	LIST_FOREACH(w, &c->watches.list, viewer_entry)
 		if (w->id == id)
 			return w;
 	return NULL;
@@ -224,7 +178,6 @@ static void client_on_watch(struct client *c, const SptFrame *f)
 	uint64_t start = 0, end = SPT_USER_ADDR_MAX;
 	int backend = req->has_backend ? (int)req->backend : 0;
 	pid_t pid = req->has_pid ? req->pid : 0;
-	struct spt_charge charge = {0};
 	struct session *s;
 	struct watch *w;
 	char why[256] = "";
@@ -239,7 +192,6 @@ static void client_on_watch(struct client *c, const SptFrame *f)
 		if (start >= end || start % SPT_PAGE_SIZE || end % SPT_PAGE_SIZE ||
 		    end > SPT_USER_ADDR_MAX) {
 			client_send_error(c, rid, SHADOWPT__ERROR_CODE__ERROR_INVALID_RANGE, 0,
-					  false,
 					  "range [%#llx,%#llx) must be page aligned, non-empty "
 					  "and end at most %#llx",
 					  (unsigned long long)start, (unsigned long long)end,
@@ -249,24 +201,16 @@ static void client_on_watch(struct client *c, const SptFrame *f)
 	}
 	if (backend < SHADOWPT__BACKEND__BACKEND_UNSPECIFIED ||
 	    backend > SHADOWPT__BACKEND__BACKEND_KERNEL) {
-		client_send_error(c, rid, SHADOWPT__ERROR_CODE__ERROR_INVALID_ARGUMENT, 0, false,
+		client_send_error(c, rid, SHADOWPT__ERROR_CODE__ERROR_INVALID_ARGUMENT, 0,
 				  "unknown backend %d", backend);
 		return;
 	}
-	if (c->nwatches >= SPT_MAX_WATCHES_PER_CONNECTION) {
-		client_send_error(c, rid, SHADOWPT__ERROR_CODE__ERROR_LIMIT_EXCEEDED, 0, false,
-				  "at most %u watches per connection",
-				  SPT_MAX_WATCHES_PER_CONNECTION);
-		return;
-	}
-	if (!spt_charge_fits(&charge, c->conn.user, SPT_SLOT_WATCHES, 1, client_charge_mode(c))) {
-		client_send_error(c, rid, SHADOWPT__ERROR_CODE__ERROR_LIMIT_EXCEEDED, 0, false,
-				  "uid %u already has %u watches", c->conn.peer.uid,
-				  SPT_MAX_WATCHES_PER_UID);
+	if (watch_check_quota(&c->conn, &c->watches, why, sizeof(why)) < 0) {
+		client_send_error(c, rid, SHADOWPT__ERROR_CODE__ERROR_LIMIT_EXCEEDED, 0, "%s", why);
 		return;
 	}
 	if (pid <= 0) {
-		client_send_error(c, rid, SHADOWPT__ERROR_CODE__ERROR_NO_SUCH_PROCESS, 0, false,
+		client_send_error(c, rid, SHADOWPT__ERROR_CODE__ERROR_NO_SUCH_PROCESS, 0,
 				  "pid %d is not a process id", (int)pid);
 		return;
 	}
@@ -294,12 +238,12 @@ static void client_on_watch(struct client *c, const SptFrame *f)
 			log_err("pidfd_open(%d): %s", (int)pid, strerror(-r));
 			snprintf(why, sizeof(why), "pidfd_open: %s", strerror(-r));
 		}
-		client_send_error(c, rid, spt_error_code_of(r), 0, false, "%s", why);
+		client_send_error(c, rid, spt_error_code_of(r), 0, "%s", why);
 		return;
 	}
 	if (is_kernel_thread(pid)) {
 		close(pidfd);
-		client_send_error(c, rid, SHADOWPT__ERROR_CODE__ERROR_NO_SUCH_PROCESS, 0, false,
+		client_send_error(c, rid, SHADOWPT__ERROR_CODE__ERROR_NO_SUCH_PROCESS, 0,
 				  "pid %d is a kernel thread: it has no user address space",
 				  (int)pid);
 		return;
@@ -310,35 +254,34 @@ static void client_on_watch(struct client *c, const SptFrame *f)
 		if (r == -EPERM)
 			log_rl(SPT_LOG_INFO, "uid %u (pid %d) denied watching pid %d: %s",
 			       c->conn.peer.uid, (int)c->conn.peer.pid, (int)pid, why);
-		client_send_error(c, rid, spt_error_code_of(r), 0, false, "%s", why);
+		client_send_error(c, rid, spt_error_code_of(r), 0, "%s", why);
 		return;
 	}
-	LIST_FOREACH(w, &c->watches, client_entry) {
+	LIST_FOREACH(w, &c->watches.list, viewer_entry) {
 		if (w->s->pid == pid && w->s->start == start && w->s->end == end &&
 		    session_target_alive(w->s)) {
 			close(pidfd);
 			client_send_error(c, rid, SHADOWPT__ERROR_CODE__ERROR_INVALID_ARGUMENT,
-					  w->id, false, "already watching this as watch %u", w->id);
+					  w->id, "already watching this as watch %u", w->id);
 			return;
 		}
 	}
 	min_ms = req->has_min_interval_ms ? req->min_interval_ms : 0;
 	max_ms = req->has_max_interval_ms ? req->max_interval_ms : 0;
-	r = session_get(pid, pidfd, start, end, backend, c->conn.user, client_charge_mode(c), &s, why,
-			sizeof(why));
+	r = session_get(pid, pidfd, start, end, backend, c->conn.user, conn_charge_mode(&c->conn),
+			&s, why, sizeof(why));
 	if (r < 0) {
-		client_send_error(c, rid, spt_error_code_of(r), 0, false, "%s", why);
+		client_send_error(c, rid, spt_error_code_of(r), 0, "%s", why);
 		return;
 	}
-	spt_charge_set(&charge, c->conn.user, SPT_SLOT_WATCHES, 1, SPT_CHARGE_FORCED); /* fits: above */
-	/* WatchStarted and the snapshot follow once the session's first read is in. */
-	if (session_add_watch(s, c, c->conn.peer.admin, min_ms, max_ms, rid, &charge) < 0) {
-		spt_charge_release(&charge);
+	w = watch_new(&c->conn, &c->watches, c->conn.peer.admin, min_ms, max_ms, rid);
+	if (!w) {
 		session_release_if_idle(s);
-		client_send_error(c, rid, SHADOWPT__ERROR_CODE__ERROR_INTERNAL, 0, false,
-				  "out of memory");
+		client_send_error(c, rid, SHADOWPT__ERROR_CODE__ERROR_INTERNAL, 0, "out of memory");
 		return;
 	}
+	/* WatchStarted and the snapshot follow once the session's first read is in. */
+	session_add_watch(s, w);
 }
 
 static void client_on_unwatch(struct client *c, const SptFrame *f)
@@ -350,7 +293,7 @@ static void client_on_unwatch(struct client *c, const SptFrame *f)
 
 	if (!w) {
 		client_send_error(c, f->request_id, SHADOWPT__ERROR_CODE__ERROR_NO_SUCH_WATCH, id,
-				  false, "no watch %u on this connection", id);
+				  "no watch %u on this connection", id);
 		return;
 	}
 	session_remove_watch(w);
@@ -360,7 +303,7 @@ static void client_on_unwatch(struct client *c, const SptFrame *f)
 	out.request_id = f->request_id;
 	out.msg_case = SHADOWPT__FRAME__MSG_UNWATCHED;
 	out.unwatched = &uw;
-	client_send_frame(c, &out, OUTQ_CONTROL, 0);
+	client_send_frame(c, &out);
 }
 
 static void client_on_peek(struct client *c, const SptFrame *f)
@@ -372,13 +315,13 @@ static void client_on_peek(struct client *c, const SptFrame *f)
 	int r;
 
 	if (!w || w->pending) {
-		client_send_error(c, rid, SHADOWPT__ERROR_CODE__ERROR_NO_SUCH_WATCH, id, false,
+		client_send_error(c, rid, SHADOWPT__ERROR_CODE__ERROR_NO_SUCH_WATCH, id,
 				  "no watch %u on this connection", id);
 		return;
 	}
 	vaddr = (f->peek->has_vaddr ? f->peek->vaddr : 0) & ~(SPT_PAGE_SIZE - 1);
 	if (!f->peek->has_vaddr || vaddr < w->s->start || vaddr >= w->s->end) {
-		client_send_error(c, rid, SHADOWPT__ERROR_CODE__ERROR_INVALID_RANGE, id, false,
+		client_send_error(c, rid, SHADOWPT__ERROR_CODE__ERROR_INVALID_RANGE, id,
 				  "address %#llx is outside the watched range [%#llx,%#llx)",
 				  (unsigned long long)vaddr, (unsigned long long)w->s->start,
 				  (unsigned long long)w->s->end);
@@ -386,8 +329,7 @@ static void client_on_peek(struct client *c, const SptFrame *f)
 	}
 	if (!w->s->ops->peek) {
 		client_send_error(c, rid, SHADOWPT__ERROR_CODE__ERROR_BACKEND_UNAVAILABLE, id,
-				  false, "the %s backend cannot read page contents",
-				  w->s->ops->name);
+				  "the %s backend cannot read page contents", w->s->ops->name);
 		return;
 	}
 	/*
@@ -396,15 +338,14 @@ static void client_on_peek(struct client *c, const SptFrame *f)
 	 */
 	r = session_peek(w, rid, vaddr);
 	if (r < 0)
-		client_send_error(c, rid, spt_error_code_of(r), id, false,
-				  "cannot read page %#llx: %s", (unsigned long long)vaddr,
-				  strerror(-r));
+		client_send_error(c, rid, spt_error_code_of(r), id, "cannot read page %#llx: %s",
+				  (unsigned long long)vaddr, strerror(-r));
 }
 
-void client_peek_reply(uint64_t client_id, uint32_t request_id, uint32_t watch_id,
-		       uint64_t vaddr, int err, const char *why, const uint8_t *page)
+void client_peek_reply(uint64_t viewer_id, uint32_t request_id, uint32_t watch_id, uint64_t vaddr,
+		       int err, const char *why, const uint8_t *page)
 {
-	struct conn *conn = conn_find(client_id);
+	struct conn *conn = conn_find(viewer_id);
 	struct client *c = conn ? client_of(conn) : NULL;
 	Shadowpt__PeekReply pr = SHADOWPT__PEEK_REPLY__INIT;
 	Shadowpt__Frame out = SHADOWPT__FRAME__INIT;
@@ -413,25 +354,24 @@ void client_peek_reply(uint64_t client_id, uint32_t request_id, uint32_t watch_i
 	if (!c)
 		return;
 	if (err == -ENXIO) {
-		client_send_error(c, request_id, code, watch_id, false,
-				  "page %#llx is not resident", (unsigned long long)vaddr);
+		client_send_error(c, request_id, code, watch_id, "page %#llx is not resident",
+				  (unsigned long long)vaddr);
 		return;
 	}
 	if (err == -EPERM || err == -EACCES) {
 		log_rl(SPT_LOG_INFO, "uid %u (pid %d) denied peeking pid of watch %u: %s",
 		       c->conn.peer.uid, (int)c->conn.peer.pid, watch_id, why);
-		client_send_error(c, request_id, code, watch_id, false, "%s", why);
+		client_send_error(c, request_id, code, watch_id, "%s", why);
 		return;
 	}
 	if (err == -ESRCH) {
-		client_send_error(c, request_id, code, watch_id, false,
-				  "the process of watch %u exited", watch_id);
+		client_send_error(c, request_id, code, watch_id, "the process of watch %u exited",
+				  watch_id);
 		return;
 	}
 	if (err < 0) {
-		client_send_error(c, request_id, code, watch_id, false,
-				  "cannot read page %#llx: %s", (unsigned long long)vaddr,
-				  strerror(-err));
+		client_send_error(c, request_id, code, watch_id, "cannot read page %#llx: %s",
+				  (unsigned long long)vaddr, strerror(-err));
 		return;
 	}
 	pr.has_watch_id = pr.has_vaddr = pr.has_data = 1;
@@ -443,7 +383,7 @@ void client_peek_reply(uint64_t client_id, uint32_t request_id, uint32_t watch_i
 	out.request_id = request_id;
 	out.msg_case = SHADOWPT__FRAME__MSG_PEEK_REPLY;
 	out.peek_reply = &pr;
-	client_send_frame(c, &out, OUTQ_CONTROL, 0);
+	client_send_frame(c, &out);
 }
 
 /* Does any connection of uid watch s? (Its own shadowctl watch, in another process.) */
@@ -451,8 +391,8 @@ static bool uid_watches_session(uid_t uid, const struct session *s)
 {
 	const struct watch *w;
 
-	LIST_FOREACH(w, &s->watches, session_entry)
-		if (w->c->conn.peer.uid == uid)
+	LIST_FOREACH(w, &s->watches.list, session_entry)
+		if (watch_peer(w)->uid == uid)
 			return true;
 	return false;
 }
@@ -468,7 +408,7 @@ static bool kernel_table_holder(uid_t *uid)
 
 	TAILQ_FOREACH(s, &spt_sessions, entry)
 		if (s->ops && s->ops->id == SHADOWPT__BACKEND__BACKEND_KERNEL) {
-			*uid = s->owner ? s->owner->c->conn.peer.uid : 0;
+			*uid = s->owner ? watch_peer(s->owner)->uid : 0;
 			return true;
 		}
 	return false;
@@ -498,12 +438,13 @@ static void client_on_status(struct client *c, const SptFrame *f)
 			free(ssp);
 			free(rg);
 			client_send_error(c, f->request_id, SHADOWPT__ERROR_CODE__ERROR_INTERNAL, 0,
-					  false, "out of memory");
+					  "out of memory");
 			return;
 		}
 	}
 	TAILQ_FOREACH(s, &spt_sessions, entry) {
-		if (!s->opened || (!c->conn.peer.admin && !uid_watches_session(c->conn.peer.uid, s)))
+		if (!s->opened ||
+		    (!c->conn.peer.admin && !uid_watches_session(c->conn.peer.uid, s)))
 			continue;
 		shadowpt__session_status__init(&ss[i]);
 		shadowpt__range__init(&rg[i]);
@@ -518,7 +459,7 @@ static void client_on_status(struct client *c, const SptFrame *f)
 		ss[i].pid = s->pid;
 		ss[i].range = &rg[i];
 		ss[i].backend = (Shadowpt__Backend)s->ops->id;
-		ss[i].viewers = s->nwatches;
+		ss[i].viewers = s->watches.n;
 		ss[i].seq = s->seq;
 		ss[i].mapped_pages = spt_state_npages(&s->cur);
 		ss[i].has_runs = 1;
@@ -530,7 +471,7 @@ static void client_on_status(struct client *c, const SptFrame *f)
 		ss[i].memory_bytes = s->mem_charge.amount;
 		if (c->conn.peer.admin && s->owner) {
 			ss[i].has_owner_uid = 1;
-			ss[i].owner_uid = s->owner->c->conn.peer.uid;
+			ss[i].owner_uid = watch_peer(s->owner)->uid;
 		}
 		if (s->rd) {
 			const struct spt_reader_stats *rs = spt_reader_stats(s->rd);
@@ -573,7 +514,7 @@ static void client_on_status(struct client *c, const SptFrame *f)
 	out.request_id = f->request_id;
 	out.msg_case = SHADOWPT__FRAME__MSG_STATUS_REPLY;
 	out.status_reply = &st;
-	client_send_frame(c, &out, OUTQ_CONTROL, 0);
+	client_send_frame(c, &out);
 	free(ss);
 	free(ssp);
 	free(rg);
@@ -590,7 +531,7 @@ static void client_on_ping(struct client *c, const SptFrame *f)
 	out.request_id = f->request_id;
 	out.msg_case = SHADOWPT__FRAME__MSG_PONG;
 	out.pong = &pong;
-	client_send_frame(c, &out, OUTQ_CONTROL, 0);
+	client_send_frame(c, &out);
 }
 
 static const char *frame_name(const SptFrame *f)
@@ -604,8 +545,8 @@ static void client_dispatch(struct client *c, const SptFrame *f)
 	if (!c->conn.hello_done) {
 		if (f->msg_case != SHADOWPT__FRAME__MSG_HELLO)
 			conn_fatal(&c->conn, f->request_id,
-				     SHADOWPT__ERROR_CODE__ERROR_UNEXPECTED_MESSAGE,
-				     "expected hello first, got %s", frame_name(f));
+				   SHADOWPT__ERROR_CODE__ERROR_UNEXPECTED_MESSAGE,
+				   "expected hello first, got %s", frame_name(f));
 		else
 			client_on_hello(c, f);
 		return;
@@ -628,10 +569,9 @@ static void client_dispatch(struct client *c, const SptFrame *f)
 		break;
 	default:
 		conn_fatal(&c->conn, f->request_id, SHADOWPT__ERROR_CODE__ERROR_UNEXPECTED_MESSAGE,
-			     "unexpected %s from a client", frame_name(f));
+			   "unexpected %s from a client", frame_name(f));
 	}
 }
-
 
 static void client_on_frame(struct conn *conn, const SptFrame *f)
 {
@@ -649,9 +589,9 @@ static void client_on_closed(struct conn *conn)
 	struct client *c = client_of(conn);
 	struct watch *w;
 
-	while ((w = LIST_FIRST(&c->watches)))
+	while ((w = LIST_FIRST(&c->watches.list)))
 		session_remove_watch(w);
-	spt_assert(c->nwatches == 0);
+	spt_assert(c->watches.n == 0 && LIST_EMPTY(&c->watches.list));
 }
 
 static void client_on_free(struct conn *conn)
@@ -660,10 +600,10 @@ static void client_on_free(struct conn *conn)
 }
 
 static const struct conn_ops client_conn_ops = {
-	.frame = client_on_frame,
-	.drained = client_on_drained,
-	.closed = client_on_closed,
-	.free = client_on_free,
+    .frame = client_on_frame,
+    .drained = client_on_drained,
+    .closed = client_on_closed,
+    .free = client_on_free,
 };
 
 void client_accept(int fd, const struct spt_peer *peer, const gid_t *groups, int ngroups)
@@ -675,6 +615,6 @@ void client_accept(int fd, const struct spt_peer *peer, const gid_t *groups, int
 		close(fd);
 		return;
 	}
-	LIST_INIT(&c->watches);
+	watch_set_init(&c->watches);
 	conn_accept(&c->conn, fd, peer, groups, ngroups, &client_conn_ops);
 }

@@ -4,7 +4,8 @@
  * session's reader thread (reader.h) does every read of the target and
  * posts deltas; the session applies each to its copy of the state (for
  * the snapshots of viewers who join later) and publishes it, encoded
- * once per pfn visibility class, to every viewer. Viewers who ask while
+ * once per pfn visibility class, to every viewer through its watch
+ * (watch.h). Viewers who ask while
  * the reader is still opening wait for its first state. A pidfd reports
  * the target's exit: a final delta to the empty state, TargetExited to
  * every viewer, and the session ends. A reader stuck inside a read of
@@ -18,8 +19,11 @@
 
 #include <event2/event.h>
 
+#include "auth.h"
+#include "clock.h"
 #include "convert.h"
 #include "errcode.h"
+#include "globals.h"
 #include "log.h"
 #include "shadowptd.h"
 #include "spt-assert.h"
@@ -83,7 +87,7 @@ static int session_charge(struct session *s, uint64_t bytes)
 	if (!s->owner)
 		return -EDQUOT;
 	return spt_charge_set(&s->mem_charge, s->mem_charge.user, SPT_SLOT_MEMORY, bytes,
-			      client_charge_mode(s->owner->c));
+			      watch_charge_mode(s->owner));
 }
 static uint64_t session_next_cookie = 1;
 
@@ -98,7 +102,7 @@ unsigned sessions_viewers(void)
 	unsigned n = 0;
 
 	TAILQ_FOREACH(s, &spt_sessions, entry)
-		n += s->nwatches;
+		n += s->watches.n;
 	return n;
 }
 
@@ -135,6 +139,8 @@ static void session_free(struct session *s)
 {
 	struct session_peek *p;
 
+	/* Its last viewer took the payer's role with it. */
+	spt_assert(LIST_EMPTY(&s->watches.list) && s->watches.n == 0 && !s->owner);
 	TAILQ_REMOVE(&spt_sessions, s, entry);
 	if (s->ev_exit)
 		event_free(s->ev_exit);
@@ -165,7 +171,7 @@ static void session_update_bounds(struct session *s, bool hurry)
 	uint32_t min_ms = UINT32_MAX, max_ms = UINT32_MAX;
 	struct watch *w;
 
-	LIST_FOREACH(w, &s->watches, session_entry) {
+	LIST_FOREACH(w, &s->watches.list, session_entry) {
 		min_ms = w->min_ms < min_ms ? w->min_ms : min_ms;
 		max_ms = w->max_ms < max_ms ? w->max_ms : max_ms;
 	}
@@ -178,25 +184,20 @@ static void session_update_bounds(struct session *s, bool hurry)
  * its next viewer when the one paying leaves (forced: the memory is held
  * already); nobody left, they go with the session.
  */
-static void watch_unlink(struct watch *w)
+static void session_unlink_watch(struct watch *w)
 {
 	struct session *s = w->s;
-	struct client *c = w->c;
+	bool paid = s->owner == w;
 
-	LIST_REMOVE(w, client_entry);
-	LIST_REMOVE(w, session_entry);
-	spt_assert(c->nwatches > 0 && s->nwatches > 0);
-	c->nwatches--;
-	s->nwatches--;
-	spt_charge_release(&w->charge);
-	if (s->owner == w) {
-		s->owner = LIST_FIRST(&s->watches);
+	spt_assert(s->watches.n > 0);
+	watch_destroy(w);
+	if (paid) {
+		s->owner = LIST_FIRST(&s->watches.list);
 		if (s->owner) {
-			spt_charge_move(&s->fd_charge, s->owner->c->conn.user);
-			spt_charge_move(&s->mem_charge, s->owner->c->conn.user);
+			spt_charge_move(&s->fd_charge, watch_user(s->owner));
+			spt_charge_move(&s->mem_charge, watch_user(s->owner));
 		}
 	}
-	free(w);
 }
 
 /* Frees one subscription and its unsent frames; the session stays (callers decide). */
@@ -204,14 +205,14 @@ static void watch_free(struct watch *w)
 {
 	struct session *s = w->s;
 
-	client_drop_watch_output(w->c, w->id);
-	watch_unlink(w);
+	watch_drop_output(w);
+	session_unlink_watch(w);
 	session_update_bounds(s, false);
 }
 
 void session_release_if_idle(struct session *s)
 {
-	if (s->nwatches == 0)
+	if (s->watches.n == 0)
 		session_free(s);
 }
 
@@ -220,7 +221,7 @@ void session_remove_watch(struct watch *w)
 	struct session *s = w->s;
 
 	watch_free(w);
-	if (s->nwatches == 0)
+	if (s->watches.n == 0)
 		session_free(s);
 }
 
@@ -229,11 +230,11 @@ static void session_send_status(struct session *s, const char *msg)
 {
 	struct watch *w;
 
-	LIST_FOREACH(w, &s->watches, session_entry) {
+	LIST_FOREACH(w, &s->watches.list, session_entry) {
 		Shadowpt__WatchStatus st = SHADOWPT__WATCH_STATUS__INIT;
 		Shadowpt__Frame f = SHADOWPT__FRAME__INIT;
 
-		if (w->pending || w->c->conn.proto < 2)
+		if (w->pending || watch_proto(w) < 2)
 			continue;
 		st.has_watch_id = st.has_state = st.has_mode = st.has_since_ns = 1;
 		st.watch_id = w->id;
@@ -243,7 +244,7 @@ static void session_send_status(struct session *s, const char *msg)
 		st.message = (char *)msg;
 		f.msg_case = SHADOWPT__FRAME__MSG_WATCH_STATUS;
 		f.watch_status = &st;
-		client_send_frame(w->c, &f, OUTQ_CONTROL, 0);
+		watch_send_frame(w, &f);
 	}
 }
 
@@ -314,8 +315,8 @@ static void session_publish(struct session *s, const struct spt_delta *d,
 	meta.base_seq = s->seq;
 	meta.seq = s->seq + 1;
 	s->seq++;
-	LIST_FOREACH(w, &s->watches, session_entry) {
-		int cls = (w->raw_pfns || !spt_pfns_readable) ? 0 : 1, v2 = w->c->conn.proto >= 2;
+	LIST_FOREACH(w, &s->watches.list, session_entry) {
+		int cls = (w->raw_pfns || !spt_pfns_readable) ? 0 : 1, v2 = watch_proto(w) >= 2;
 		struct class_delta *cd = &cds[cls][v2];
 
 		if (w->pending)
@@ -326,11 +327,11 @@ static void session_publish(struct session *s, const struct spt_delta *d,
 		}
 		if (cd->failed) {
 			spt_stats.deltas_dropped++;
-			client_request_resync(w);
+			watch_request_resync(w);
 			continue;
 		}
 		for (size_t i = 0; i < cd->n; i++)
-			client_queue_delta(w, cd->bufs[i]);
+			watch_queue_delta(w, cd->bufs[i]);
 	}
 	tokens_used = cds[1][0].tried || cds[1][1].tried;
 	for (int i = 0; i < 2; i++)
@@ -364,9 +365,9 @@ static void session_revoke_unauthorized(struct session *s, bool force)
 	    (s->mode == SPT_MODE_EVENTS || now - s->revoke_checked_ms < SESSION_REVOKE_CHECK_MS))
 		return;
 	s->revoke_checked_ms = now;
-	for (w = LIST_FIRST(&s->watches); w; w = next) {
+	for (w = LIST_FIRST(&s->watches.list); w; w = next) {
 		next = LIST_NEXT(w, session_entry);
-		if (w->c->conn.peer.admin)
+		if (watch_peer(w)->admin)
 			continue;
 		if (!read) {
 			/* Gone or unreadable: exit handling decides, not this. */
@@ -374,12 +375,12 @@ static void session_revoke_unauthorized(struct session *s, bool force)
 				return;
 			read = true;
 		}
-		if (auth_decide(&w->c->conn.peer, s->pid, &tc, why, sizeof(why)) == 0)
+		if (auth_decide(watch_peer(w), s->pid, &tc, why, sizeof(why)) == 0)
 			continue;
 		log_rl(SPT_LOG_INFO, "session %u: uid %u may no longer watch pid %d: %s", s->id,
-		       w->c->conn.peer.uid, (int)s->pid, why);
-		client_send_error(w->c, 0, SHADOWPT__ERROR_CODE__ERROR_PERMISSION_DENIED, w->id,
-				  false, "watch %u ended: %s", w->id, why);
+		       watch_peer(w)->uid, (int)s->pid, why);
+		watch_send_error(w, 0, SHADOWPT__ERROR_CODE__ERROR_PERMISSION_DENIED, w->id,
+				 "watch %u ended: %s", w->id, why);
 		watch_free(w);
 	}
 }
@@ -394,7 +395,6 @@ static bool session_watch_started(struct watch *w)
 	Shadowpt__WatchStarted ws = SHADOWPT__WATCH_STARTED__INIT;
 	Shadowpt__Range rg = SHADOWPT__RANGE__INIT;
 	Shadowpt__Frame out = SHADOWPT__FRAME__INIT;
-	struct client *c = w->c;
 	int r;
 
 	w->pending = false;
@@ -418,14 +418,14 @@ static bool session_watch_started(struct watch *w)
 	out.request_id = w->request_id;
 	out.msg_case = SHADOWPT__FRAME__MSG_WATCH_STARTED;
 	out.watch_started = &ws;
-	client_send_frame(c, &out, OUTQ_CONTROL, 0);
+	watch_send_frame(w, &out);
 	r = session_send_snapshot(w, false);
 	if (r == -EMSGSIZE) {
-		client_send_error(
-		    c, 0, SHADOWPT__ERROR_CODE__ERROR_LIMIT_EXCEEDED, w->id, false,
-		    "the target has %llu mapped pages; protocol 1 viewers get at most "
-		    "%u (a newer shadowctl gets them as runs)",
-		    (unsigned long long)spt_state_npages(&s->cur), SPT_V1_MAX_SNAPSHOT_PAGES);
+		watch_send_error(w, 0, SHADOWPT__ERROR_CODE__ERROR_LIMIT_EXCEEDED, w->id,
+				 "the target has %llu mapped pages; protocol 1 viewers get at most "
+				 "%u (a newer shadowctl gets them as runs)",
+				 (unsigned long long)spt_state_npages(&s->cur),
+				 SPT_V1_MAX_SNAPSHOT_PAGES);
 		watch_free(w); /* the caller frees the session if that was its last viewer */
 		return false;
 	}
@@ -433,7 +433,7 @@ static bool session_watch_started(struct watch *w)
 	if (r < 0)
 		w->needs_resync = true;
 	/* A viewer joining a stalled or failing session hears why at once. */
-	if (s->state != SPT_SESSION_LIVE && c->conn.proto >= 2) {
+	if (s->state != SPT_SESSION_LIVE && watch_proto(w) >= 2) {
 		Shadowpt__WatchStatus st = SHADOWPT__WATCH_STATUS__INIT;
 		Shadowpt__Frame f = SHADOWPT__FRAME__INIT;
 
@@ -445,10 +445,11 @@ static bool session_watch_started(struct watch *w)
 		st.message = s->state_why;
 		f.msg_case = SHADOWPT__FRAME__MSG_WATCH_STATUS;
 		f.watch_status = &st;
-		client_send_frame(c, &f, OUTQ_CONTROL, 0);
+		watch_send_frame(w, &f);
 	}
 	log_rl(SPT_LOG_INFO, "client %llu (uid %u '%s'): watch %u on pid %d",
-	       (unsigned long long)c->conn.id, c->conn.peer.uid, c->conn.name, w->id, (int)s->pid);
+	       (unsigned long long)watch_viewer_id(w), watch_peer(w)->uid, watch_viewer_name(w),
+	       w->id, (int)s->pid);
 	return true;
 }
 
@@ -477,7 +478,7 @@ static void session_on_room(struct session *s)
 			 "watching pid %d needs %llu MiB, more than uid %u may hold now (%llu MiB "
 			 "per uid, %llu MiB for all)",
 			 (int)s->pid, (unsigned long long)(cost >> 20),
-			 s->owner ? (unsigned)s->owner->c->conn.peer.uid : 0u,
+			 s->owner ? (unsigned)watch_peer(s->owner)->uid : 0u,
 			 (unsigned long long)(spt_bounds.memory_per_uid >> 20),
 			 (unsigned long long)(spt_bounds.memory >> 20));
 	} else {
@@ -496,11 +497,11 @@ static void session_tell_limit(struct session *s)
 {
 	struct watch *w;
 
-	LIST_FOREACH(w, &s->watches, session_entry)
+	LIST_FOREACH(w, &s->watches.list, session_entry)
 		if (!w->pending)
-			client_send_error(w->c, 0, SHADOWPT__ERROR_CODE__ERROR_LIMIT_EXCEEDED, w->id,
-					  false, "watch %u: %s; the last state stands", w->id,
-					  s->limit_why);
+			watch_send_error(w, 0, SHADOWPT__ERROR_CODE__ERROR_LIMIT_EXCEEDED, w->id,
+					 "watch %u: %s; the last state stands", w->id,
+					 s->limit_why);
 }
 
 /* Ends every watch of s with an error, then s itself. */
@@ -509,9 +510,9 @@ static void session_abandon(struct session *s, int code, const char *why)
 	struct watch *w;
 
 	log_rl(SPT_LOG_NOTICE, "session %u (pid %d): %s; ending it", s->id, (int)s->pid, why);
-	while ((w = LIST_FIRST(&s->watches))) {
-		client_send_error(w->c, w->pending ? w->request_id : 0, code, w->pending ? 0 : w->id,
-				  false, "watch %u ended: %s", w->id, why);
+	while ((w = LIST_FIRST(&s->watches.list))) {
+		watch_send_error(w, w->pending ? w->request_id : 0, code, w->pending ? 0 : w->id,
+				 "watch %u ended: %s", w->id, why);
 		watch_free(w);
 	}
 	session_free(s);
@@ -561,12 +562,12 @@ static bool session_on_opened(struct session *s, struct spt_reader_msg *m)
 	       (int)s->pid, s->comm, (unsigned long long)s->start, (unsigned long long)s->end,
 	       s->ops->name, s->mode == SPT_MODE_EVENTS ? "event-driven" : "polling",
 	       s->mode_reason, s->cur.nvmas, (size_t)spt_state_npages(&s->cur));
-	for (w = LIST_FIRST(&s->watches); w; w = next) {
+	for (w = LIST_FIRST(&s->watches.list); w; w = next) {
 		next = LIST_NEXT(w, session_entry);
 		if (w->pending)
 			session_watch_started(w);
 	}
-	if (!s->nwatches) {
+	if (!s->watches.n) {
 		session_free(s);
 		return false;
 	}
@@ -583,8 +584,8 @@ static void session_on_open_failed(struct session *s, struct spt_reader_msg *m)
 
 	if (m->err != -ESRCH)
 		log_rl(SPT_LOG_INFO, "pid %d: %s", (int)s->pid, why);
-	while ((w = LIST_FIRST(&s->watches))) {
-		client_send_error(w->c, w->request_id, code, 0, false, "%s", why);
+	while ((w = LIST_FIRST(&s->watches.list))) {
+		watch_send_error(w, w->request_id, code, 0, "%s", why);
 		watch_free(w);
 	}
 	session_free(s);
@@ -621,7 +622,7 @@ static bool session_on_update(struct session *s, struct spt_reader_msg *m)
 	if (m->delta.nvmas_added && !session_check_memory(s))
 		return false;
 	s->cur_ns = meta.timestamp_ns;
-	if (s->nwatches)
+	if (s->watches.n)
 		session_publish(s, &m->delta, &meta);
 	return true;
 }
@@ -636,7 +637,7 @@ static void session_on_peek_done(struct session *s, struct spt_reader_msg *m)
 	if (!p)
 		return;
 	LIST_REMOVE(p, entry);
-	client_peek_reply(p->client_id, p->request_id, p->watch_id, m->vaddr, m->err, m->why,
+	client_peek_reply(p->viewer_id, p->request_id, p->watch_id, m->vaddr, m->err, m->why,
 			  m->page);
 	free(p);
 }
@@ -689,7 +690,7 @@ static bool session_take_messages(struct session *s)
 			break;
 		case SPT_RMSG_CREDS:
 			session_revoke_unauthorized(s, true);
-			if (s->nwatches == 0) {
+			if (s->watches.n == 0) {
 				session_free(s); /* every viewer lost the right */
 				alive = false;
 			}
@@ -734,7 +735,7 @@ static void session_end(struct session *s)
 	}
 	spt_delta_free(&d);
 	log_rl(SPT_LOG_INFO, "session %u: target %d exited", s->id, (int)s->pid);
-	while ((w = LIST_FIRST(&s->watches))) {
+	while ((w = LIST_FIRST(&s->watches.list))) {
 		Shadowpt__TargetExited te = SHADOWPT__TARGET_EXITED__INIT;
 		Shadowpt__Frame f = SHADOWPT__FRAME__INIT;
 
@@ -744,8 +745,8 @@ static void session_end(struct session *s)
 		f.msg_case = SHADOWPT__FRAME__MSG_TARGET_EXITED;
 		f.target_exited = &te;
 		/* Frames of this watch already queued stay; TargetExited follows. */
-		client_send_frame(w->c, &f, OUTQ_CONTROL, 0);
-		watch_unlink(w);
+		watch_send_frame(w, &f);
+		session_unlink_watch(w);
 	}
 	session_free(s);
 }
@@ -772,7 +773,7 @@ void sessions_check_periodic(void)
 		if (s->opened && s->mode == SPT_MODE_EVENTS &&
 		    now / 1000000u - s->revoke_checked_ms >= SESSION_REVOKE_PERIOD_MS) {
 			session_revoke_unauthorized(s, true);
-			if (s->nwatches == 0) {
+			if (s->watches.n == 0) {
 				session_free(s);
 				continue;
 			}
@@ -815,7 +816,7 @@ static int session_open(pid_t pid, int pidfd, uint64_t start, uint64_t end, int 
 	s->end = end;
 	spt_state_init(&s->cur);
 	tokenmap_init(&s->tokens);
-	LIST_INIT(&s->watches);
+	watch_set_init(&s->watches);
 	LIST_INIT(&s->peeks);
 	TAILQ_INSERT_TAIL(&spt_sessions, s, entry);
 	s->id = session_next_id++;
@@ -908,39 +909,16 @@ int session_get(pid_t pid, int pidfd, uint64_t start, uint64_t end, int backend,
 	return r;
 }
 
-int session_add_watch(struct session *s, struct client *c, bool raw_pfns, uint32_t min_ms,
-		      uint32_t max_ms, uint32_t request_id, struct spt_charge *charge)
+void session_add_watch(struct session *s, struct watch *w)
 {
-	struct watch *w = calloc(1, sizeof(*w));
-	struct spt_interval want;
-
-	if (!w)
-		return -ENOMEM;
-	w->id = s->id;
-	w->c = c;
-	w->s = s;
-	w->raw_pfns = raw_pfns;
-	w->request_id = request_id;
-	w->pending = true;
-	interval_init(&want, min_ms, max_ms, spt_opts.min_ms, spt_opts.max_ms);
-	w->min_ms = want.min_ms;
-	w->max_ms = want.max_ms;
-	w->charge = *charge;
-	*charge = (struct spt_charge){0};
-	LIST_INSERT_HEAD(&c->watches, w, client_entry);
-	LIST_INSERT_HEAD(&s->watches, w, session_entry);
-	c->nwatches++;
-	s->nwatches++;
+	watch_attach(w, s, &s->watches, s->id);
 	if (!s->owner)
-		s->owner = w; /* it opened the session: its charges are on c's uid already */
+		s->owner = w; /* it opened the session: its charges are on its uid already */
 	/* A new viewer wants to see changes promptly: not after the old wait. */
 	session_update_bounds(s, true);
 	server_update_status();
-	if (s->opened && !session_watch_started(w)) {
-		session_release_if_idle(s);
-		return 0; /* the viewer was told why */
-	}
-	return 0;
+	if (s->opened && !session_watch_started(w))
+		session_release_if_idle(s); /* the viewer was told why */
 }
 
 /* Encodes cur's snapshot for one class into sn. 0 or -errno. */
@@ -983,10 +961,10 @@ int session_send_snapshot(struct watch *w, bool resync)
 	    .seq = s->seq,
 	    .timestamp_ns = s->cur_ns,
 	    .resync = resync,
-	    .proto = w->c->conn.proto,
+	    .proto = watch_proto(w),
 	};
 	bool raw = w->raw_pfns || !spt_pfns_readable;
-	struct session_snapshot *sn = &s->snaps[!raw][w->c->conn.proto >= 2][resync];
+	struct session_snapshot *sn = &s->snaps[!raw][watch_proto(w) >= 2][resync];
 	int r = 0;
 
 	/* The frames name the watch: shared only because every watch of s has its id. */
@@ -1000,7 +978,7 @@ int session_send_snapshot(struct watch *w, bool resync)
 	}
 	sn->idle = false;
 	for (size_t i = 0; i < sn->n && r == 0; i++)
-		r = client_queue(w->c, sn->bufs[i], OUTQ_SNAPSHOT, w->id);
+		r = watch_queue_snapshot(w, sn->bufs[i]);
 	if (r == 0 && resync)
 		spt_stats.resyncs++;
 	return r;
@@ -1018,10 +996,10 @@ int session_peek(struct watch *w, uint32_t request_id, uint64_t vaddr)
 	if (!p)
 		return -ENOMEM;
 	p->cookie = session_next_cookie++;
-	p->client_id = w->c->conn.id;
+	p->viewer_id = watch_viewer_id(w);
 	p->request_id = request_id;
 	p->watch_id = w->id;
-	r = spt_reader_peek(s->rd, p->cookie, vaddr, &w->c->conn.peer);
+	r = spt_reader_peek(s->rd, p->cookie, vaddr, watch_peer(w));
 	if (r < 0) {
 		free(p);
 		return r;
@@ -1037,7 +1015,7 @@ void sessions_close_all(void)
 	while ((s = TAILQ_FIRST(&spt_sessions))) {
 		struct watch *w;
 
-		while ((w = LIST_FIRST(&s->watches)))
+		while ((w = LIST_FIRST(&s->watches.list)))
 			watch_free(w);
 		session_free(s);
 	}
