@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /*
  * The event loop: listening sockets (systemd's or our own), accept with
- * SO_PEERCRED, signals, sd_notify and watchdog, the reaper for closed
- * connections, the deadline scan, and orderly shutdown.
+ * SO_PEERCRED, signals, sd_notify and watchdog, the deadline scan, and
+ * orderly shutdown. The top of the daemon's modules (README.md): it sets
+ * up the layers below and wires their reports up (conn.h, session.h).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -19,13 +20,20 @@
 #include <event2/event.h>
 #include <systemd/sd-daemon.h>
 
+#include "backend.h"
+#include "clock.h"
+#include "conn.h"
+#include "globals.h"
 #include "log.h"
+#include "reader.h"
+#include "request.h"
+#include "rlimits.h"
 #include "server.h"
+#include "session.h"
+#include "user.h"
 
 #define SERVER_MAX_LISTENERS   8
 #define SERVER_MAX_PEER_GROUPS 256
-
-struct session_list spt_sessions = TAILQ_HEAD_INITIALIZER(spt_sessions);
 
 static int listen_fds[SERVER_MAX_LISTENERS];
 static struct event *listen_evs[SERVER_MAX_LISTENERS];
@@ -36,13 +44,11 @@ static struct event *ev_deadlines, *ev_watchdog, *ev_sigterm, *ev_sigint;
 static struct event *ev_shutdown_tick, *ev_accept_resume;
 static uint64_t shutdown_started_ms;
 
-void server_update_status(void)
+/* The daemon's status line in systemd: connections and sessions. */
+static void server_update_status(void)
 {
-	struct session *s;
-	unsigned nc = conns_live(), ns = 0;
+	unsigned nc = conns_live(), ns = sessions_count();
 
-	TAILQ_FOREACH(s, &spt_sessions, entry)
-		ns++;
 	sd_notifyf(0, "STATUS=%u viewer connection%s, %u session%s%s", nc, nc == 1 ? "" : "s", ns,
 		   ns == 1 ? "" : "s", spt_shutting_down ? ", shutting down" : "");
 }
@@ -349,6 +355,11 @@ int server_loop_init(void)
 	spt_base = event_base_new();
 	if (!spt_base)
 		return -ENOMEM;
+	/* The layers below report up only through these. */
+	sessions_init(&(struct session_hooks){
+	    .changed = server_update_status,
+	    .peek_done = client_peek_reply,
+	});
 	if (conns_init(spt_base, server_update_status) < 0)
 		return -ENOMEM;
 	ev_deadlines = event_new(spt_base, -1, EV_PERSIST, server_on_deadlines, NULL);

@@ -1,9 +1,14 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
-/* The listener and the event loop of shadowptd; see shadowptd.h. */
+/* The listener and the event loop of shadowptd; the modules below it: README.md. */
 #ifndef SHADOWPTD_SERVER_H
 #define SHADOWPTD_SERVER_H
 
-#include "shadowptd.h"
+#include <sys/types.h>
+
+#include "globals.h"
+/* For harnesses that drive client_accept()ed connections (tests/fuzz/fuzz-conn.c). */
+#include "request.h"
+#include "wire.h"
 
 /* Default socket path (DESIGN.md section 3). */
 #define SPT_DEFAULT_RUNTIME_DIR "/run/shadowptd"

@@ -5,7 +5,7 @@
  * posts deltas; the session applies each to its copy of the state (for
  * the snapshots of viewers who join later) and publishes it, encoded
  * once per pfn visibility class, to every viewer through its watch
- * (watch.h). Viewers who ask while
+ * (watch.h: connections are not known here). Viewers who ask while
  * the reader is still opening wait for its first state. A pidfd reports
  * the target's exit: a final delta to the empty state, TargetExited to
  * every viewer, and the session ends. A reader stuck inside a read of
@@ -25,7 +25,7 @@
 #include "errcode.h"
 #include "globals.h"
 #include "log.h"
-#include "shadowptd.h"
+#include "session.h"
 #include "spt-assert.h"
 
 /*
@@ -37,7 +37,30 @@
 #define SESSION_REVOKE_CHECK_MS	 20u
 #define SESSION_REVOKE_PERIOD_MS 1000u
 
+struct session_list spt_sessions = TAILQ_HEAD_INITIALIZER(spt_sessions);
+static struct session_hooks session_hooks;
 static uint32_t session_next_id = 1;
+
+void sessions_init(const struct session_hooks *hooks)
+{
+	session_hooks = *hooks;
+}
+
+static void sessions_changed(void)
+{
+	if (session_hooks.changed)
+		session_hooks.changed();
+}
+
+unsigned sessions_count(void)
+{
+	struct session *s;
+	unsigned n = 0;
+
+	TAILQ_FOREACH(s, &spt_sessions, entry)
+		n++;
+	return n;
+}
 
 size_t session_max_runs(void)
 {
@@ -162,7 +185,7 @@ static void session_free(struct session *s)
 	       (unsigned long long)s->start, (unsigned long long)s->end,
 	       s->ops ? s->ops->name : "no backend");
 	free(s);
-	server_update_status();
+	sessions_changed();
 }
 
 /* Sample as fast as the most demanding viewer asked, no faster (polling mode). */
@@ -571,7 +594,7 @@ static bool session_on_opened(struct session *s, struct spt_reader_msg *m)
 		session_free(s);
 		return false;
 	}
-	server_update_status();
+	sessions_changed();
 	return true;
 }
 
@@ -637,8 +660,9 @@ static void session_on_peek_done(struct session *s, struct spt_reader_msg *m)
 	if (!p)
 		return;
 	LIST_REMOVE(p, entry);
-	client_peek_reply(p->viewer_id, p->request_id, p->watch_id, m->vaddr, m->err, m->why,
-			  m->page);
+	if (session_hooks.peek_done)
+		session_hooks.peek_done(p->viewer_id, p->request_id, p->watch_id, m->vaddr, m->err,
+					m->why, m->page);
 	free(p);
 }
 
@@ -863,7 +887,7 @@ static int session_open(pid_t pid, int pidfd, uint64_t start, uint64_t end, int 
 		goto fail;
 	}
 	*out = s;
-	server_update_status();
+	sessions_changed();
 	return 0;
 fail:
 	session_free(s);
@@ -916,7 +940,7 @@ void session_add_watch(struct session *s, struct watch *w)
 		s->owner = w; /* it opened the session: its charges are on its uid already */
 	/* A new viewer wants to see changes promptly: not after the old wait. */
 	session_update_bounds(s, true);
-	server_update_status();
+	sessions_changed();
 	if (s->opened && !session_watch_started(w))
 		session_release_if_idle(s); /* the viewer was told why */
 }

@@ -8,9 +8,12 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "backend.h"
+#include "globals.h"
 #include "log.h"
 #include "privs.h"
 #include "server.h"
+#include "wire.h"
 
 static void usage(FILE *out)
 {

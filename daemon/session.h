@@ -1,37 +1,28 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * shadowptd core objects and the functions the event-loop modules call on
- * each other (the role tmux.h plays for tmux):
- *   server.c        listener, signals, systemd, shutdown, global counters
- *   server-client.c one viewer: requests, authorization, Status
- *   session.c       one watched (pid, range): its reader's deltas, fan-out
- * Everything here runs on one libevent thread; objects are freed only from
- * places that are not inside their own iteration (see conn_close). The
- * only other threads are the sessions' readers (reader.h), which share
- * nothing with these objects but their message queues.
+ * Sessions: one per watched (pid, range), shared by all its viewers. A
+ * session owns its reader (reader.h), its copy of the state and its
+ * encoded snapshots, and reaches its viewers only through their watches
+ * (watch.h): it knows nothing of connections. What the layer above must
+ * hear it reports through struct session_hooks.
  */
-#ifndef SHADOWPTD_H
-#define SHADOWPTD_H
+#ifndef SHADOWPTD_SESSION_H
+#define SHADOWPTD_SESSION_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <sys/queue.h>
 #include <sys/types.h>
 
-#include "auth.h"
 #include "backend.h"
-#include "clock.h"
-#include "conn.h"
-#include "globals.h"
-#include "interval.h"
-#include "outq.h"
 #include "reader.h"
-#include "rlimits.h"
 #include "state.h"
 #include "tokenmap.h"
 #include "user.h"
 #include "watch.h"
-#include "wire.h"
+
+struct event;
 
 /* Session health, the values of Shadowpt__WatchState. */
 enum {
@@ -54,7 +45,7 @@ struct session {
 	int pidfd;
 	struct event *ev_exit, *ev_reader;
 	uint64_t start, end;
-	int requested; /* Shadowpt__Backend the first viewer asked for */
+	int requested;			   /* Shadowpt__Backend the first viewer asked for */
 	const struct spt_backend_ops *ops; /* chosen; final once opened */
 	struct spt_reader *rd;
 	bool opened; /* the reader's first state arrived */
@@ -95,18 +86,24 @@ struct session {
 	} snaps[2][2][2];
 };
 
-/* server.c */
 TAILQ_HEAD(session_list, session);
+/* Every session, open or opening; read-only outside session.c. */
 extern struct session_list spt_sessions;
-void server_update_status(void);
 
-/* server-client.c */
-void client_accept(int fd, const struct spt_peer *peer, const gid_t *groups, int ngroups);
-/* The reply to a finished peek (err 0: page is valid), if that viewer is still there. */
-void client_peek_reply(uint64_t viewer_id, uint32_t request_id, uint32_t watch_id, uint64_t vaddr,
-		       int err, const char *why, const uint8_t *page);
+struct session_hooks {
+	/* A session opened, closed, or gained a viewer (the status line). */
+	void (*changed)(void);
+	/*
+	 * A peek the reader finished, for the viewer viewer_id (who may be
+	 * gone by now). err 0: page holds the page; else why says why not.
+	 */
+	void (*peek_done)(uint64_t viewer_id, uint32_t request_id, uint32_t watch_id,
+			  uint64_t vaddr, int err, const char *why, const uint8_t *page);
+};
 
-/* session.c */
+/* Before the first session opens. */
+void sessions_init(const struct session_hooks *hooks);
+unsigned sessions_count(void);
 /* The caps of one session's state: SPT_MAX_*_PER_SESSION, or lower by --max-session-*. */
 size_t session_max_runs(void);
 size_t session_max_vmas(void);
@@ -138,7 +135,7 @@ void session_add_watch(struct session *s, struct watch *w);
 int session_send_snapshot(struct watch *w, bool resync);
 /* Ends one subscription (frees w); closes the session if it was the last. */
 void session_remove_watch(struct watch *w);
-/* Asks the reader for a page; the reply goes out through client_peek_reply. */
+/* Asks the reader for a page; the reply goes out through session_hooks.peek_done. */
 int session_peek(struct watch *w, uint32_t request_id, uint64_t vaddr);
 /*
  * Periodic: sessions whose reader is stuck inside a read become stalled;

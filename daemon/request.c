@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /*
- * One viewer: its connection (conn.h) and its watches (watch.h).
- * Hello/Welcome, request dispatch, authorization of every request
- * against its target, Status, and resyncs once its output drained.
+ * Requests: one viewer is its connection (conn.h) and its watches
+ * (watch.h). Hello/Welcome, dispatch, authorization of every request
+ * against its target, Status, and resyncs once a viewer's output
+ * drained. The only module that touches both sessions and connections.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -15,11 +16,18 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "auth.h"
+#include "backend.h"
+#include "clock.h"
+#include "conn.h"
 #include "convert.h"
 #include "errcode.h"
+#include "globals.h"
 #include "log.h"
-#include "shadowptd.h"
+#include "request.h"
+#include "session.h"
 #include "spt-assert.h"
+#include "watch.h"
 
 /* One viewer: its connection and its subscriptions. */
 struct client {
