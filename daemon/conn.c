@@ -80,10 +80,9 @@ bool conn_output_fits(const struct conn *c, size_t len)
 	       spt_charge_fits(&c->mem_charge, c->user, SPT_SLOT_MEMORY, len, conn_charge_mode(c));
 }
 
-int conn_queue(struct conn *c, struct spt_buf *b, enum outq_kind kind, uint32_t watch_id)
+/* Queues b without arming the write side: conn_queue and conn_send_now do that. */
+static int conn_push(struct conn *c, struct spt_buf *b, enum outq_kind kind, uint32_t watch_id)
 {
-	if (c->dead)
-		return 0;
 	if (outq_push(&c->outq, b, kind, watch_id) < 0) {
 		conn_close(c, "out of memory queueing output");
 		return -ENOMEM;
@@ -101,8 +100,37 @@ int conn_queue(struct conn *c, struct spt_buf *b, enum outq_kind kind, uint32_t 
 		c->read_paused = true;
 		event_del(c->ev_read);
 	}
-	event_add(c->ev_write, NULL);
 	return 0;
+}
+
+int conn_queue(struct conn *c, struct spt_buf *b, enum outq_kind kind, uint32_t watch_id)
+{
+	int r;
+
+	if (c->dead)
+		return 0;
+	r = conn_push(c, b, kind, watch_id);
+	if (r == 0)
+		event_add(c->ev_write, NULL);
+	return r;
+}
+
+int conn_send_now(struct conn *c, struct spt_buf *b, enum outq_kind kind, uint32_t watch_id)
+{
+	int r;
+
+	if (c->dead)
+		return 0;
+	if (!outq_empty(&c->outq))
+		return conn_queue(c, b, kind, watch_id); /* behind what waits, in order */
+	/*
+	 * Written at once, the write side is armed only for what the socket
+	 * did not take: no epoll_ctl and no extra loop round per frame.
+	 */
+	r = conn_push(c, b, kind, watch_id);
+	if (r == 0)
+		conn_flush(c);
+	return r;
 }
 
 int conn_send_frame(struct conn *c, const SptFrame *f, enum outq_kind kind, uint32_t watch_id)

@@ -84,6 +84,8 @@ void conn_hello_done(struct conn *c, uint32_t proto, const char *name);
 
 /* Queues an encoded frame; kind and watch_id tag it for the queue's policy. */
 int conn_queue(struct conn *c, struct spt_buf *b, enum outq_kind kind, uint32_t watch_id);
+/* The same, written now when nothing is queued before it (a viewer keeping up). */
+int conn_send_now(struct conn *c, struct spt_buf *b, enum outq_kind kind, uint32_t watch_id);
 /* Encodes and queues one frame. */
 int conn_send_frame(struct conn *c, const SptFrame *f, enum outq_kind kind, uint32_t watch_id);
 int conn_send_errorv(struct conn *c, uint32_t request_id, int code, uint32_t watch_id, bool fatal,

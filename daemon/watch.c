@@ -145,7 +145,6 @@ void watch_request_resync(struct watch *w)
 void watch_queue_delta(struct watch *w, struct spt_buf *b)
 {
 	struct conn *c = w->conn;
-	bool idle;
 
 	if (c->dead || c->closing)
 		return;
@@ -161,9 +160,6 @@ void watch_queue_delta(struct watch *w, struct spt_buf *b)
 		watch_request_resync(w);
 		return;
 	}
-	idle = outq_empty(&c->outq);
-	conn_queue(c, b, OUTQ_DELTA, w->id);
 	/* A viewer keeping up gets it now, not a loop round later. */
-	if (idle)
-		conn_flush(c);
+	conn_send_now(c, b, OUTQ_DELTA, w->id);
 }
