@@ -185,6 +185,8 @@ static void send_status(uint32_t request_id)
 	SptFrame f = SHADOWPT__FRAME__INIT;
 
 	r.server_version = (char *)"fake\"\x01\xff";
+	r.has_snapshots_encoded = 1;
+	r.snapshots_encoded = 0; /* said, and zero: a number, not null */
 	f.has_request_id = 1;
 	f.request_id = request_id;
 	f.msg_case = SHADOWPT__FRAME__MSG_STATUS_REPLY;

@@ -387,10 +387,15 @@ void sctl_json_status(FILE *f, const Shadowpt__StatusReply *s)
 		",\"default_backend\":\"%s\",\"uptime_ms\":%" PRIu64 ",\"connections\":%" PRIu32
 		",\"sessions\":%" PRIu32 ",\"viewers\":%" PRIu32 ",\"frames_in\":%" PRIu64
 		",\"frames_out\":%" PRIu64 ",\"bytes_out\":%" PRIu64 ",\"deltas_dropped\":%" PRIu64
-		",\"resyncs\":%" PRIu64 ",\"viewers_disconnected\":%" PRIu64 ",\"session_list\":[",
+		",\"resyncs\":%" PRIu64 ",\"viewers_disconnected\":%" PRIu64,
 		spt_backend_name((int)s->default_backend), s->uptime_ms, s->connections,
 		s->sessions, s->viewers, s->frames_in, s->frames_out, s->bytes_out,
 		s->deltas_dropped, s->resyncs, s->viewers_disconnected);
+	if (s->has_snapshots_encoded)
+		fprintf(f, ",\"snapshots_encoded\":%" PRIu64, s->snapshots_encoded);
+	else
+		fputs(",\"snapshots_encoded\":null", f);
+	fputs(",\"session_list\":[", f);
 	for (i = 0; i < s->n_session; i++) {
 		const Shadowpt__SessionStatus *ss = s->session[i];
 

@@ -224,6 +224,9 @@ void sctl_text_status(FILE *f, const Shadowpt__StatusReply *s)
 		"deltas dropped %" PRIu64 "  resyncs %" PRIu64 "  viewers disconnected %" PRIu64
 		"\n",
 		s->deltas_dropped, s->resyncs, s->viewers_disconnected);
+	if (s->has_snapshots_encoded)
+		fprintf(f, "snapshots encoded %" PRIu64 " (once per session, pfn visibility and seq)\n",
+			s->snapshots_encoded);
 	if (s->has_kernel_table_busy && !s->kernel_table_busy)
 		fputs("kernel table free\n", f);
 	else if (s->has_kernel_table_busy && s->has_kernel_table_uid)

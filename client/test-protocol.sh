@@ -52,6 +52,7 @@ has "resync snapshot replaces the table" out '^snapshot pid=42 seq=200 .* resync
 has "delta on top of the resync" out '^delta pid=42 seq=201 base=200 '
 fake_run normal 0 status --json
 has "status event, escaped version" out '^\{"event":"status","pid":null,"seq":null,"server_version":"fake\\"\\u0001\\ufffd"'
+has "status: snapshots encoded, zero as a number" out '"viewers_disconnected":0,"snapshots_encoded":0,"session_list"'
 
 # Protocol 2 causes, event times and the watch's health.
 fake_run causes 0 watch 42 --json
