@@ -305,7 +305,7 @@ out:
 static int procfs_events_start(void *handle, int epfd, char *desc, size_t desclen)
 {
 	struct procfs_backend *b = handle;
-	int ret = spt_perf_open(b->pid, epfd, &b->perf, desc, desclen);
+	int ret = spt_perf_open(b->pid, b->start, b->end, epfd, &b->perf, desc, desclen);
 
 	if (ret == 0)
 		spt_perf_describe(b->perf, desc, desclen);

@@ -71,6 +71,7 @@ struct spt_perf {
 	int epfd;	/* ours, holding every ring's readiness fd (data.u64 = tid) */
 	int outer_epfd; /* the reader's, holding epfd */
 	const struct spt_tracefs *tf;
+	uint64_t fault_lo, fault_hi; /* the faults sampled: the window and its slack */
 	bool inherit_thread; /* kernel has attr.inherit_thread (5.13+) */
 	struct perf_ring *rings;
 	size_t nrings, rings_cap;
@@ -289,13 +290,14 @@ static int ring_open(struct spt_perf *p, pid_t tid, struct perf_ring *r, char *w
 			}
 		}
 	}
-	/* Faults on kernel addresses are not the target's pages. */
+	/* Only faults that can change the window (never a kernel address). */
 	for (int set = 0; set < 2; set++) {
 		int *fds = set ? r->batch_fds : r->fds;
 
-		snprintf(filter, sizeof(filter), "address < %llu",
-			 (unsigned long long)SPT_USER_ADDR_MAX);
-		if (ioctl(fds[EV_FAULT_KERNEL], PERF_EVENT_IOC_SET_FILTER, filter) < 0 ||
+		snprintf(filter, sizeof(filter), "address >= %llu && address < %llu",
+			 (unsigned long long)p->fault_lo, (unsigned long long)p->fault_hi);
+		if (ioctl(fds[EV_FAULT_USER], PERF_EVENT_IOC_SET_FILTER, filter) < 0 ||
+		    ioctl(fds[EV_FAULT_KERNEL], PERF_EVENT_IOC_SET_FILTER, filter) < 0 ||
 		    filter_string(filter, sizeof(filter)) < 0 ||
 		    ioctl(fds[EV_SYS_ENTER], PERF_EVENT_IOC_SET_FILTER, filter) < 0 ||
 		    ioctl(fds[EV_SYS_EXIT], PERF_EVENT_IOC_SET_FILTER, filter) < 0) {
@@ -388,7 +390,8 @@ static int attach_threads(struct spt_perf *p, char *why, size_t whylen)
 	return added;
 }
 
-int spt_perf_open(pid_t pid, int epfd, struct spt_perf **out, char *why, size_t whylen)
+int spt_perf_open(pid_t pid, uint64_t start, uint64_t end, int epfd, struct spt_perf **out,
+		  char *why, size_t whylen)
 {
 	struct spt_perf *p;
 	int ret = 0;
@@ -398,6 +401,10 @@ int spt_perf_open(pid_t pid, int epfd, struct spt_perf **out, char *why, size_t 
 	if (!p)
 		return -ENOMEM;
 	p->pid = pid;
+	p->fault_lo = start > SPT_PERF_FAULT_SLACK ? (start & ~(SPT_PERF_FAULT_SLACK - 1)) : 0;
+	p->fault_hi = end < SPT_USER_ADDR_MAX - SPT_PERF_FAULT_SLACK
+			  ? (end + SPT_PERF_FAULT_SLACK - 1) & ~(SPT_PERF_FAULT_SLACK - 1)
+			  : SPT_USER_ADDR_MAX;
 	p->outer_epfd = epfd;
 	p->inherit_thread = true;
 	p->epfd = epoll_create1(EPOLL_CLOEXEC);

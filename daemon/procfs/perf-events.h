@@ -10,7 +10,8 @@
  * wakeup_events 1 and CLOCK_MONOTONIC timestamps:
  *   exceptions:page_fault_user, exceptions:page_fault_kernel (address and
  *     x86 error code: read, write, or write to a present page = COW; the
- *     kernel one for faults on user addresses taken inside syscalls);
+ *     kernel one for faults on user addresses taken inside syscalls),
+ *     filtered in the kernel to the window (SPT_PERF_FAULT_SLACK);
  *   raw_syscalls:sys_enter and sys_exit, filtered to the syscalls that
  *     change VMAs or pages (mmap, munmap, mremap, brk, madvise, mprotect,
  *     mlock*, execve, fork/clone, shmat/shmdt, mbind, ...): enter gives the
@@ -33,6 +34,7 @@
 #define SHADOWPTD_PROCFS_PERF_EVENTS_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 #include "../events.h"
@@ -65,11 +67,23 @@ void spt_perf_set_ring_budget(unsigned rings);
 unsigned spt_perf_rings_held(void);
 
 /*
- * Attaches to every thread of pid and registers the rings with epfd
- * (EPOLLIN; data.ptr is the spt_perf). Returns 0, or -errno with why
- * saying what is missing (tracefs, permission, memlock, too many threads).
+ * Faults are filtered in the kernel to the watched window [start, end)
+ * rounded out to 2 MiB: a fault elsewhere writes no sample and wakes
+ * nobody, and one just outside that may map the window (a THP, a large
+ * folio, fault-around: all within the fault's PMD) is still seen. What a
+ * fault farther away still changes inside (a 1 GiB hugetlb page, a stack
+ * grown by more than 2 MiB at once) is left to the reconcile pass.
  */
-int spt_perf_open(pid_t pid, int epfd, struct spt_perf **out, char *why, size_t whylen);
+#define SPT_PERF_FAULT_SLACK (2ull << 20)
+
+/*
+ * Attaches to every thread of pid and registers the rings with epfd
+ * (EPOLLIN; data.ptr is the spt_perf); [start, end) is the watched window.
+ * Returns 0, or -errno with why saying what is missing (tracefs,
+ * permission, memlock, too many threads).
+ */
+int spt_perf_open(pid_t pid, uint64_t start, uint64_t end, int epfd, struct spt_perf **out,
+		  char *why, size_t whylen);
 
 /*
  * Drains every ring into b, and closes rings whose threads are all gone.

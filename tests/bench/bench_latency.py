@@ -23,6 +23,9 @@ Modes (default: all three):
   burst    A target faults 100k pages as fast as it can. Prints the delay
            from the first write until the viewer shows all of them, and the
            daemon's CPU time for it.
+  outside  The same burst, unwatched and then with a 64 KiB window watched
+           64 MiB away from it: what watching costs a target whose faults
+           are elsewhere (its own time for the burst, the daemon's CPU).
 
 --hops (latency mode) also traces each trial with tracefs and prints the
 median and p90 of each hop (tests/bench/hops.py): fault, reader thread,
@@ -344,6 +347,35 @@ def run_burst(b, npages=100_000):
           (len(seen), npages, ((last or start) - start) / 1e6, ((last or end) - end) / 1e6, cpu))
 
 
+def run_outside(b, npages=100_000):
+    def burst(watch):
+        t, pid, base = b.target("burst", npages)
+        view = None
+        if watch:
+            lo = base - (64 << 20)
+            view = subprocess.Popen([b.client, "--socket", b.sock, "watch", str(pid), "--range",
+                                     "0x%x:0x%x" % (lo, lo + (64 << 10)), "--json"],
+                                    stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+                                    bufsize=1)
+            wait_snapshot(view)
+        c0 = cpu_ticks(b.daemon.pid)
+        t.stdin.write("go\n")
+        t.stdin.flush()
+        f = t.stdout.readline().split()
+        cpu = (cpu_ticks(b.daemon.pid) - c0) / os.sysconf("SC_CLK_TCK")
+        if view:
+            stop_viewer(view)
+        t.kill()
+        t.wait()
+        return (int(f[2]) - int(f[1])) / 1e6, cpu
+    alone, _ = burst(False)
+    watched, cpu = burst(True)
+    print("bench: outside: %d pages faulted by the target, a 64 KiB window 64 MiB away watched"
+          % npages)
+    print("bench:   target's burst: %.0f ms unwatched, %.0f ms watched (%+.0f%%); "
+          "shadowptd CPU %.2f s" % (alone, watched, 100 * (watched - alone) / alone, cpu))
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("build")
@@ -360,7 +392,7 @@ def main():
                                         else "event-driven"))
         for m in a.modes:
             {"latency": lambda: run_latency(b, a.trials, a.hops), "idle": lambda: run_idle(b),
-             "burst": lambda: run_burst(b)}[m]()
+             "burst": lambda: run_burst(b), "outside": lambda: run_outside(b)}[m]()
     finally:
         b.close()
 

@@ -172,6 +172,36 @@ def test_threads_come_and_go():
     w.stop()
 
 
+def test_faults_far_from_the_window_wake_nobody():
+    """Faults are sampled only near the window (filtered in the kernel to it
+    rounded out to 2 MiB): 512 faults 4 MiB away count no event, and one
+    inside is still seen as the fault it was."""
+    d = Daemon()
+    t = Target()
+    a, _ = t.step("mmap-anon 16")
+    far, _ = t.step("mmap-anon 2048")  # 8 MiB, next to the window or not
+    rng = (a, a + 16 * PAGE)
+    w = d.watcher(t.pid, "--range", "0x%x:0x%x" % rng)
+    events_or_skip(w)
+
+    def events():
+        return [x for x in raw_status(d).get("session", []) if x.get("pid") == t.pid][0].get(
+            "events", 0)
+    away = far if far < a else far + 1024 * PAGE  # at least 4 MiB from the window
+    check(min(abs(away - a), abs(away + 512 * PAGE - a)) >= 4 << 20, "layout: 0x%x 0x%x" % (a, far))
+    e0 = events()
+    t.step("touch-write 0x%x 512" % away)
+    time.sleep(0.5)
+    e1 = events()
+    check(e1 - e0 < 16, "512 faults 4 MiB from the window made %d events" % (e1 - e0))
+    t.step("touch-write 0x%x 1" % (a + 3 * PAGE))
+    w.wait_for(lambda w_: mapped(w_, a + 3 * PAGE), T_STEP, "the fault inside the window")
+    check("write-fault" in causes_of(w, a + 3 * PAGE),
+          "the page inside came with %s" % causes_of(w, a + 3 * PAGE))
+    check(events() > e1, "the fault inside counted no event")
+    w.stop()
+
+
 def test_idle_target_costs_no_reads():
     d = Daemon()
     t = Target()
@@ -195,5 +225,5 @@ def test_idle_target_costs_no_reads():
 
 if __name__ == "__main__":
     main([test_causes_and_event_times, test_zap_then_refault_is_seen, test_fault_burst_loses_no_page,
-          test_threads_come_and_go,
+          test_threads_come_and_go, test_faults_far_from_the_window_wake_nobody,
           test_idle_target_costs_no_reads])
