@@ -401,7 +401,7 @@ int spt_perf_open(pid_t pid, uint64_t start, uint64_t end, int epfd, struct spt_
 	if (!p)
 		return -ENOMEM;
 	p->pid = pid;
-	p->fault_lo = start > SPT_PERF_FAULT_SLACK ? (start & ~(SPT_PERF_FAULT_SLACK - 1)) : 0;
+	p->fault_lo = start & ~(SPT_PERF_FAULT_SLACK - 1);
 	p->fault_hi = end < SPT_USER_ADDR_MAX - SPT_PERF_FAULT_SLACK
 			  ? (end + SPT_PERF_FAULT_SLACK - 1) & ~(SPT_PERF_FAULT_SLACK - 1)
 			  : SPT_USER_ADDR_MAX;

@@ -47,7 +47,9 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
+sys.path.insert(0, os.path.join(HERE, "..", "integration"))
 import hops  # noqa: E402
+from harness import proc_cpu_s  # noqa: E402
 PAGE = 4096
 TARGET_SRC = r'''
 import mmap, os, random, sys, time
@@ -122,12 +124,6 @@ while True:
 
 def now_ns():
     return time.clock_gettime_ns(time.CLOCK_MONOTONIC)
-
-
-def cpu_ticks(pid):
-    with open("/proc/%d/stat" % pid) as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return int(fields[11]) + int(fields[12])  # utime + stime
 
 
 def pct(values, p):
@@ -232,7 +228,7 @@ def run_latency(b, trials, trace_hops=False):
     sel.register(view.stdout, selectors.EVENT_READ, "viewer")
     sel.register(poll.stdout, selectors.EVENT_READ, "poller")
     wrote, seen_v, seen_p, pub = {}, {}, {}, {}
-    c0, w0 = cpu_ticks(b.daemon.pid), time.monotonic()
+    c0, w0 = proc_cpu_s(b.daemon.pid), time.monotonic()
     t.stdin.write("go\n")
     t.stdin.flush()
     done = False
@@ -261,7 +257,7 @@ def run_latency(b, trials, trace_hops=False):
                 f = line.split()
                 seen_p.setdefault(int(f[1]), int(f[2]))
     wall = time.monotonic() - w0
-    cpu = (cpu_ticks(b.daemon.pid) - c0) / os.sysconf("SC_CLK_TCK")
+    cpu = proc_cpu_s(b.daemon.pid) - c0
     if trace:
         trace.stop()
     stop_viewer(view)
@@ -296,16 +292,16 @@ def run_idle(b, npages=1 << 20, seconds=10):
     t0 = time.monotonic()
     wait_snapshot(view)
     snap = time.monotonic() - t0
-    c0, w0 = cpu_ticks(b.daemon.pid), time.monotonic()
+    c0, w0 = proc_cpu_s(b.daemon.pid), time.monotonic()
     time.sleep(seconds)
-    cpu = (cpu_ticks(b.daemon.pid) - c0) / os.sysconf("SC_CLK_TCK")
+    cpu = proc_cpu_s(b.daemon.pid) - c0
     wall = time.monotonic() - w0
     stop_viewer(view)
     poll = b.poller(pid, base, npages, report=False)
     p0 = time.monotonic()
-    pt0 = cpu_ticks(poll.pid)
+    pt0 = proc_cpu_s(poll.pid)
     time.sleep(seconds)
-    pcpu = (cpu_ticks(poll.pid) - pt0) / os.sysconf("SC_CLK_TCK")
+    pcpu = proc_cpu_s(poll.pid) - pt0
     pwall = time.monotonic() - p0
     poll.kill()
     poll.wait()
@@ -322,7 +318,7 @@ def run_burst(b, npages=100_000):
     view = b.viewer(pid, base, npages)
     wait_snapshot(view)
     seen = set()
-    c0 = cpu_ticks(b.daemon.pid)
+    c0 = proc_cpu_s(b.daemon.pid)
     t.stdin.write("go\n")
     t.stdin.flush()
     f = t.stdout.readline().split()
@@ -336,7 +332,7 @@ def run_burst(b, npages=100_000):
             break
         last, ev = stamped(view.stdout.readline())
         seen.update(mapped_pages(ev, base, npages))
-    cpu = (cpu_ticks(b.daemon.pid) - c0) / os.sysconf("SC_CLK_TCK")
+    cpu = proc_cpu_s(b.daemon.pid) - c0
     stop_viewer(view)
     t.kill()
     t.wait()
@@ -350,19 +346,14 @@ def run_burst(b, npages=100_000):
 def run_outside(b, npages=100_000):
     def burst(watch):
         t, pid, base = b.target("burst", npages)
-        view = None
-        if watch:
-            lo = base - (64 << 20)
-            view = subprocess.Popen([b.client, "--socket", b.sock, "watch", str(pid), "--range",
-                                     "0x%x:0x%x" % (lo, lo + (64 << 10)), "--json"],
-                                    stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
-                                    bufsize=1)
+        view = b.viewer(pid, base - (64 << 20), 16) if watch else None  # 64 KiB
+        if view:
             wait_snapshot(view)
-        c0 = cpu_ticks(b.daemon.pid)
+        c0 = proc_cpu_s(b.daemon.pid)
         t.stdin.write("go\n")
         t.stdin.flush()
         f = t.stdout.readline().split()
-        cpu = (cpu_ticks(b.daemon.pid) - c0) / os.sysconf("SC_CLK_TCK")
+        cpu = proc_cpu_s(b.daemon.pid) - c0
         if view:
             stop_viewer(view)
         t.kill()

@@ -87,9 +87,9 @@ class HopTrace:
                 self.events.append((float(m.group(3)) * 1e9, int(m.group(1)), int(m.group(2)),
                                     m.group(4), m.group(5)))
 
-    def _step(self, ev, i, want):
-        """Index and event of the first event from i on that want() accepts."""
-        for k in range(i, len(ev)):
+    def _step(self, ev, i, want, end=None):
+        """Index and event of the first event in ev[i:end] that want() accepts."""
+        for k in range(i, len(ev) if end is None else end):
             if want(ev[k]):
                 return k, ev[k]
         return None, None
@@ -126,7 +126,7 @@ class HopTrace:
                 j, hit = self._step(ev, k, did)
                 if hit is None:
                     break
-                w, wk = self._step(ev[:j], k, woke)
+                _, wk = self._step(ev, k, woke, j)
                 times += [wk[0] if wk else None, hit[0]]
                 cpus.append(hit[2])
                 k = j

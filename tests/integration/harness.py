@@ -1527,6 +1527,13 @@ def raw_status(daemon):
         c.close()
 
 
+def session_status(d, pid):
+    """The one session of pid in d's StatusReply (a check fails otherwise)."""
+    sess = [s for s in raw_status(d).get("session", []) if s.get("pid") == pid]
+    check(len(sess) == 1, "expected one session of pid %d, status shows %s" % (pid, sess))
+    return sess[0]
+
+
 def error_of(fr):
     check(frame_type(fr) == "error", "expected an Error frame, got %s" % short(fr))
     return fr["error"].get("code", "ERROR_UNSPECIFIED"), fr["error"].get("message", "")

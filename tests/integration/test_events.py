@@ -8,7 +8,7 @@ or with what the target itself reports."""
 import time
 
 from harness import (Daemon, Target, Skip, check, diff_tables, main, raw_status, read_truth,
-                     log, PAGE, T_STEP)
+                     session_status, log, PAGE, T_STEP)
 
 
 def events_or_skip(w):
@@ -185,8 +185,7 @@ def test_faults_far_from_the_window_wake_nobody():
     events_or_skip(w)
 
     def events():
-        return [x for x in raw_status(d).get("session", []) if x.get("pid") == t.pid][0].get(
-            "events", 0)
+        return session_status(d, t.pid).get("events", 0)
     away = far if far < a else far + 1024 * PAGE  # at least 4 MiB from the window
     check(min(abs(away - a), abs(away + 512 * PAGE - a)) >= 4 << 20, "layout: 0x%x 0x%x" % (a, far))
     e0 = events()

@@ -7,7 +7,7 @@ asks, and slows down again when that viewer leaves; viewers joining at the
 same seq share one encoded snapshot per protocol and pfn visibility."""
 
 from harness import (Daemon, RawTable, Target, check, diff_tables, log, main, read_truth,
-                     raw_status, wait_until, frame_type, short, PAGE, T_STEP)
+                     raw_status, wait_until, frame_type, short, PAGE, T_STEP, session_status)
 
 VIEWERS = 50
 
@@ -57,12 +57,6 @@ def test_fifty_viewers_same_table():
     for w in ws:
         w.stop()
     d.check_alive()
-
-
-def session_status(d, pid):
-    sess = [s for s in raw_status(d).get("session", []) if s.get("pid") == pid]
-    check(len(sess) == 1, "expected one session of %d, status shows %s" % (pid, sess))
-    return sess[0]
 
 
 def session_interval(d, pid):

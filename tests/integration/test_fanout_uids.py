@@ -15,7 +15,8 @@ import socket
 import subprocess
 
 from harness import (Daemon, RawConn, RawTable, Target, check, connect_fds_dropped,
-                     diff_tables, frame_type, main, raw_status, read_truth_stable, short,
+                     diff_tables, frame_type, main, raw_status, read_truth_stable, session_status,
+                     short,
                      log, wait_until, PAGE, T_STEP)
 
 VIEWERS = 50
@@ -28,12 +29,6 @@ def adopt(fd):
     c.buf = b""
     c.next_id = 1
     return c
-
-
-def session_seq(d, pid):
-    sess = [s for s in raw_status(d).get("session", []) if s.get("pid") == pid]
-    check(len(sess) == 1, "expected one session of pid %d: %s" % (pid, sess))
-    return sess[0]
 
 
 @contextlib.contextmanager
@@ -78,7 +73,7 @@ def run_distinct_uids(gid):
         check(frame_type(fr) == "snapshot", "uid %d: %s" % (uid, short(fr)))
         tb.apply_frame(fr)
         tables.append(tb)
-    sess = session_seq(d, t.pid)
+    sess = session_status(d, t.pid)
     check(sess.get("viewers") == VIEWERS, "session has %s viewers" % sess.get("viewers"))
     seq0 = sess.get("seq", 0)
     check(all(tb.seq == seq0 for tb in tables), "snapshots at seqs %s, session at %d" %
@@ -93,9 +88,9 @@ def run_distinct_uids(gid):
     last = seq0
     for cmd in script:
         t.step(cmd)
-        wait_until(lambda: session_seq(d, t.pid).get("seq", 0) > last, T_STEP,
+        wait_until(lambda: session_status(d, t.pid).get("seq", 0) > last, T_STEP,
                    "a delta after %r" % cmd)
-        last = session_seq(d, t.pid).get("seq", 0)
+        last = session_status(d, t.pid).get("seq", 0)
     t.stop()
     try:
         frames = [[] for _ in conns]
