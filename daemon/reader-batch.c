@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/types.h>
 
 #include "log.h"
 #include "reader-priv.h"
@@ -137,14 +138,15 @@ done:
 }
 
 /*
- * Reads the fault again later: after a backoff when it showed nothing
- * yet (the sample is taken as the fault starts), at once when a THP
- * reaches beyond what was read (its window is recomputed then).
+ * Reads the fault again later: after a backoff when it may not have
+ * shown yet (the sample is taken as the fault starts), at once when a
+ * THP reaches beyond what was read (its window is recomputed then). One
+ * retry per page and thread: a second ask only brings it forward.
  */
 static void add_retry(struct spt_reader *r, const struct segment *s, bool now)
 {
-	static const uint32_t backoff_us[SPT_FAULT_RETRIES] = {20,    100,   500,    2000,
-							       10000, 50000, 250000, 1000000};
+	static const uint32_t backoff_us[SPT_FAULT_RETRIES] = {
+	    20, 100, 500, 2000, 10000, 20000, 50000, 100000, 200000, 400000, 800000};
 	struct retry *rt;
 
 	if (s->attempts >= SPT_FAULT_RETRIES) {
@@ -152,6 +154,14 @@ static void add_retry(struct spt_reader *r, const struct segment *s, bool now)
 		    "reader pid %d: the fault at %#llx never showed; the reconcile pass will see",
 		    (int)r->pid, (unsigned long long)s->fault_page);
 		return;
+	}
+	for (size_t i = 0; i < r->nretries; i++) {
+		rt = &r->retries[i];
+		if (rt->page == s->fault_page && rt->tid == s->tid) {
+			if (now)
+				rt->due_ns = 0;
+			return;
+		}
 	}
 	if (r->nretries == r->retries_cap) {
 		size_t ncap = r->retries_cap ? r->retries_cap * 2 : 16;
@@ -172,6 +182,157 @@ static void add_retry(struct spt_reader *r, const struct segment *s, bool now)
 	    .attempts = s->attempts + 1,
 	};
 	stat_add(&r->stats.retries, 1);
+}
+
+static void retry_event(struct spt_reader *r, const struct spt_event *ev)
+{
+	struct segment s = {.time_ns = ev->time_ns,
+			    .tid = ev->tid,
+			    .cause = ev->cause,
+			    .fault = true,
+			    .attempts = ev->attempts,
+			    .fault_page = ev->start};
+
+	add_retry(r, &s, false);
+}
+
+struct tid_time {
+	int32_t tid;
+	uint64_t time_ns;
+	size_t idx;
+};
+
+/* By thread, latest first. */
+static int cmp_tid_time(const void *a, const void *b)
+{
+	const struct tid_time *x = a, *y = b;
+
+	if (x->tid != y->tid)
+		return x->tid < y->tid ? -1 : 1;
+	return x->time_ns > y->time_ns ? -1 : x->time_ns < y->time_ns;
+}
+
+static int cmp_idx(const void *a, const void *b)
+{
+	const struct tid_time *x = a, *y = b;
+
+	return x->idx < y->idx ? -1 : x->idx > y->idx;
+}
+
+/*
+ * The faults of b that are their thread's latest event: the only ones
+ * that may still be in progress. A thread that did anything after a
+ * fault (sampled before the drain, so before the read) had finished it.
+ * Into *out (malloc'd, the events' indices); returns how many or -ENOMEM.
+ */
+static ssize_t last_faults(const struct spt_batch *b, size_t **out)
+{
+	struct tid_time *tt;
+	size_t n = 0, w = 0;
+
+	*out = NULL;
+	if (!b || !b->nev)
+		return 0;
+	tt = malloc(b->nev * sizeof(*tt));
+	*out = malloc(b->nev * sizeof(**out));
+	if (!tt || !*out) {
+		free(tt);
+		free(*out);
+		*out = NULL;
+		return -ENOMEM;
+	}
+	for (size_t i = 0; i < b->nev; i++)
+		tt[n++] = (struct tid_time){b->ev[i].tid, b->ev[i].time_ns, i};
+	qsort(tt, n, sizeof(*tt), cmp_tid_time);
+	for (size_t i = 0; i < n; i++)
+		if ((!i || tt[i].tid != tt[i - 1].tid) && b->ev[tt[i].idx].fault)
+			(*out)[w++] = tt[i].idx;
+	free(tt);
+	return (ssize_t)w;
+}
+
+/*
+ * Is the fault at ev over, by what was just read of its own page? (What
+ * else changed in its window says nothing: another fault nearby, or
+ * fault-around before the faulting page itself is mapped.) A fault maps
+ * its page; a COW is over once the page is the process's own anonymous
+ * copy. A COW in a shared mapping never shows: its retries run out.
+ */
+static bool fault_over(const struct spt_reader *r, const struct spt_event *ev)
+{
+	uint32_t f = spt_state_flags_at(&r->known, ev->start);
+
+	if (!(f & SPT_F_MAPPED))
+		return false;
+	if (ev->cause != SHADOWPT__CAUSE__CAUSE_COW)
+		return true;
+	return (f & SPT_F_EXCLUSIVE) && !(f & SPT_F_FILE);
+}
+
+/* Each thread's latest fault, if what was read does not show it over, is read again. */
+static int retry_unfinished_faults(struct spt_reader *r)
+{
+	const struct spt_batch *b = &r->batch;
+	size_t *idx;
+	ssize_t n = last_faults(b, &idx);
+
+	if (n < 0)
+		return (int)n;
+	for (ssize_t i = 0; i < n; i++) {
+		const struct spt_event *ev = &b->ev[idx[i]];
+
+		if (ev->start < r->start || ev->start >= r->end ||
+		    !spt_state_find_vma(&r->known, ev->start))
+			continue;
+		if (!fault_over(r, ev))
+			retry_event(r, ev);
+	}
+	free(idx);
+	return 0;
+}
+
+/*
+ * After a full read: the faults that may have been in progress during
+ * it are each thread's latest, pending or in b. They are read again; the
+ * older retries are answered by the full read.
+ */
+void reader_keep_unfinished(struct spt_reader *r, const struct spt_batch *b)
+{
+	struct tid_time *tt = NULL;
+	size_t *idx = NULL, w = 0;
+	ssize_t n;
+
+	if (r->nretries > 1 && (tt = malloc(r->nretries * sizeof(*tt)))) {
+		for (size_t i = 0; i < r->nretries; i++)
+			tt[i] = (struct tid_time){r->retries[i].tid, r->retries[i].time_ns, i};
+		qsort(tt, r->nretries, sizeof(*tt), cmp_tid_time);
+		for (size_t i = 0; i < r->nretries; i++)
+			if (!i || tt[i].tid != tt[i - 1].tid)
+				tt[w++] = tt[i];
+		/* In their old order, so that moving each down overwrites nothing kept. */
+		qsort(tt, w, sizeof(*tt), cmp_idx);
+		for (size_t i = 0; i < w; i++)
+			r->retries[i] = r->retries[tt[i].idx];
+		r->nretries = w;
+		free(tt);
+	} else if (r->nretries > 1) {
+		r->nretries = 0; /* out of memory: the next reconcile pass catches up */
+	}
+	n = last_faults(b, &idx);
+	for (ssize_t i = 0; i < n; i++) {
+		const struct spt_event *ev = &b->ev[idx[i]];
+		size_t k = 0;
+
+		while (k < r->nretries && r->retries[k].tid != ev->tid)
+			k++;
+		if (k < r->nretries) {
+			if (r->retries[k].time_ns >= ev->time_ns)
+				continue;
+			r->retries[k] = r->retries[--r->nretries];
+		}
+		retry_event(r, ev);
+	}
+	free(idx);
 }
 
 /*
@@ -583,11 +744,14 @@ int reader_process_batch(struct spt_reader *r)
 						      .tid = s->tid,
 						      .time_ns = s->time_ns,
 						      .vaddr = s->fault ? s->fault_page : s->start};
-		if (!ret && s->fault && (huge || delta_mark(&r->delta) == before))
-			add_retry(r, s, huge);
+		/* (Faults still in progress: retry_unfinished_faults.) */
+		if (!ret && s->fault && huge)
+			add_retry(r, s, true);
 		else if (!ret && s->fault && change_at_edge(r, s, before))
 			add_retry(r, s, true); /* it may reach beyond: look wider at once */
 	}
+	if (!ret)
+		ret = retry_unfinished_faults(r);
 	log_debug("reader pid %d: %u events, %zu segments, %zu runs changed%s", (int)r->pid,
 		  b->nevents, r->nsegs, r->delta.nruns, vmas_touched ? ", VMAs re-read" : "");
 	if (!ret && syscall_changed)

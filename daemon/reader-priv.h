@@ -19,7 +19,7 @@
 
 struct peek_cmd;
 
-/* A fault re-read that showed nothing yet: the PTE may still be on its way. */
+/* A fault that may not be over yet: its page is read again later. */
 struct retry {
 	uint64_t page, time_ns, due_ns;
 	int32_t tid;
@@ -32,7 +32,7 @@ struct segment {
 	uint64_t start, end, time_ns;
 	int32_t tid;
 	uint8_t cause;
-	bool fault;   /* a fault window: retried when it shows nothing */
+	bool fault;   /* a fault window: read wider when it shows a THP or more at its edge */
 	bool widened; /* a changed VMA's extent beyond what its event named */
 	unsigned attempts;
 	uint64_t fault_page; /* the faulting page, whose window is recomputed on retry */
@@ -123,5 +123,7 @@ void reader_post_gone(struct spt_reader *r);
 int reader_process_batch(struct spt_reader *r);
 /* Faults whose re-read is due (or whose thread moved on) join r->batch. */
 int reader_take_due_retries(struct spt_reader *r, uint64_t now);
+/* After a full read: keeps the faults that may have been in progress during it. */
+void reader_keep_unfinished(struct spt_reader *r, const struct spt_batch *b);
 
 #endif

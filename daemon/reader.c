@@ -334,7 +334,7 @@ int reader_full_read_publish(struct spt_reader *r, const struct spt_batch *b, ui
 		r->known = r->next;
 		r->next = t;
 	}
-	r->nretries = 0; /* everything was just read */
+	reader_keep_unfinished(r, b); /* everything else was just read */
 	r->first_change.set = false;
 	return reader_publish(r, b, exec ? SHADOWPT__CAUSE__CAUSE_EXEC : cause, exec, t0);
 }

@@ -50,9 +50,10 @@
 /*
  * Re-reads of a fault that did not show yet: the sample is taken as the
  * fault starts, and a thread preempted inside its fault on a loaded
- * machine finishes it much later. Backoff from 20 us to 1 s.
+ * machine finishes it much later. Backoff from 20 us to 800 ms, 1.6 s in
+ * all.
  */
-#define SPT_FAULT_RETRIES 8u
+#define SPT_FAULT_RETRIES 11u
 
 enum spt_reader_mode {
 	SPT_MODE_EVENTS = 1, /* = Shadowpt__WatchMode */
