@@ -365,7 +365,7 @@ static void procfs_fault_window(void *handle, const struct spt_vma *v, uint64_t 
 				unsigned widen, uint64_t *start, uint64_t *end)
 {
 	struct procfs_backend *b = handle;
-	uint64_t page = vaddr & ~(SPT_PAGE_SIZE - 1), size;
+	uint64_t page = vaddr & ~(SPT_PAGE_SIZE - 1), size, fa;
 
 	switch (v->kind) {
 	case SPT_VMA_FILE:
@@ -379,6 +379,20 @@ static void procfs_fault_window(void *handle, const struct spt_vma *v, uint64_t 
 			size = PMD_BYTES;
 		*start = page & ~(size - 1);
 		*end = *start + size;
+		/*
+		 * Its block starts at the VMA's start when that lies inside the
+		 * aligned one, and is as long all the same (do_fault_around():
+		 * from_pte clamped to the VMA, to_pte = from_pte + the size, within
+		 * the page table): so it reaches into the next aligned block.
+		 */
+		fa = page & ~((uint64_t)SPT_PROCFS_FAULT_AROUND - 1);
+		if (fa < v->start)
+			fa = v->start;
+		fa += SPT_PROCFS_FAULT_AROUND;
+		if (fa > (page & ~(PMD_BYTES - 1)) + PMD_BYTES)
+			fa = (page & ~(PMD_BYTES - 1)) + PMD_BYTES;
+		if (fa > *end)
+			*end = fa;
 		break;
 	case SPT_VMA_ANON:
 		if (v->end - v->start >= PMD_BYTES && procfs_is_huge(b, page)) {

@@ -201,6 +201,39 @@ def test_faults_far_from_the_window_wake_nobody():
     w.stop()
 
 
+def test_fault_around_from_a_vma_start_inside_a_block():
+    """A read fault at the start of a file VMA that does not begin on a
+    64 KiB boundary: fault-around maps 16 pages from the VMA's start, into
+    the next aligned block. The watch reads back what it mapped, as the
+    read fault it was, not at the next reconcile pass."""
+    d = Daemon()
+    t = Target()
+    w = d.watcher(t.pid)
+    events_or_skip(w)
+    for _ in range(4):
+        # 2 x 33 pages per step: the next private mapping starts 2 pages lower.
+        priv, priv_end = t.step("mmap-file 33")[:2]
+        if priv % 0x10000:
+            break
+    check(priv % 0x10000, "four file mappings in a row started on 64 KiB boundaries")
+    t.stop()
+    try:
+        truth = [va for va in read_truth(t.pid, (priv, priv_end)).pages]
+        beyond = [va for va in truth if va >= (priv & ~0xffff) + 0x10000]
+        if not beyond:
+            raise Skip("fault-around mapped nothing past the first block "
+                       "(fault_around_bytes below 64 KiB?)")
+        w.wait_for(lambda w_: all(mapped(w_, va) for va in truth), T_STEP,
+                   "the %d pages the read fault mapped" % len(truth))
+        for va in truth:
+            c = causes_of(w, va)
+            check(c and not c & {"reconcile", "poll", "resync"},
+                  "page 0x%x (VMA at 0x%x) came with %s" % (va, priv, sorted(c)))
+    finally:
+        t.cont()
+    w.stop()
+
+
 def test_idle_target_costs_no_reads():
     d = Daemon()
     t = Target()
@@ -225,4 +258,4 @@ def test_idle_target_costs_no_reads():
 if __name__ == "__main__":
     main([test_causes_and_event_times, test_zap_then_refault_is_seen, test_fault_burst_loses_no_page,
           test_threads_come_and_go, test_faults_far_from_the_window_wake_nobody,
-          test_idle_target_costs_no_reads])
+          test_fault_around_from_a_vma_start_inside_a_block, test_idle_target_costs_no_reads])
