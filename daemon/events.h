@@ -25,6 +25,7 @@ struct spt_event {
 	bool fault;	  /* a fault at start: the backend may widen it (fault-around, THP) */
 	bool vmas;	  /* the VMAs overlapping [start, end) may have changed */
 	bool zap;	  /* every page entry in [start, end) was removed (MADV_DONTNEED) */
+	bool done;	  /* the fault at start has ended (its start may be in the batch too) */
 	uint8_t attempts; /* reader: times this fault was read back without showing */
 };
 

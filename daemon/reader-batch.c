@@ -222,7 +222,8 @@ static int cmp_idx(const void *a, const void *b)
 /*
  * The faults of b that are their thread's latest event: the only ones
  * that may still be in progress. A thread that did anything after a
- * fault (sampled before the drain, so before the read) had finished it.
+ * fault (sampled before the drain, so before the read) had finished it;
+ * a fault's end (done) is finished by definition.
  * Into *out (malloc'd, the events' indices); returns how many or -ENOMEM.
  */
 static ssize_t last_faults(const struct spt_batch *b, size_t **out)
@@ -245,7 +246,8 @@ static ssize_t last_faults(const struct spt_batch *b, size_t **out)
 		tt[n++] = (struct tid_time){b->ev[i].tid, b->ev[i].time_ns, i};
 	qsort(tt, n, sizeof(*tt), cmp_tid_time);
 	for (size_t i = 0; i < n; i++)
-		if ((!i || tt[i].tid != tt[i - 1].tid) && b->ev[tt[i].idx].fault)
+		if ((!i || tt[i].tid != tt[i - 1].tid) && b->ev[tt[i].idx].fault &&
+		    !b->ev[tt[i].idx].done)
 			(*out)[w++] = tt[i].idx;
 	free(tt);
 	return (ssize_t)w;
@@ -394,6 +396,66 @@ int reader_take_due_retries(struct spt_reader *r, uint64_t now)
 			return -ENOMEM;
 		*rt = r->retries[--r->nretries];
 	}
+	return 0;
+}
+
+/*
+ * A fault's end (spt_event.done) whose start is in the batch, or was
+ * retried into it, adds nothing but the news that it is over: it stays
+ * as an empty marker, the thread's latest event, so that the start is
+ * read as finished and keeps its own cause (the end knows no access type).
+ */
+static int cmp_fault_key(const void *a, const void *b)
+{
+	const struct spt_event *x = *(const struct spt_event *const *)a;
+	const struct spt_event *y = *(const struct spt_event *const *)b;
+
+	if (x->tid != y->tid)
+		return x->tid < y->tid ? -1 : 1;
+	if (x->start != y->start)
+		return x->start < y->start ? -1 : 1;
+	return x->time_ns < y->time_ns ? -1 : x->time_ns > y->time_ns;
+}
+
+static int pair_fault_ends(struct spt_batch *b)
+{
+	struct spt_event **starts;
+	size_t n = 0, ndone = 0;
+
+	for (size_t i = 0; i < b->nev; i++)
+		ndone += b->ev[i].done;
+	if (!ndone)
+		return 0;
+	starts = malloc(b->nev * sizeof(*starts));
+	if (!starts)
+		return -ENOMEM;
+	for (size_t i = 0; i < b->nev; i++)
+		if (b->ev[i].fault && !b->ev[i].done)
+			starts[n++] = &b->ev[i];
+	qsort(starts, n, sizeof(*starts), cmp_fault_key);
+	for (size_t i = 0; i < b->nev; i++) {
+		struct spt_event *d = &b->ev[i];
+		size_t lo = 0, hi = n;
+
+		if (!d->done)
+			continue;
+		/* The first start of this thread and page: any at or before d's time will do. */
+		while (lo < hi) {
+			size_t mid = lo + (hi - lo) / 2;
+			const struct spt_event *f = starts[mid];
+
+			if (f->tid < d->tid || (f->tid == d->tid && f->start < d->start))
+				lo = mid + 1;
+			else
+				hi = mid;
+		}
+		if (lo < n && starts[lo]->tid == d->tid && starts[lo]->start == d->start &&
+		    starts[lo]->time_ns <= d->time_ns) {
+			d->fault = d->done = false;
+			d->start = d->end = 0;
+		}
+	}
+	free(starts);
 	return 0;
 }
 
@@ -710,7 +772,9 @@ int reader_process_batch(struct spt_reader *r)
 	/* Over the caps, known is not the truth: only the reconcile pass reads it again. */
 	if (r->failing == -E2BIG)
 		return 0;
-	ret = publish_zaps(r);
+	ret = pair_fault_ends(b);
+	if (!ret)
+		ret = publish_zaps(r);
 	spt_delta_clear(&r->delta);
 	r->first_change.set = false;
 	if (!ret)

@@ -51,7 +51,7 @@
  * Re-reads of a fault that did not show yet: the sample is taken as the
  * fault starts, and a thread preempted inside its fault on a loaded
  * machine finishes it much later. Backoff from 20 us to 800 ms, 1.6 s in
- * all.
+ * all. (A fault that waits says when it ends: see perf-events.c done_fd.)
  */
 #define SPT_FAULT_RETRIES 11u
 

@@ -49,6 +49,12 @@ struct perf_ring {
 	 */
 	int fds[EV_COUNT];
 	int batch_fds[EV_COUNT];
+	/*
+	 * PERF_COUNT_SW_PAGE_FAULTS_MAJ, counted as a fault ends: a fault that
+	 * had to wait (I/O, a locked page, userfaultfd) says when it is done.
+	 * Those are rare and slow, so it wakes the reader at every sample.
+	 */
+	int done_fd;
 	void *base;
 	size_t len;
 	struct perf_event_mmap_page *meta;
@@ -180,6 +186,8 @@ static void ring_close(struct spt_perf *p, struct perf_ring *r)
 		if (r->batch_fds[i] >= 0)
 			close(r->batch_fds[i]);
 	}
+	if (r->done_fd >= 0)
+		close(r->done_fd);
 	if (r->base)
 		munmap(r->base, r->len);
 	if (r->owner_fd >= 0)
@@ -217,11 +225,11 @@ static int ring_open(struct spt_perf *p, pid_t tid, struct perf_ring *r, char *w
 
 	memset(r, 0, sizeof(*r));
 	r->tid = tid;
-	r->owner_fd = -1;
+	r->owner_fd = r->done_fd = -1;
 	for (int i = 0; i < EV_COUNT; i++)
 		r->fds[i] = r->batch_fds[i] = -1;
 
-	_Static_assert(SPT_PERF_FDS_PER_RING == 1 + 2 * EV_COUNT, "fds of one ring");
+	_Static_assert(SPT_PERF_FDS_PER_RING == 2 + 2 * EV_COUNT, "fds of one ring");
 	r->budgeted = ring_budget_take();
 	if (!r->budgeted) {
 		ret = -E2BIG;
@@ -289,6 +297,18 @@ static int ring_open(struct spt_perf *p, pid_t tid, struct perf_ring *r, char *w
 				goto fail;
 			}
 		}
+	}
+	/* Optional: without it, a slow fault is found by the reader's retries. */
+	attr_init(&a, PERF_TYPE_SOFTWARE, PERF_COUNT_SW_PAGE_FAULTS_MAJ);
+	a.sample_type |= PERF_SAMPLE_ADDR;
+	a.sample_period = 1;
+	a.inherit = 1;
+	a.inherit_thread = p->inherit_thread;
+	a.wakeup_events = 1;
+	r->done_fd = (int)perf_event_open(&a, tid, -1, -1, PERF_FLAG_FD_CLOEXEC);
+	if (r->done_fd >= 0 && ioctl(r->done_fd, PERF_EVENT_IOC_SET_OUTPUT, r->owner_fd) < 0) {
+		close(r->done_fd);
+		r->done_fd = -1;
 	}
 	/* Only faults that can change the window (never a kernel address). */
 	for (int set = 0; set < 2; set++) {
@@ -662,6 +682,29 @@ static uint64_t raw_u64(const uint8_t *raw, uint32_t rawlen, uint16_t off)
 	return v;
 }
 
+/* A fault that waited has ended: the reader reads its page again now. */
+static int on_fault_done(struct spt_perf *p, struct spt_batch *b, uint32_t pid, uint32_t tid,
+			 uint64_t t, const uint8_t *addrp)
+{
+	uint64_t addr;
+	struct spt_event ev = {
+	    .time_ns = t,
+	    .tid = (int32_t)tid,
+	    .cause = SHADOWPT__CAUSE__CAUSE_FAULT,
+	    .fault = true,
+	    .done = true,
+	};
+
+	memcpy(&addr, addrp, 8);
+	if ((pid_t)pid != p->pid || addr < p->fault_lo || addr >= p->fault_hi ||
+	    addr >= SPT_USER_ADDR_MAX)
+		return 0;
+	p->samples++;
+	ev.start = page_down(addr);
+	ev.end = ev.start + SPT_PAGE_SIZE;
+	return spt_batch_add(b, &ev);
+}
+
 static int on_sample(struct spt_perf *p, struct perf_ring *r, struct spt_batch *b,
 		     const uint8_t *rec, size_t len)
 {
@@ -671,13 +714,19 @@ static int on_sample(struct spt_perf *p, struct perf_ring *r, struct spt_batch *
 	uint64_t t;
 	uint16_t type;
 
-	/* PERF_SAMPLE_TID | TIME | RAW: u32 pid, tid; u64 time; u32 size; raw. */
+	/*
+	 * Tracepoints: PERF_SAMPLE_TID | TIME | RAW: u32 pid, tid; u64 time;
+	 * u32 size; raw (at least 8 bytes). done_fd: TID | TIME | ADDR, 24
+	 * bytes, so the length tells them apart.
+	 */
 	if (len < sizeof(struct perf_event_header) + 20)
 		return 0;
 	rec += sizeof(struct perf_event_header);
 	memcpy(&pid, rec, 4);
 	memcpy(&tid, rec + 4, 4);
 	memcpy(&t, rec + 8, 8);
+	if (len == sizeof(struct perf_event_header) + 24)
+		return on_fault_done(p, b, pid, tid, t, rec + 16);
 	memcpy(&rawlen, rec + 16, 4);
 	raw = rec + 20;
 	if (rawlen > len - sizeof(struct perf_event_header) - 20 || rawlen < 8)

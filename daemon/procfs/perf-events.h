@@ -43,8 +43,11 @@
 #define SPT_PERF_RING_PAGES 8u
 /* Threads one session follows with rings; beyond, the session polls. */
 #define SPT_PERF_MAX_RINGS_PER_SESSION 512u
-/* File descriptors one ring holds: the owner and two sets of five events. */
-#define SPT_PERF_FDS_PER_RING 11u
+/*
+ * File descriptors one ring holds: the owner, two sets of five events and
+ * the major-fault completions.
+ */
+#define SPT_PERF_FDS_PER_RING 12u
 /*
  * Bursts. A wakeup per sample costs the target more than a fault (tens of
  * microseconds in a VM): a drain that finds this many samples switches to

@@ -201,6 +201,25 @@ def test_faults_far_from_the_window_wake_nobody():
     w.stop()
 
 
+def test_a_fault_that_waits_is_seen_as_it_ends():
+    """A fault that waits (here on userfaultfd, as on I/O) is seen when it
+    ends, as the fault it was, although a finished fault next to it came
+    in the same batch: its own page decides, not its window's. Before, it
+    waited for the reconcile pass."""
+    d = Daemon()
+    t = Target()
+    w = d.watcher(t.pid)
+    events_or_skip(w)
+    a, _ = t.step("fault-late 1200")
+    w.wait_for(lambda w_: mapped(w_, a) and mapped(w_, a + PAGE), T_STEP,
+               "both pages of fault-late")
+    for va, what in ((a, "the page written at once"), (a + PAGE, "the page filled late")):
+        c = causes_of(w, va)
+        check("write-fault" in c and not c & {"reconcile", "poll"},
+              "%s came with %s" % (what, sorted(c)))
+    w.stop()
+
+
 def test_fault_around_from_a_vma_start_inside_a_block():
     """A read fault at the start of a file VMA that does not begin on a
     64 KiB boundary: fault-around maps 16 pages from the VMA's start, into
@@ -258,4 +277,5 @@ def test_idle_target_costs_no_reads():
 if __name__ == "__main__":
     main([test_causes_and_event_times, test_zap_then_refault_is_seen, test_fault_burst_loses_no_page,
           test_threads_come_and_go, test_faults_far_from_the_window_wake_nobody,
+          test_a_fault_that_waits_is_seen_as_it_ends,
           test_fault_around_from_a_vma_start_inside_a_block, test_idle_target_costs_no_reads])

@@ -48,6 +48,12 @@
  *                               -> START END PARENT_PID CHILD_PID
  *   reap                        kill and wait for fork-cow children -> COUNT
  *   madvise-dontneed ADDR N     MADV_DONTNEED (zap the PTEs)     -> START END
+ *   fault-late MS               two private anonymous pages; the second is
+ *                               registered with userfaultfd, whose handler
+ *                               thread fills it MS ms after it is asked. The
+ *                               main thread writes page 0 (done at once),
+ *                               then page 1 (a fault that ends MS ms later,
+ *                               with no event of its own)   -> START END
  *   thp                         2 MiB-aligned MADV_HUGEPAGE region, written
  *                               -> START END
  *   mmap-zero-huge N            N pages (a multiple of 512) PROT_READ,
@@ -84,7 +90,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <linux/userfaultfd.h>
+#include <poll.h>
+#include <sys/ioctl.h>
 #include <sys/prctl.h>
+#include <sys/syscall.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -312,6 +322,80 @@ static void cmd_thread_touch(char **argv, int argc)
 		return reply("err thread-touch %s", strerror(r));
 	pthread_join(th, NULL);
 	reply("ok thread-touch 0x%lx 0x%lx %d", uptr(tt.p), uptr(tt.p + tt.n * PAGE), (int)tt.tid);
+}
+
+struct late_fill {
+	int uffd;
+	unsigned ms;
+	char *src;
+	int err;
+};
+
+/* Answers one missing fault, ms ms after it was asked. */
+static void *late_fill_main(void *arg)
+{
+	struct late_fill *lf = arg;
+	struct pollfd pfd = { .fd = lf->uffd, .events = POLLIN };
+	struct uffd_msg msg;
+	struct timespec ts = { lf->ms / 1000, (long)(lf->ms % 1000) * 1000000 };
+	struct uffdio_copy copy = { 0 };
+
+	if (poll(&pfd, 1, 10000) != 1 || read(lf->uffd, &msg, sizeof(msg)) != sizeof(msg) ||
+	    msg.event != UFFD_EVENT_PAGEFAULT) {
+		lf->err = errno ? errno : EIO;
+		return NULL;
+	}
+	while (nanosleep(&ts, &ts) && errno == EINTR)
+		;
+	copy.dst = msg.arg.pagefault.address & ~(PAGE - 1);
+	copy.src = uptr(lf->src);
+	copy.len = PAGE;
+	if (ioctl(lf->uffd, UFFDIO_COPY, &copy))
+		lf->err = errno;
+	return NULL;
+}
+
+static void cmd_fault_late(char **argv, int argc)
+{
+	struct late_fill lf = { .uffd = -1 };
+	struct uffdio_api api = { .api = UFFD_API };
+	struct uffdio_register reg = { .mode = UFFDIO_REGISTER_MODE_MISSING };
+	uint64_t ms;
+	pthread_t th;
+	char *p;
+	int r;
+
+	if (argc < 2 || !parse_u64(argv[1], &ms) || ms > 10000)
+		return reply("err fault-late usage: fault-late MS (0..10000)");
+	lf.ms = (unsigned)ms;
+	p = mmap(NULL, 2 * PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	lf.src = mmap(NULL, PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (p == MAP_FAILED || lf.src == MAP_FAILED)
+		return reply("err fault-late mmap: %s", strerror(errno));
+	memset(lf.src, 'l', PAGE);
+	lf.uffd = (int)syscall(SYS_userfaultfd, O_CLOEXEC | UFFD_USER_MODE_ONLY);
+	if (lf.uffd < 0)
+		return reply("err fault-late userfaultfd: %s", strerror(errno));
+	reg.range.start = uptr(p + PAGE);
+	reg.range.len = PAGE;
+	if (ioctl(lf.uffd, UFFDIO_API, &api) || ioctl(lf.uffd, UFFDIO_REGISTER, &reg)) {
+		r = errno;
+		close(lf.uffd);
+		return reply("err fault-late uffd: %s", strerror(r));
+	}
+	r = pthread_create(&th, NULL, late_fill_main, &lf);
+	if (r) {
+		close(lf.uffd);
+		return reply("err fault-late %s", strerror(r));
+	}
+	touch_write(p, 1, 'f');
+	touch_write(p + PAGE, 1, 'f'); /* returns once the handler filled it */
+	pthread_join(th, NULL);
+	close(lf.uffd);
+	munmap(lf.src, PAGE);
+	if (lf.err)
+		return reply("err fault-late handler: %s", strerror(lf.err));
+	reply("ok fault-late 0x%lx 0x%lx", uptr(p), uptr(p + 2 * PAGE));
 }
 
 static void cmd_munmap(char **argv, int argc)
@@ -738,6 +822,8 @@ static void command_loop(void)
 			cmd_reap();
 		else if (!strcmp(c, "madvise-dontneed"))
 			cmd_madvise_dontneed(argv, argc);
+		else if (!strcmp(c, "fault-late"))
+			cmd_fault_late(argv, argc);
 		else if (!strcmp(c, "thp"))
 			cmd_thp();
 		else if (!strcmp(c, "mmap-zero-huge"))
