@@ -70,8 +70,9 @@ note "fresh copy of the pristine root in $((SECONDS - t0)) s"
 # sees it. The stuck-target test holds a lock through FUSE (/dev/fuse);
 # event-driven watches take page faults from perf tracepoints (nspawn's
 # seccomp filter refuses perf_event_open unless allowed; their ids are in
-# the host's tracefs, which nspawn's read-only /sys does not mount).
-host=(--system-call-filter=perf_event_open)
+# the host's tracefs, which nspawn's read-only /sys does not mount). A
+# fault that waits is made with userfaultfd, which the filter may refuse.
+host=("--system-call-filter=perf_event_open userfaultfd")
 [ ! -c /dev/fuse ] || host+=(--bind=/dev/fuse)
 tracing=$(awk '$3 == "tracefs" { print $2; exit }' /proc/self/mounts)
 [ -z "$tracing" ] || host+=(--bind-ro="$tracing:/sys/kernel/tracing")

@@ -719,6 +719,7 @@ class Target:
         m = re.match(r"ready (\d+)$", line)
         check(m, "target did not say ready: %r" % line)
         self.pid = int(m.group(1))
+        self.last_err = ""  # the last 'err' answer step_maybe() saw
         self.children = []
 
     def kill(self):
@@ -789,6 +790,7 @@ class Target:
         parts = out.split()
         if parts and parts[0] == "err":
             log("target: %r not supported here: %s" % (line, out))
+            self.last_err = out
             return None
         check(len(parts) >= 2 and parts[0] == "ok", "target step %r: %r" % (line, out))
         return self._values(parts)
