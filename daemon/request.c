@@ -394,49 +394,15 @@ void client_peek_reply(uint64_t viewer_id, uint32_t request_id, uint32_t watch_i
 	client_send_frame(c, &out);
 }
 
-/* Does any connection of uid watch s? (Its own shadowctl watch, in another process.) */
-static bool uid_watches_session(uid_t uid, const struct session *s)
-{
-	const struct watch *w;
-
-	LIST_FOREACH(w, &s->watches.list, session_entry)
-		if (watch_peer(w)->uid == uid)
-			return true;
-	return false;
-}
-
-/*
- * Who holds the kernel's one table: the uid paying for the session on
- * the kernel backend, said to everyone, so that a user locked out of it
- * knows whom to ask. False if it is free.
- */
-static bool kernel_table_holder(uid_t *uid)
-{
-	const struct session *s;
-
-	TAILQ_FOREACH(s, &spt_sessions, entry)
-		if (s->ops && s->ops->id == SHADOWPT__BACKEND__BACKEND_KERNEL) {
-			*uid = s->owner ? watch_peer(s->owner)->uid : 0;
-			return true;
-		}
-	return false;
-}
-
-/*
- * Admins see every session; other viewers only those their uid watches:
- * another user's pid and range are that user's business.
- */
+/* The daemon's counters and the sessions the asker may see (sessions_status). */
 static void client_on_status(struct client *c, const SptFrame *f)
 {
 	Shadowpt__StatusReply st = SHADOWPT__STATUS_REPLY__INIT;
 	Shadowpt__Frame out = SHADOWPT__FRAME__INIT;
 	Shadowpt__SessionStatus *ss = NULL, **ssp = NULL;
 	Shadowpt__Range *rg = NULL;
-	struct session *s;
-	size_t n = 0, i = 0;
+	size_t n = sessions_count(), i = 0;
 
-	TAILQ_FOREACH(s, &spt_sessions, entry)
-		n++;
 	if (n) {
 		ss = calloc(n, sizeof(*ss));
 		ssp = calloc(n, sizeof(*ssp));
@@ -449,52 +415,7 @@ static void client_on_status(struct client *c, const SptFrame *f)
 					  "out of memory");
 			return;
 		}
-	}
-	TAILQ_FOREACH(s, &spt_sessions, entry) {
-		if (!s->opened ||
-		    (!c->conn.peer.admin && !uid_watches_session(c->conn.peer.uid, s)))
-			continue;
-		shadowpt__session_status__init(&ss[i]);
-		shadowpt__range__init(&rg[i]);
-		rg[i].has_start = rg[i].has_end = 1;
-		rg[i].start = s->start;
-		rg[i].end = s->end;
-		ss[i].has_pid = ss[i].has_backend = ss[i].has_viewers = ss[i].has_seq = 1;
-		ss[i].has_mapped_pages = ss[i].has_vmas = 1;
-		ss[i].has_samples = ss[i].has_sample_ns_total = 1;
-		ss[i].has_mode = ss[i].has_state = ss[i].has_events = 1;
-		ss[i].has_events_lost = ss[i].has_reconciles = 1;
-		ss[i].pid = s->pid;
-		ss[i].range = &rg[i];
-		ss[i].backend = (Shadowpt__Backend)s->ops->id;
-		ss[i].viewers = s->watches.n;
-		ss[i].seq = s->seq;
-		ss[i].mapped_pages = spt_state_npages(&s->cur);
-		ss[i].has_runs = 1;
-		ss[i].runs = spt_state_nruns(&s->cur);
-		ss[i].vmas = s->cur.nvmas;
-		ss[i].mode = (Shadowpt__WatchMode)s->mode;
-		ss[i].state = (Shadowpt__WatchState)s->state;
-		ss[i].has_memory_bytes = 1;
-		ss[i].memory_bytes = s->mem_charge.amount;
-		if (c->conn.peer.admin && s->owner) {
-			ss[i].has_owner_uid = 1;
-			ss[i].owner_uid = watch_peer(s->owner)->uid;
-		}
-		if (s->rd) {
-			const struct spt_reader_stats *rs = spt_reader_stats(s->rd);
-
-			ss[i].samples = __atomic_load_n(&rs->reads, __ATOMIC_RELAXED);
-			ss[i].sample_ns_total = __atomic_load_n(&rs->read_ns, __ATOMIC_RELAXED);
-			ss[i].events = __atomic_load_n(&rs->events, __ATOMIC_RELAXED);
-			ss[i].events_lost = __atomic_load_n(&rs->lost, __ATOMIC_RELAXED);
-			ss[i].reconciles = __atomic_load_n(&rs->reconciles, __ATOMIC_RELAXED);
-			ss[i].has_interval_ms = s->mode == SPT_MODE_POLLING;
-			ss[i].interval_ms =
-			    (uint32_t)__atomic_load_n(&rs->interval_ms, __ATOMIC_RELAXED);
-		}
-		ssp[i] = &ss[i];
-		i++;
+		i = sessions_status(&c->conn.peer, ss, ssp, rg);
 	}
 	st.server_version = (char *)SHADOWPT_VERSION;
 	st.has_default_backend = st.has_uptime_ms = st.has_connections = 1;
@@ -516,7 +437,7 @@ static void client_on_status(struct client *c, const SptFrame *f)
 	st.n_session = i;
 	st.session = ssp;
 	st.has_kernel_table_busy = 1;
-	st.kernel_table_busy = kernel_table_holder(&st.kernel_table_uid);
+	st.kernel_table_busy = sessions_kernel_table_holder(&st.kernel_table_uid);
 	st.has_kernel_table_uid = st.kernel_table_busy;
 	out.has_request_id = 1;
 	out.request_id = f->request_id;

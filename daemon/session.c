@@ -37,7 +37,7 @@
 #define SESSION_REVOKE_CHECK_MS	 20u
 #define SESSION_REVOKE_PERIOD_MS 1000u
 
-struct session_list spt_sessions = TAILQ_HEAD_INITIALIZER(spt_sessions);
+static struct session_list spt_sessions = TAILQ_HEAD_INITIALIZER(spt_sessions);
 static struct session_hooks session_hooks;
 static uint32_t session_next_id = 1;
 
@@ -127,6 +127,97 @@ unsigned sessions_viewers(void)
 	TAILQ_FOREACH(s, &spt_sessions, entry)
 		n += s->watches.n;
 	return n;
+}
+
+/* Does any connection of uid watch s? (Its own shadowctl watch, in another process.) */
+static bool watched_by_uid(const struct session *s, uid_t uid)
+{
+	const struct watch *w;
+
+	LIST_FOREACH(w, &s->watches.list, session_entry)
+		if (watch_peer(w)->uid == uid)
+			return true;
+	return false;
+}
+
+static void status_of(const struct session *s, bool admin, Shadowpt__SessionStatus *ss,
+		      Shadowpt__Range *rg)
+{
+	shadowpt__session_status__init(ss);
+	shadowpt__range__init(rg);
+	rg->has_start = rg->has_end = 1;
+	rg->start = s->start;
+	rg->end = s->end;
+	ss->has_pid = ss->has_backend = ss->has_viewers = ss->has_seq = 1;
+	ss->has_mapped_pages = ss->has_vmas = 1;
+	ss->has_samples = ss->has_sample_ns_total = 1;
+	ss->has_mode = ss->has_state = ss->has_events = 1;
+	ss->has_events_lost = ss->has_reconciles = 1;
+	ss->pid = s->pid;
+	ss->range = rg;
+	ss->backend = (Shadowpt__Backend)s->ops->id;
+	ss->viewers = s->watches.n;
+	ss->seq = s->seq;
+	ss->mapped_pages = spt_state_npages(&s->cur);
+	ss->has_runs = 1;
+	ss->runs = spt_state_nruns(&s->cur);
+	ss->vmas = s->cur.nvmas;
+	ss->mode = (Shadowpt__WatchMode)s->mode;
+	ss->state = (Shadowpt__WatchState)s->state;
+	ss->has_memory_bytes = 1;
+	ss->memory_bytes = s->mem_charge.amount;
+	if (admin && s->owner) {
+		ss->has_owner_uid = 1;
+		ss->owner_uid = watch_peer(s->owner)->uid;
+	}
+	if (s->rd) {
+		const struct spt_reader_stats *rs = spt_reader_stats(s->rd);
+
+		ss->samples = __atomic_load_n(&rs->reads, __ATOMIC_RELAXED);
+		ss->sample_ns_total = __atomic_load_n(&rs->read_ns, __ATOMIC_RELAXED);
+		ss->events = __atomic_load_n(&rs->events, __ATOMIC_RELAXED);
+		ss->events_lost = __atomic_load_n(&rs->lost, __ATOMIC_RELAXED);
+		ss->reconciles = __atomic_load_n(&rs->reconciles, __ATOMIC_RELAXED);
+		ss->has_interval_ms = s->mode == SPT_MODE_POLLING;
+		ss->interval_ms = (uint32_t)__atomic_load_n(&rs->interval_ms, __ATOMIC_RELAXED);
+	}
+}
+
+/*
+ * Admins see every session; other viewers only those their uid watches:
+ * another user's pid and range are that user's business.
+ */
+size_t sessions_status(const struct spt_peer *peer, Shadowpt__SessionStatus *ss,
+		       Shadowpt__SessionStatus **ssp, Shadowpt__Range *rg)
+{
+	const struct session *s;
+	size_t i = 0;
+
+	TAILQ_FOREACH(s, &spt_sessions, entry) {
+		if (!s->opened || (!peer->admin && !watched_by_uid(s, peer->uid)))
+			continue;
+		status_of(s, peer->admin, &ss[i], &rg[i]);
+		ssp[i] = &ss[i];
+		i++;
+	}
+	return i;
+}
+
+/*
+ * Who holds the kernel's one table: the uid paying for the session on
+ * the kernel backend, said to everyone, so that a user locked out of it
+ * knows whom to ask. False if it is free.
+ */
+bool sessions_kernel_table_holder(uid_t *uid)
+{
+	const struct session *s;
+
+	TAILQ_FOREACH(s, &spt_sessions, entry)
+		if (s->ops && s->ops->id == SHADOWPT__BACKEND__BACKEND_KERNEL) {
+			*uid = s->owner ? watch_peer(s->owner)->uid : 0;
+			return true;
+		}
+	return false;
 }
 
 static void snapshot_drop(struct session_snapshot *sn)

@@ -86,9 +86,9 @@ struct session {
 	} snaps[2][2][2];
 };
 
+struct spt_peer;
+
 TAILQ_HEAD(session_list, session);
-/* Every session, open or opening; read-only outside session.c. */
-extern struct session_list spt_sessions;
 
 struct session_hooks {
 	/* A session opened, closed, or gained a viewer (the status line). */
@@ -103,6 +103,7 @@ struct session_hooks {
 
 /* Before the first session opens. */
 void sessions_init(const struct session_hooks *hooks);
+/* Sessions, open or opening. */
 unsigned sessions_count(void);
 /* The caps of one session's state: SPT_MAX_*_PER_SESSION, or lower by --max-session-*. */
 size_t session_max_runs(void);
@@ -147,5 +148,13 @@ void sessions_close_all(void);
 /* Is the session's target still the process it was opened on? */
 bool session_target_alive(const struct session *s);
 unsigned sessions_viewers(void);
+/*
+ * Fills ss[i], ssp[i] = &ss[i] and rg[i] (its range) for each session
+ * peer may see, with room for sessions_count(); returns how many.
+ */
+size_t sessions_status(const struct spt_peer *peer, Shadowpt__SessionStatus *ss,
+		       Shadowpt__SessionStatus **ssp, Shadowpt__Range *rg);
+/* Whether a session holds the kernel's one table, and the uid paying for it. */
+bool sessions_kernel_table_holder(uid_t *uid);
 
 #endif
