@@ -5,10 +5,11 @@
 #   nodebug  the same config without KASAN and lockdep  with and without the series
 # once with one faulting thread and once with a second one alongside.
 # Within a boot the configurations take turns round by round, so their
-# ratios (table/none, events/none) are what to read; "none" of the patched
-# kernel against the unpatched one compares two boots and carries their
-# noise (each kernel is booted twice, alternately, and the lower median is
-# kept).
+# ratios (table/none, events/none) are what to read. "idle" (the patched
+# kernel's rounds with -n: no table ever opened, the static key never
+# flipped) against the unpatched kernel's "none" compares two boots and
+# carries their noise (each kernel is booted twice, alternately, and the
+# lower median is kept).
 #
 # Usage: tests/bench/spt-overhead.sh [-b BUILDDIR] [-r ROUNDS] [-o OUTDIR]
 # Needs the meson build (spt_fault_bench) and what run-vm.sh needs; builds
@@ -41,12 +42,17 @@ for flavor in debug nodebug; do
 	done
 done
 
-# boot FLAVOR-P N: run both benchmarks, keep the "bench" lines.
+# boot FLAVOR-P N: run the benchmarks, keep the "bench" lines. A patched
+# kernel also runs them with -n (no table ever: "idle"), which is what
+# compares with the unpatched kernel.
 boot() {
-	local k=$1 n=$2 out=$outdir/$1.$2
+	local k=$1 n=$2 out=$outdir/$1.$2 idle=()
+	[[ $k == *-unpatched ]] ||
+		idle=(-t "i1 /bin/spt_fault_bench -r $rounds -t 1 -n"
+			-t "i2 /bin/spt_fault_bench -r $rounds -t 2 -n")
 	"$top/tests/vm/run-vm.sh" -k "${kern[$k]}" -o "$out" -b "$bench" \
 		-t "t1 /bin/spt_fault_bench -r $rounds -t 1" \
-		-t "t2 /bin/spt_fault_bench -r $rounds -t 2" >"$out.log" 2>&1 ||
+		-t "t2 /bin/spt_fault_bench -r $rounds -t 2" "${idle[@]}" >"$out.log" 2>&1 ||
 		{ echo "VM run $k failed: $out.log" >&2; tail -n 30 "$out.log" >&2; exit 1; }
 	grep -o 'bench .*' "$out.log" | sed "s/^/$k run$n /" >>"$outdir/results"
 }
@@ -66,16 +72,17 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "-" || b == "-") print "-";
 	else printf "%+.2f%%", (a / b - 1) * 100 }'; }
 echo "spt_fault_bench: map $((64)) MiB, touch every page, unmap; $rounds rounds, median ms"
 printf '%-8s %-7s %9s %9s %9s %11s %11s %11s %14s\n' kernel threads none table events \
-	none2/none table/none events/none none/unpatched
+	none2/none table/none events/none idle/unpatched
 for flavor in debug nodebug; do
 	for th in 1 2; do
 		n=$(med "$flavor-patched" none "$th")
 		n2=$(med "$flavor-patched" none2 "$th")
 		tb=$(med "$flavor-patched" table "$th")
 		ev=$(med "$flavor-patched" events "$th")
+		idle=$(med "$flavor-patched" idle "$th")
 		base=$(med "$flavor-unpatched" none "$th")
 		printf '%-8s %-7s %9s %9s %9s %11s %11s %11s %14s\n' "$flavor" "$th" "$n" "$tb" "$ev" \
-			"$(ratio "$n2" "$n")" "$(ratio "$tb" "$n")" "$(ratio "$ev" "$n")" "$(ratio "$n" "$base")"
+			"$(ratio "$n2" "$n")" "$(ratio "$tb" "$n")" "$(ratio "$ev" "$n")" "$(ratio "$idle" "$base")"
 	done
 done
 echo "per-boot ratios (same boot, rounds interleaved; none2/none is the noise floor):"

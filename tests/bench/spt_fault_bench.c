@@ -3,7 +3,7 @@
  * spt_fault_bench: what keeping a shadow page table costs the target's page
  * faults. Runs inside the VM (tests/bench/spt-overhead.sh boots it).
  *
- *   spt_fault_bench [-r ROUNDS] [-m MIB] [-t THREADS]
+ *   spt_fault_bench [-r ROUNDS] [-m MIB] [-t THREADS] [-n]
  *
  * One round maps MIB (64) MiB of private anonymous memory, writes one byte
  * to every page and unmaps it; the figure is the median round time. The
@@ -21,7 +21,12 @@
  * its TLB flushes IPIs, which is not what is measured here.
  * With -t 2 a second thread of the target does the same loop on its own
  * region at the same time (outside the window); its rounds are not timed.
- * On a kernel without the series only "none" runs. Output: one line per
+ * On a kernel without the series only "none" runs; -n does the same on a
+ * kernel with it and never opens a table ("idle", "idle2"), so that the
+ * two kernels compare as they are when nobody uses it (a table's open
+ * and close flips a static key, and under TCG that costs the next rounds
+ * too).
+ * Output: one line per
  * configuration, "bench CONFIG threads=T median_ms=... rounds=...", then
  * the ratios.
  */
@@ -48,6 +53,8 @@
 
 enum { CFG_NONE, CFG_NONE2, CFG_TABLE, CFG_EVENTS, NCFG };
 static const char *const cfg_name[NCFG] = { "none", "none2", "table", "events" };
+/* -n: no table ever opened on a kernel with the series. */
+static const char *const idle_name[2] = { "idle", "idle2" };
 
 static double now_ms(void)
 {
@@ -134,7 +141,9 @@ static int table_on(pid_t pid, unsigned long start, void *buf)
 /*
  * The inspector process: for each command byte ('t' table, 'e' table and
  * events) it opens the table, answers, drains the ring until told to stop
- * (any byte), closes, and answers with the record count.
+ * (any byte), closes, and answers with the record count. 'f' opens and
+ * closes a table at once and answers: the static key flips of a table
+ * round, before a round without one (see main).
  */
 static int inspector(pid_t target, unsigned long start, int in, int out)
 {
@@ -150,6 +159,12 @@ static int inspector(pid_t target, unsigned long start, int in, int out)
 
 		if (table_on(target, start, buf))
 			return 1;
+		if (c == 'f') {
+			spt_stop();
+			spt_close();
+			write(out, "r", 1);
+			continue;
+		}
 		if (events && spt_kernel_events_open(&ev, 256)) {
 			fprintf(stderr, "spt_fault_bench: events: %s\n", strerror(errno));
 			return 1;
@@ -190,14 +205,17 @@ int main(int argc, char **argv)
 	pid_t ipid = -1;
 	pthread_t sth;
 	char why[128];
+	int none_only = 0;
 
-	while ((opt = getopt(argc, argv, "r:m:t:")) != -1) {
+	while ((opt = getopt(argc, argv, "r:m:t:n")) != -1) {
 		if (opt == 'r')
 			rounds = atoi(optarg);
 		else if (opt == 'm')
 			mib = strtoul(optarg, NULL, 0);
 		else if (opt == 't')
 			threads = atoi(optarg);
+		else if (opt == 'n')
+			none_only = 1;
 		else
 			return 2;
 	}
@@ -205,8 +223,8 @@ int main(int argc, char **argv)
 	base = REGION_BASE;
 	if (len < 32 * MIB)
 		return 1;
-	if (access("/sys/kernel/mm/shadowpt/abi_version", F_OK))
-		ncfg = 2;	/* kernel without the series: baseline only */
+	if (none_only || access("/sys/kernel/mm/shadowpt/abi_version", F_OK))
+		ncfg = 2;	/* kernel without the series, or -n: baseline only */
 	else if (spt_kernel_events_probe(why, sizeof(why)))
 		ncfg = 3;
 	for (c = 0; c < NCFG; c++)
@@ -239,17 +257,20 @@ int main(int argc, char **argv)
 
 			/* Each configuration in every position, in turn. */
 			c = (i + k) % ncfg;
-			if (c >= CFG_TABLE) {
-				write(to_i[1], c == CFG_EVENTS ? "e" : "t", 1);
-				if (read(from_i[0], &ack, 1) != 1)
-					return 1;
-			}
 			/*
 			 * Opening and closing a table flips the hooks' static key,
 			 * which rewrites kernel text; under TCG that drops the
-			 * translated code of the fault path. A short untimed round
-			 * translates it again.
+			 * translated code of the fault path. So a round without a
+			 * table comes after the same flips as one with (else "none",
+			 * which follows a table's close, and "none2", which does not,
+			 * differ by more than what is measured), and a short untimed
+			 * round translates the code again.
 			 */
+			if (ncfg > CFG_TABLE) {
+				write(to_i[1], c == CFG_EVENTS ? "e" : c == CFG_TABLE ? "t" : "f", 1);
+				if (read(from_i[0], &ack, 1) != 1)
+					return 1;
+			}
 			fault_round(base + 16 * MIB, 8 * MIB);
 			t[c][i] = fault_round(base, len);
 			if (c >= CFG_TABLE) {
@@ -271,8 +292,8 @@ int main(int argc, char **argv)
 	}
 	for (c = 0; c < ncfg; c++) {
 		med[c] = median(t[c], rounds);
-		printf("bench %s threads=%d median_ms=%.1f rounds=%d mib=%lu\n", cfg_name[c],
-		       threads, med[c], rounds, mib);
+		printf("bench %s threads=%d median_ms=%.1f rounds=%d mib=%lu\n",
+		       none_only ? idle_name[c] : cfg_name[c], threads, med[c], rounds, mib);
 	}
 	for (c = 1; c < ncfg; c++) {
 		/* Also the median of the rounds' own ratios: neighbours in time. */
@@ -281,8 +302,9 @@ int main(int argc, char **argv)
 		for (i = 0; i < rounds; i++)
 			r[i] = t[c][i] / t[CFG_NONE][i];
 		pm = median(r, rounds);
-		printf("bench ratio %s/none threads=%d %.4f (%+.2f%%) paired %.4f (%+.2f%%)\n",
-		       cfg_name[c], threads, med[c] / med[CFG_NONE],
+		printf("bench ratio %s/%s threads=%d %.4f (%+.2f%%) paired %.4f (%+.2f%%)\n",
+		       none_only ? idle_name[c] : cfg_name[c], none_only ? "idle" : "none",
+		       threads, med[c] / med[CFG_NONE],
 		       (med[c] / med[CFG_NONE] - 1) * 100, pm, (pm - 1) * 100);
 		free(r);
 	}
