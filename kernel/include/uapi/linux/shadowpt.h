@@ -113,7 +113,8 @@ struct shadowpt_events_page {
  */
 struct shadowpt_event {
 	__u64 seq;		/* 1, 2, ... for every change of the table */
-	__u64 time_ns;		/* ktime_get_ns(): CLOCK_MONOTONIC */
+	/* ktime_get_ns(), CLOCK_MONOTONIC; one change's records share it */
+	__u64 time_ns;
 	__u64 vaddr;		/* the page */
 	__u64 old_pfn;
 	__u64 new_pfn;
