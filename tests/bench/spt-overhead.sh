@@ -5,13 +5,23 @@
 #   nodebug  the same config without KASAN and lockdep  with and without the series
 # once with one faulting thread and once with a second one alongside.
 # Within a boot the configurations take turns round by round, so their
-# ratios (table/none, events/none) are what to read. "idle" (the patched
+# ratios (table/none, ring/none, events/none) are what to read. "idle" (the patched
 # kernel's rounds with -n: no table ever opened, the static key never
-# flipped) against the unpatched kernel's "none" compares two boots and
-# carries their noise (each kernel is booted twice, alternately, and the
-# lower median is kept).
+# flipped) against the unpatched kernel's "none" compares two boots.
+#
+# Two clocks (-c):
+#   icount  (default) QEMU counts instructions and the guest's clock runs at
+#           1 ns per guest instruction (run-vm.sh -I). A round's time is the
+#           work all vCPUs did meanwhile, so the figures repeat exactly,
+#           whatever the host does, and TCG's own costs (translating code
+#           again after a static-key flip) are not in them. Cache misses
+#           and lock contention are not in them either. One boot per kernel.
+#   wall    real time under multi-threaded TCG: noisy (see none2/none);
+#           each kernel is booted twice, alternately, and the lower median
+#           is kept.
 #
 # Usage: tests/bench/spt-overhead.sh [-b BUILDDIR] [-r ROUNDS] [-o OUTDIR]
+#                                    [-c icount|wall]
 # Needs the meson build (spt_fault_bench) and what run-vm.sh needs; builds
 # the kernels with kernel/build-kernel.sh (cached).
 set -euo pipefail
@@ -20,14 +30,21 @@ top=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 build=$top/build
 rounds=20
 outdir=${TMPDIR:-/tmp}/spt-overhead
-while getopts "b:r:o:" opt; do
+clock=icount
+while getopts "b:r:o:c:" opt; do
 	case $opt in
 	b) build=$OPTARG ;;
 	r) rounds=$OPTARG ;;
 	o) outdir=$OPTARG ;;
+	c) clock=$OPTARG ;;
 	*) exit 2 ;;
 	esac
 done
+case $clock in
+icount) vmargs=(-I) boots=(1) ;;
+wall) vmargs=() boots=(1 2) ;;
+*) echo "-c: icount or wall, not $clock" >&2; exit 2 ;;
+esac
 bench=$build/tests/bench/spt_fault_bench
 [[ -x $bench ]] || { echo "no $bench: meson compile -C $build first" >&2; exit 1; }
 mkdir -p "$outdir"
@@ -50,39 +67,41 @@ boot() {
 	[[ $k == *-unpatched ]] ||
 		idle=(-t "i1 /bin/spt_fault_bench -r $rounds -t 1 -n"
 			-t "i2 /bin/spt_fault_bench -r $rounds -t 2 -n")
-	"$top/tests/vm/run-vm.sh" -k "${kern[$k]}" -o "$out" -b "$bench" \
+	"$top/tests/vm/run-vm.sh" "${vmargs[@]}" -k "${kern[$k]}" -o "$out" -b "$bench" \
 		-t "t1 /bin/spt_fault_bench -r $rounds -t 1" \
 		-t "t2 /bin/spt_fault_bench -r $rounds -t 2" "${idle[@]}" >"$out.log" 2>&1 ||
 		{ echo "VM run $k failed: $out.log" >&2; tail -n 30 "$out.log" >&2; exit 1; }
 	grep -o 'bench .*' "$out.log" | sed "s/^/$k run$n /" >>"$outdir/results"
 }
 : >"$outdir/results"
-for n in 1 2; do
+for n in "${boots[@]}"; do
 	for k in debug-patched debug-unpatched nodebug-patched nodebug-unpatched; do
 		boot "$k" "$n"
 	done
 done
 
-# The lower of the two boots' medians, per kernel, config and threads.
+# The lower of the boots' medians, per kernel, config and threads.
 med() { awk -v k="$1" -v c="$2" -v t="threads=$3" '
 	$1 == k && $4 == c && $5 == t { split($6, a, "="); v = a[2] + 0
 		if (!n++ || v < m) m = v }
 	END { if (n) printf "%.1f", m; else printf "-" }' "$outdir/results"; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "-" || b == "-") print "-";
 	else printf "%+.2f%%", (a / b - 1) * 100 }'; }
-echo "spt_fault_bench: map $((64)) MiB, touch every page, unmap; $rounds rounds, median ms"
-printf '%-8s %-7s %9s %9s %9s %11s %11s %11s %14s\n' kernel threads none table events \
-	none2/none table/none events/none idle/unpatched
+echo "spt_fault_bench: map 64 MiB, touch every page, unmap; $rounds rounds, median ms ($clock clock)"
+printf '%-8s %-7s %9s %9s %9s %9s %11s %11s %11s %11s %14s\n' kernel threads none table ring events \
+	none2/none table/none ring/none events/none idle/unpatched
 for flavor in debug nodebug; do
 	for th in 1 2; do
 		n=$(med "$flavor-patched" none "$th")
 		n2=$(med "$flavor-patched" none2 "$th")
 		tb=$(med "$flavor-patched" table "$th")
+		rg=$(med "$flavor-patched" ring "$th")
 		ev=$(med "$flavor-patched" events "$th")
 		idle=$(med "$flavor-patched" idle "$th")
 		base=$(med "$flavor-unpatched" none "$th")
-		printf '%-8s %-7s %9s %9s %9s %11s %11s %11s %14s\n' "$flavor" "$th" "$n" "$tb" "$ev" \
-			"$(ratio "$n2" "$n")" "$(ratio "$tb" "$n")" "$(ratio "$ev" "$n")" "$(ratio "$idle" "$base")"
+		printf '%-8s %-7s %9s %9s %9s %9s %11s %11s %11s %11s %14s\n' "$flavor" "$th" "$n" "$tb" "$rg" \
+			"$ev" "$(ratio "$n2" "$n")" "$(ratio "$tb" "$n")" "$(ratio "$rg" "$n")" \
+			"$(ratio "$ev" "$n")" "$(ratio "$idle" "$base")"
 	done
 done
 echo "per-boot ratios (same boot, rounds interleaved; none2/none is the noise floor):"

@@ -14,8 +14,12 @@
  *   none2   the same again: how far two runs of one configuration differ
  *           (the noise floor of the ratios below)
  *   table   a table tracks an 8 MiB window inside the region
- *   events  the same, plus an event ring that the inspector drains as
- *           records come
+ *   ring    the same, plus an event ring that the inspector drains only
+ *           after the round: what recording costs the target alone (under
+ *           QEMU's instruction counting, where all vCPUs share one clock,
+ *           a reader draining meanwhile adds its own work to the round)
+ *   events  the same, with the inspector draining the ring as records
+ *           come, as shadowptd does
  * The inspector is another process (like shadowptd), started once: a
  * thread of the target itself would make its mm active on both CPUs and
  * its TLB flushes IPIs, which is not what is measured here.
@@ -51,8 +55,8 @@
 #define PG 4096UL
 #define MIB (1UL << 20)
 
-enum { CFG_NONE, CFG_NONE2, CFG_TABLE, CFG_EVENTS, NCFG };
-static const char *const cfg_name[NCFG] = { "none", "none2", "table", "events" };
+enum { CFG_NONE, CFG_NONE2, CFG_TABLE, CFG_RING, CFG_EVENTS, NCFG };
+static const char *const cfg_name[NCFG] = { "none", "none2", "table", "ring", "events" };
 /* -n: no table ever opened on a kernel with the series. */
 static const char *const idle_name[2] = { "idle", "idle2" };
 
@@ -139,9 +143,10 @@ static int table_on(pid_t pid, unsigned long start, void *buf)
 }
 
 /*
- * The inspector process: for each command byte ('t' table, 'e' table and
- * events) it opens the table, answers, drains the ring until told to stop
- * (any byte), closes, and answers with the record count. 'f' opens and
+ * The inspector process: for each command byte ('t' table, 'r' table and
+ * a ring drained at the end, 'e' table and a ring drained meanwhile) it
+ * opens the table, answers, drains the ring until told to stop (any
+ * byte), closes, and answers with the record count. 'f' opens and
  * closes a table at once and answers: the static key flips of a table
  * round, before a round without one (see main).
  */
@@ -155,7 +160,7 @@ static int inspector(pid_t target, unsigned long start, int in, int out)
 	while (read(in, &c, 1) == 1) {
 		struct spt_kernel_events ev;
 		unsigned long records = 0;
-		int events = c == 'e', done = 0;
+		int events = c == 'e' || c == 'r', live = c == 'e', done = 0;
 
 		if (table_on(target, start, buf))
 			return 1;
@@ -165,7 +170,8 @@ static int inspector(pid_t target, unsigned long start, int in, int out)
 			write(out, "r", 1);
 			continue;
 		}
-		if (events && spt_kernel_events_open(&ev, 256)) {
+		/* 'r' keeps a round's records (4 per page: 2 rounds of 2048). */
+		if (events && spt_kernel_events_open(&ev, live ? 256 : 1024)) {
 			fprintf(stderr, "spt_fault_bench: events: %s\n", strerror(errno));
 			return 1;
 		}
@@ -173,11 +179,11 @@ static int inspector(pid_t target, unsigned long start, int in, int out)
 		while (!done) {
 			struct pollfd p[2] = {
 				{ .fd = in, .events = POLLIN },
-				{ .fd = events ? spt_kernel_events_fd(&ev) : -1, .events = POLLIN },
+				{ .fd = live ? spt_kernel_events_fd(&ev) : -1, .events = POLLIN },
 			};
 
 			poll(p, 2, -1);
-			if (events)
+			if (live)
 				spt_kernel_events_drain(&ev, 0, count_rec, &records);
 			if (p[0].revents) {
 				read(in, &c, 1);
@@ -267,7 +273,8 @@ int main(int argc, char **argv)
 			 * round translates the code again.
 			 */
 			if (ncfg > CFG_TABLE) {
-				write(to_i[1], c == CFG_EVENTS ? "e" : c == CFG_TABLE ? "t" : "f", 1);
+				write(to_i[1], c == CFG_EVENTS ? "e" : c == CFG_RING ? "r" :
+				      c == CFG_TABLE ? "t" : "f", 1);
 				if (read(from_i[0], &ack, 1) != 1)
 					return 1;
 			}
@@ -278,7 +285,7 @@ int main(int argc, char **argv)
 				if (read(from_i[0], &records, sizeof(records)) != sizeof(records))
 					return 1;
 			}
-			if (c == CFG_EVENTS && records < 3 * 2048)
+			if (c >= CFG_RING && records < 3 * 2048)
 				fprintf(stderr, "spt_fault_bench: only %lu records\n", records);
 		}
 	}

@@ -14,6 +14,9 @@
 #       it runs only when the kernel config has CONFIG_SHADOWPT=y, otherwise
 #       it is reported as skipped (e.g. before the patch series exists)
 #   -a  extra kernel command line arguments (e.g. spt_only=NAME)
+#   -I  count instructions: one vCPU thread, guest time = 1 ns per guest
+#       instruction (QEMU -icount shift=0,sleep=off), so that timings inside
+#       the guest measure work done, whatever the host is doing
 #
 # Fails (exit 1) when a test exits non-zero, when the DONE marker is
 # missing (timeout, crash, panic), or when the kernel log has a warning,
@@ -32,6 +35,7 @@ bzimage=
 timeout_s=2700
 per_test_s=1500
 append_extra=
+accel=(-accel "tcg,thread=multi")
 initrd_args=()
 tests=()
 spt_tests=()
@@ -46,7 +50,7 @@ die() {
 	exit 1
 }
 
-while getopts "o:k:T:P:b:f:t:s:a:h" opt; do
+while getopts "o:k:T:P:b:f:t:s:a:Ih" opt; do
 	case $opt in
 	o) outdir=$OPTARG ;;
 	k) bzimage=$OPTARG ;;
@@ -57,6 +61,7 @@ while getopts "o:k:T:P:b:f:t:s:a:h" opt; do
 	t) tests+=("$OPTARG") ;;
 	s) spt_tests+=("$OPTARG") ;;
 	a) append_extra=$OPTARG ;;
+	I) accel=(-accel tcg -icount shift=0,sleep=off,align=off) ;;
 	*) usage ;;
 	esac
 done
@@ -98,7 +103,7 @@ for t in "${tests[@]}"; do initrd_args+=(-t "$t"); done
 # --- boot -------------------------------------------------------------------
 serial=$outdir/vm-serial.log
 append="console=ttyS0 panic=-1 oops=panic nokaslr rcupdate.rcu_cpu_stall_timeout=60 $append_extra"
-qemu=(qemu-system-x86_64 -accel "tcg,thread=multi" -m 2G -smp 2 -nographic -no-reboot
+qemu=(qemu-system-x86_64 "${accel[@]}" -m 2G -smp 2 -nographic -no-reboot
 	-kernel "$bzimage" -initrd "$initrd" -append "$append")
 log "booting: ${qemu[*]}"
 log "serial log: $serial (timeout ${timeout_s} s)"
