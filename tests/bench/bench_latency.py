@@ -16,7 +16,12 @@ Modes (default: all three):
            process reading /proc/PID/pagemap for the range every 10 ms,
            pagemon's default refresh) is stamped when it first sees the
            page present. Prints p50/p90/p99/max of both, and the daemon's
-           CPU share over the run.
+           CPU share over the run. Alongside, wake-relay passes a stamp
+           through the same three wakeups a change takes (a process's
+           write wakes a thread, which wakes another thread of its process,
+           which wakes a viewer process over a Unix socket) with no work,
+           after the same random gaps: the floor this machine puts under
+           any such pipeline.
   idle     A target maps 4 GiB and touches every page (1M pages), then
            does nothing. One viewer watches it; prints the daemon's CPU
            share over 10 s after the snapshot (the poller's too).
@@ -220,6 +225,8 @@ def run_latency(b, trials, trace_hops=False):
     view = b.viewer(pid, base, n)
     wait_snapshot(view)  # before the first trial
     poll = b.poller(pid, base, n)
+    relay = subprocess.Popen([os.path.join(b.build, "tests/bench/wake-relay"), str(trials), "7"],
+                             stdout=subprocess.PIPE, text=True)
     trace = hops.HopTrace(pid, base, base + n * PAGE, b.daemon.pid, view.pid) if trace_hops else None
     if trace:
         trace.start()
@@ -264,11 +271,14 @@ def run_latency(b, trials, trace_hops=False):
     for p in (poll, t):
         p.kill()
         p.wait()
+    relay_out, _ = relay.communicate()
+    lr = [int(f[1]) for f in (line.split() for line in relay_out.splitlines()) if f[0] == "relay"]
     lv = [seen_v[i] - wrote[i] for i in wrote if i in seen_v]
     lp = [seen_p[i] - wrote[i] for i in wrote if i in seen_p]
     print("bench: latency: %d trials, random idle gaps 50..1200 ms" % len(wrote))
-    for name, lat in (("shadowpt", lv), ("pagemap poller 10 ms", lp)):
-        print("bench:   %-21s p50 %s  p90 %s  p99 %s  max %s  (%d/%d seen)" %
+    for name, lat in (("shadowpt", lv), ("pagemap poller 10 ms", lp),
+                      ("3-wakeup relay (floor)", lr)):
+        print("bench:   %-22s p50 %s  p90 %s  p99 %s  max %s  (%d/%d seen)" %
               (name, fmt_us(pct(lat, 50)), fmt_us(pct(lat, 90)), fmt_us(pct(lat, 99)),
                fmt_us(max(lat) if lat else float("nan")), len(lat), len(wrote)))
     lpub = [pub[i] - wrote[i] for i in wrote if pub.get(i)]
