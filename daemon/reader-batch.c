@@ -711,10 +711,13 @@ static void publish_applied(struct spt_reader *r, const struct spt_batch *b, boo
 }
 
 /*
- * A zap (MADV_DONTNEED) that later events of the same batch fault back in
- * would vanish in one read of the result, the same frames often coming
- * back: so the zap goes out first, as its own delta, its range emptied
- * without a read (that is what it did). Returns 0 or -errno.
+ * A zap (MADV_DONTNEED) that the target faults back in would vanish in
+ * one read of the result, the same frames often coming back: so the zap
+ * goes out first, as its own delta, its range emptied without a read
+ * (that is what it did). Always, not only when the batch holds a later
+ * fault: the target may already have faulted the pages back before this
+ * read, with the faults' samples still to come in the next batch.
+ * Returns 0 or -errno.
  */
 static int publish_zaps(struct spt_reader *r)
 {
@@ -725,14 +728,8 @@ static int publish_zaps(struct spt_reader *r)
 		const struct spt_event *z = &b->ev[i];
 		uint64_t a = z->start < r->start ? r->start : z->start;
 		uint64_t e = z->end > r->end ? r->end : z->end;
-		bool later = false;
 
 		if (!z->zap || a >= e)
-			continue;
-		for (size_t k = 0; k < b->nev && !later; k++)
-			later =
-			    b->ev[k].time_ns > z->time_ns && b->ev[k].start < e && b->ev[k].end > a;
-		if (!later)
 			continue;
 		spt_delta_clear(&r->delta);
 		spt_state_clear(&r->fresh);
