@@ -170,8 +170,12 @@ static int inspector(pid_t target, unsigned long start, int in, int out)
 			write(out, "r", 1);
 			continue;
 		}
-		/* 'r' keeps a round's records (4 per page: 2 rounds of 2048). */
-		if (events && spt_kernel_events_open(&ev, live ? 256 : 1024)) {
+		/*
+		 * 256 pages hold 16384 records; a table makes 3 per page of
+		 * its 2048 (mmap, fault, munmap) in each of the untimed and the
+		 * timed round: 12288, so 'r' keeps them all until the end.
+		 */
+		if (events && spt_kernel_events_open(&ev, 256)) {
 			fprintf(stderr, "spt_fault_bench: events: %s\n", strerror(errno));
 			return 1;
 		}
